@@ -1,0 +1,352 @@
+"""Load and validate a study config; derive the study plan (budgets, rounds, seeds).
+
+Validation happens when the workflow starts, before any job runs: a JSON schema checks shape,
+types and names, then `_semantic_errors` checks what a schema cannot say (reversed ranges,
+grid sizes, which parameters an objective understands). Every message names the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hpstudy.space import Parameter, SearchSpace
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+STRATEGIES = ("grid", "random", "tpe", "gp")
+ADAPTIVE_STRATEGIES = ("tpe", "gp")
+
+# Settings a CNN search-space parameter may override (the rest are fixed by the model).
+CNN_TUNABLE = (
+    "learning_rate",
+    "momentum",
+    "filters",
+    "kernel_size",
+    "dense_units",
+    "batch_size",
+    "epochs",
+    "optimizer",
+)
+
+DEFAULTS: dict[str, Any] = {
+    "dataset": {"path": None, "limit": None, "split_seed": 0},
+    "cv": {"test_fraction": 0.2},
+    "objective": {
+        "function": {"name": "branin", "noise_std": 0.0},
+        "cnn": {
+            "filters": 32,
+            "kernel_size": 3,
+            "dense_units": 100,
+            "batch_size": 32,
+            "epochs": 10,
+            "optimizer": "sgd",
+            "learning_rate": 0.01,
+            "momentum": 0.9,
+            "early_stopping_patience": None,
+            "lr_decay_rate": None,
+            "lr_decay_steps": 100,
+            "metric": "accuracy",
+            "threads": 1,
+            "device": "cpu",
+        },
+    },
+    "tracking": {"uri": "sqlite:///results/mlflow.db"},
+}
+
+# Per-strategy defaults, applied only to the strategies present in config.
+# TPE: hyperopt's own n_startup_jobs default (20) would make TPE random search at small
+# budgets; 5 keeps it adaptive from the sixth trial on.
+STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "grid": {},
+    "random": {"budget": 20},
+    "tpe": {"budget": 20, "batch_size": 1, "n_startup_jobs": 5, "gamma": 0.25,
+            "n_EI_candidates": 24},
+    "gp": {"budget": 20, "batch_size": 1, "n_initial_points": 5, "acq_func": "EI",
+           "xi": 0.01, "kappa": 1.96},
+}
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names each offending key."""
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _key(path) -> str:
+    return ".".join(str(part) for part in path) or "<top level>"
+
+
+def _describe(error) -> str:
+    """One human line per jsonschema error: the key, what is wrong, what is allowed."""
+    key = _key(error.absolute_path)
+    schema = error.schema
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        where = key if error.absolute_path else "top level"
+        allowed_text = ", ".join(allowed) if allowed else "(none)"
+        return f"{where}: unknown key(s) {', '.join(map(repr, extra))}; allowed: {allowed_text}"
+    if kind == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{key}: {error.instance!r} is not allowed; allowed: {allowed}"
+    if kind == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return f"{key}: missing required key(s) {', '.join(map(repr, missing))}"
+    if kind == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        hint = ""
+        if isinstance(error.instance, str) and wanted in ("number", "integer"):
+            hint = " (YAML reads 1e-4 as text: write 1.0e-4)"
+        return f"{key}: must be {wanted}, got {error.instance!r}{hint}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        relation = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
+                    "exclusiveMaximum": "<"}[kind]
+        return f"{key}: must be {relation} {error.validator_value}, got {error.instance!r}"
+    if kind in ("minProperties", "minItems"):
+        return f"{key}: must not be empty"
+    if kind == "oneOf" and "grid" in key:
+        return f"{key}: must be a non-empty list of points or a number of points >= 1, " \
+               f"got {error.instance!r}"
+    if kind == "pattern" or kind == "propertyNames":
+        return f"{key}: {error.message}"
+    return f"{key}: {error.message}"
+
+
+def _schema_errors(config: Mapping[str, Any]) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    return [_describe(error) for error in errors]
+
+
+def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(defaults))
+    for key, value in given.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _space_errors(space: Mapping[str, Mapping[str, Any]], grid_needed: bool) -> list[str]:
+    errors = []
+    for name, spec in space.items():
+        key = f"space.{name}"
+        kind = spec["type"]
+        if kind == "choice":
+            if "choices" not in spec:
+                errors.append(f"{key}: type choice needs 'choices'")
+            for extra in ("low", "high"):
+                if extra in spec:
+                    errors.append(f"{key}.{extra}: not used by type choice (use 'choices')")
+            if spec.get("transform", "none") != "none":
+                errors.append(f"{key}.transform: only loguniform and uniform can be transformed")
+        else:
+            if "choices" in spec:
+                errors.append(f"{key}.choices: only type choice takes choices")
+            missing = [bound for bound in ("low", "high") if bound not in spec]
+            if missing:
+                errors.append(f"{key}: type {kind} needs {' and '.join(missing)}")
+                continue
+            low, high = spec["low"], spec["high"]
+            if not low < high:
+                errors.append(
+                    f"{key}: empty or reversed range: low={low!r} must be < high={high!r}")
+            if kind == "loguniform" and low <= 0:
+                errors.append(f"{key}.low: loguniform needs low > 0, got {low!r}")
+            if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
+                errors.append(f"{key}: type int needs integer low and high, got {low!r}, {high!r}")
+            if spec.get("transform") == "complement":
+                if kind == "int":
+                    errors.append(
+                        f"{key}.transform: only loguniform and uniform can be transformed")
+                elif low < 0 or high > 1:
+                    errors.append(
+                        f"{key}: the complement transform (value = 1 - x) needs 0 <= low < high "
+                        f"<= 1, got low={low!r}, high={high!r}")
+        if errors:
+            continue
+        if grid_needed:
+            if "grid" not in spec:
+                errors.append(f"{key}.grid: the grid strategy needs grid points for every "
+                              f"parameter (a list of values, or a number of points)")
+                continue
+        if isinstance(spec.get("grid"), list):
+            parameter = Parameter.from_config(name, spec)
+            outside = [point for point in spec["grid"]
+                       if not parameter.contains(_as_value(parameter, point))]
+            if outside:
+                low, high = parameter.value_bounds() if kind != "choice" else (None, None)
+                allowed = (f"choices {list(parameter.choices)}" if kind == "choice"
+                           else f"[{low!r}, {high!r}]")
+                errors.append(f"{key}.grid: point(s) {outside} outside the parameter's values "
+                              f"{allowed}")
+    return errors
+
+
+def _as_value(parameter, point: Any) -> Any:
+    """A grid point as written in YAML, typed as the parameter's values are (int 1 -> 1.0)."""
+    numeric = isinstance(point, (int, float)) and not isinstance(point, bool)
+    if parameter.kind in ("loguniform", "uniform") and numeric:
+        return float(point)
+    return point
+
+
+def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
+    errors = _space_errors(config["space"], grid_needed="grid" in config["strategies"])
+    if errors:
+        return errors
+    space = SearchSpace.from_config(config["space"])
+    objective = config["objective"]["name"]
+    if objective == "function":
+        numeric = [p.name for p in space if p.kind != "choice"]
+        if len(space.parameters) != 2 or len(numeric) != 2:
+            errors.append(
+                f"space: the function objective ({config['objective']['function']['name']}) "
+                f"takes exactly 2 numeric parameters (x, y in order), got {space.names}")
+    elif objective == "cnn":
+        for name in space.names:
+            if name not in CNN_TUNABLE:
+                errors.append(f"space.{name}: the cnn objective has no setting {name!r}; "
+                              f"tunable: {', '.join(CNN_TUNABLE)}")
+    strategies = config["strategies"]
+    if "grid" in strategies:
+        size = space.grid_size()
+        budget = strategies["grid"].get("budget")
+        if budget is not None and budget != size:
+            errors.append(f"strategies.grid.budget: {budget} disagrees with the grid's size "
+                          f"{size} (product of the space's grid points); remove it or set {size}")
+    if "tpe" in strategies:
+        tpe = strategies["tpe"]
+        if tpe["n_startup_jobs"] >= tpe["budget"]:
+            errors.append(
+                f"strategies.tpe.n_startup_jobs: {tpe['n_startup_jobs']} >= budget "
+                f"{tpe['budget']}: TPE would be random search throughout; lower it")
+    if "gp" in strategies:
+        gp = strategies["gp"]
+        if gp["n_initial_points"] >= gp["budget"]:
+            errors.append(
+                f"strategies.gp.n_initial_points: {gp['n_initial_points']} >= budget "
+                f"{gp['budget']}: the GP would never be used; lower it")
+    return errors
+
+
+def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a raw config and return it with every default filled in.
+
+    Raises ConfigError listing every problem, one per line, each naming its key.
+    """
+    errors = _schema_errors(config)
+    if errors:
+        raise ConfigError("invalid config: " + "\n  ".join(errors))
+    resolved = _merge(DEFAULTS, config)
+    resolved["strategies"] = {
+        name: _merge(STRATEGY_DEFAULTS[name], settings or {})
+        for name, settings in config["strategies"].items()
+    }
+    errors = _semantic_errors(resolved)
+    if errors:
+        raise ConfigError("invalid config: " + "\n  ".join(errors))
+    return resolved
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def plan_rounds(budget: int, batch_size: int) -> list[list[int]]:
+    """Trial ids per round: round r holds trials [r*b, (r+1)*b), the last one possibly short."""
+    return [list(range(start, min(start + batch_size, budget)))
+            for start in range(0, budget, batch_size)]
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated config and what follows from it: strategies, budgets, rounds."""
+
+    config: dict[str, Any]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Study:
+        return cls(resolve(config))
+
+    @cached_property
+    def space(self) -> SearchSpace:
+        return SearchSpace.from_config(self.config["space"])
+
+    @property
+    def strategies(self) -> list[str]:
+        return list(self.config["strategies"])
+
+    @property
+    def folds(self) -> int:
+        return self.config["cv"]["folds"]
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    @property
+    def objective_name(self) -> str:
+        return self.config["objective"]["name"]
+
+    @property
+    def objective_settings(self) -> dict[str, Any]:
+        return self.config["objective"][self.objective_name]
+
+    @property
+    def needs_data(self) -> bool:
+        return self.objective_name == "cnn"
+
+    def settings(self, strategy: str) -> dict[str, Any]:
+        if strategy not in self.config["strategies"]:
+            raise ConfigError(
+                f"strategy {strategy!r} is not in config.strategies; configured: "
+                f"{', '.join(self.strategies)}")
+        return self.config["strategies"][strategy]
+
+    def budget(self, strategy: str) -> int:
+        if strategy == "grid":
+            return self.space.grid_size()
+        return self.settings(strategy)["budget"]
+
+    def batch_size(self, strategy: str) -> int:
+        # Non-adaptive strategies ignore history: one round holds every trial.
+        if strategy not in ADAPTIVE_STRATEGIES:
+            return self.budget(strategy)
+        return self.settings(strategy)["batch_size"]
+
+    @cached_property
+    def _rounds(self) -> dict[str, list[list[int]]]:
+        return {s: plan_rounds(self.budget(s), self.batch_size(s)) for s in self.strategies}
+
+    def rounds(self, strategy: str) -> list[list[int]]:
+        self.settings(strategy)
+        return self._rounds[strategy]
+
+    def round_of(self, strategy: str, trial: int) -> int:
+        return trial // self.batch_size(strategy)
+
+    def trials(self, strategy: str) -> range:
+        return range(self.budget(strategy))
+
+    @cached_property
+    def hash(self) -> str:
+        return config_hash(self.config)

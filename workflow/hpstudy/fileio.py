@@ -1,0 +1,55 @@
+"""Atomic, deterministic writes: a job's output is either complete or absent."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as tmp:
+            tmp.write(payload)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def dumps_json(obj: Any) -> str:
+    """Canonical JSON: sorted keys, fixed indent, NaN refused (it is not JSON)."""
+    return json.dumps(obj, sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    _atomic_write_bytes(path, dumps_json(obj).encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: str | os.PathLike, payload: bytes) -> None:
+    _atomic_write_bytes(path, payload)
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """.npy rather than .npz: np.savez stamps the current time into its zip, so reruns differ."""
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    _atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,155 @@
+"""One function per workflow job. Scripts in workflow/scripts/ only unpack Snakemake's
+objects and call these, so every job can also be run and tested without Snakemake."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hpstudy import fileio
+from hpstudy.seeds import derive_seed
+from hpstudy.space import SearchSpace
+
+log = logging.getLogger("hpstudy")
+
+
+def setup_logging(path: str | None) -> None:
+    """Log to the job's `log:` file (and stderr), with timestamps, so progress can be seen."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if path:
+        handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def prepare_data(dataset_config: Mapping, cv_config: Mapping, x_path: str, y_path: str,
+                 folds_path: str, metadata_path: str) -> None:
+    from hpstudy import data
+
+    x, y, folds, metadata = data.prepare(dict(dataset_config), dict(cv_config))
+    log.info("dataset %s: %d examples of shape %s, %d test, folds of %s", metadata["source"],
+             metadata["examples"], metadata["image_shape"], metadata["test_examples"],
+             metadata["fold_sizes"])
+    fileio.write_npy(x_path, x)
+    fileio.write_npy(y_path, y)
+    fileio.write_npy(folds_path, folds)
+    fileio.write_json(metadata_path, metadata)
+
+
+def observation_from_score(score: Mapping[str, Any]) -> dict[str, Any]:
+    return {"trial": score["trial"], "params": score["params"],
+            "objective": score["objective"], "status": score["status"]}
+
+
+def propose_round(strategy: str, space_config: Mapping, settings: Mapping, study_seed: int,
+                  round_index: int, trial_ids: Sequence[int], previous_round: str | None,
+                  previous_scores: Sequence[str], output: str) -> None:
+    """Write round r: the history of rounds < r and the params proposed for round r."""
+    from hpstudy.strategies import Observation, make_strategy
+
+    history: list[dict] = []
+    if previous_round is not None:
+        history = list(fileio.read_json(previous_round)["history"])
+        history += [observation_from_score(fileio.read_json(p)) for p in previous_scores]
+    history.sort(key=lambda record: record["trial"])
+    space = SearchSpace.from_config(space_config)
+    chooser = make_strategy(strategy, space, settings, study_seed)
+    started = time.perf_counter()
+    params = chooser.propose(list(trial_ids), [Observation.from_dict(r) for r in history])
+    log.info("%s round %d: proposed trials %s from %d finished trials in %.2f s", strategy,
+             round_index, list(trial_ids), len(history), time.perf_counter() - started)
+    for trial, values in zip(trial_ids, params, strict=True):
+        if not space.contains(values):
+            raise RuntimeError(f"{strategy} proposed {values} for trial {trial}, outside the "
+                               f"search space")
+    fileio.write_json(output, {
+        "strategy": strategy,
+        "round": round_index,
+        "history": history,
+        "proposals": [{"trial": t, "seed": chooser.trial_seed(t), "params": p}
+                      for t, p in zip(trial_ids, params, strict=True)],
+    })
+
+
+def proposal(round_path: str, trial: int) -> dict[str, Any]:
+    for entry in fileio.read_json(round_path)["proposals"]:
+        if entry["trial"] == trial:
+            return entry
+    raise KeyError(f"trial {trial} is not proposed in {round_path}")
+
+
+def train_fold(objective: str, settings: Mapping, round_path: str, trial: int, fold: int,
+               data_paths: Mapping[str, str] | None, threads: int, output: str) -> None:
+    """Train and validate one (trial, fold); a diverging or failing fit is recorded, not
+    raised, so the study goes on."""
+    from hpstudy.objectives import objective_module
+
+    entry = proposal(round_path, trial)
+    seed = derive_seed(entry["seed"], "fold", fold)
+    module = objective_module(objective)
+    fold_data = None
+    if data_paths:
+        from hpstudy.data import load_fold
+
+        fold_data = load_fold(data_paths["x"], data_paths["y"], data_paths["folds"], fold)
+    log.info("trial %d fold %d: params %s, seed %d", trial, fold, entry["params"], seed)
+    record = module.evaluate_fold(dict(settings), entry["params"], fold, seed, fold_data,
+                                  threads)
+    record.update({"trial": trial, "fold": fold, "seed": seed, "params": entry["params"]})
+    log.info("trial %d fold %d: %s %s", trial, fold, record["status"], record["metrics"])
+    fileio.write_json(output, record)
+
+
+def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
+                output: str) -> None:
+    from hpstudy.objectives import objective_module
+
+    records = sorted((fileio.read_json(p) for p in fold_paths), key=lambda r: r["fold"])
+    score = objective_module(objective).score_trial(dict(settings), records)
+    objective_value = score["objective"]
+    if objective_value is not None and not math.isfinite(objective_value):
+        raise RuntimeError(f"trial {records[0]['trial']}: objective {objective_value} is not "
+                           f"finite")
+    score.update({
+        "trial": records[0]["trial"],
+        "params": records[0]["params"],
+        "duration_s": sum(r["fit_seconds"] for r in records),
+        "folds": len(records),
+    })
+    log.info("trial %d: objective %s (%s)", score["trial"], objective_value, score["status"])
+    fileio.write_json(output, score)
+
+
+def trials_table(space_names: Sequence[str], round_paths: Sequence[str],
+                 score_paths: Sequence[str]):
+    """One row per trial: trial, round, the params, objective, status, duration_s, metrics."""
+    import pandas as pd
+
+    round_of = {}
+    for path in round_paths:
+        content = fileio.read_json(path)
+        round_of.update({p["trial"]: content["round"] for p in content["proposals"]})
+    rows = []
+    for path in score_paths:
+        score = fileio.read_json(path)
+        row = {"trial": score["trial"], "round": round_of[score["trial"]]}
+        row.update({name: score["params"][name] for name in space_names})
+        row.update({"objective": score["objective"], "status": score["status"],
+                    "duration_s": score["duration_s"]})
+        row.update(dict(sorted(score["metrics"].items())))
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("trial").reset_index(drop=True)
+
+
+def summarize_study(space_names: Sequence[str], round_paths: Sequence[str],
+                    score_paths: Sequence[str], output: str) -> None:
+    table = trials_table(space_names, round_paths, score_paths)
+    fileio.write_text(output, table.to_csv(index=False, lineterminator="\n"))
+    finished = table[table["status"] == "ok"]
+    if len(finished):
+        best = finished.loc[finished["objective"].idxmin()]
+        log.info("%d trials, %d ok; best objective %.6g at trial %d", len(table), len(finished),
+                 best["objective"], best["trial"])

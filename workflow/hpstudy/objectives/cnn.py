@@ -1,0 +1,152 @@
+"""The classic study's objective: a small Keras 3 CNN on TensorFlow, one fold at a time.
+
+Conv2D(filters, k x k, relu, he_uniform) -> MaxPooling 2x2 -> Flatten ->
+Dense(dense_units, relu, he_uniform) -> Dense(classes, softmax); SGD (or Adam / RMSprop),
+sparse categorical cross-entropy, accuracy. Any setting can be a search-space parameter.
+
+Score (metric: accuracy): objective = log10(1 - mean CV accuracy), the classic write-up's
+score. 1 - accuracy is floored at ERROR_FLOOR so a perfect fold stays finite.
+A fold whose loss turns NaN/inf stops at once and is recorded `diverged`; its trial gets the
+penalty objective of a chance-level model (log10(1 - 1/classes), or ln(classes) for the loss
+metric), so the study goes on and the strategies see it as bad.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+
+from hpstudy.objectives import trial_status
+
+ERROR_FLOOR = 1e-4  # log10 floor -4: far below one error in any fold used here
+
+
+def _configure_tensorflow(threads: int, device: str):
+    """Threads and devices must be set before TensorFlow runs its first op."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if device == "cpu":
+        # Skips CUDA's driver probe (and its error lines) on machines without a GPU.
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    if device == "gpu":
+        # Several fold jobs may share one GPU: take memory as needed, not all of it up front.
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    return tf
+
+
+def build_model(settings: dict, input_shape: tuple[int, ...], classes: int):
+    import keras
+    from keras import layers
+
+    kernel = settings["kernel_size"]
+    model = keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(settings["filters"], (kernel, kernel), activation="relu",
+                      kernel_initializer="he_uniform"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Flatten(),
+        layers.Dense(settings["dense_units"], activation="relu",
+                     kernel_initializer="he_uniform"),
+        layers.Dense(classes, activation="softmax"),
+    ])
+    learning_rate = settings["learning_rate"]
+    if settings["lr_decay_rate"] is not None:
+        learning_rate = keras.optimizers.schedules.ExponentialDecay(
+            learning_rate, decay_steps=settings["lr_decay_steps"],
+            decay_rate=settings["lr_decay_rate"])
+    name = settings["optimizer"]
+    if name == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate,
+                                         momentum=settings["momentum"])
+    elif name == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(learning_rate=learning_rate,
+                                             momentum=settings["momentum"])
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def evaluate_fold(settings, params, fold, seed, data, threads=1) -> dict:
+    settings = {**settings, **params}
+    tf = _configure_tensorflow(threads, settings["device"])
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+    class DivergenceGuard(keras.callbacks.Callback):
+        """Stops at the first non-finite batch loss (TerminateOnNaN, but remembered)."""
+
+        diverged = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if logs and not math.isfinite(float(logs.get("loss", 0.0))):
+                self.diverged = True
+                self.model.stop_training = True
+
+    guard = DivergenceGuard()
+    callbacks = [guard]
+    if settings["early_stopping_patience"] is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=settings["early_stopping_patience"]))
+    x_train, x_val = data.x_train[..., None], data.x_val[..., None]
+    model = build_model(settings, x_train.shape[1:], data.classes)
+    started = time.perf_counter()
+    fit = model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
+                    batch_size=settings["batch_size"], epochs=settings["epochs"],
+                    shuffle=True, verbose=0, callbacks=callbacks)
+    fit_seconds = time.perf_counter() - started
+    history = {key: [_finite_or_none(v) for v in values] for key, values in fit.history.items()}
+    final = {key: values[-1] if values else None for key, values in history.items()}
+    diverged = guard.diverged or any(v is None for v in final.values())
+    return {
+        "status": "diverged" if diverged else "ok",
+        "metrics": final,
+        "history": history,
+        "epochs_run": len(fit.history.get("loss", [])),
+        "fit_seconds": round(fit_seconds, 3),
+        "train_examples": int(len(data.y_train)),
+        "val_examples": int(len(data.y_val)),
+        "classes": data.classes,
+    }
+
+
+def penalty(settings, classes: int) -> float:
+    if settings["metric"] == "loss":
+        return math.log(classes)
+    return math.log10(1 - 1 / classes)
+
+
+def score_trial(settings, fold_records) -> dict:
+    status = trial_status(fold_records)
+    metrics = {}
+    for record in fold_records:
+        metrics[f"fold_{record['fold']}_accuracy"] = record["metrics"].get("val_accuracy")
+    if status != "ok":
+        return {"status": status, "objective": penalty(settings, fold_records[0]["classes"]),
+                "metrics": metrics}
+    accuracies = [r["metrics"]["val_accuracy"] for r in fold_records]
+    losses = [r["metrics"]["val_loss"] for r in fold_records]
+    metrics.update({
+        "cv_accuracy_mean": statistics.fmean(accuracies),
+        "cv_accuracy_std": statistics.pstdev(accuracies),
+        "cv_loss_mean": statistics.fmean(losses),
+    })
+    if settings["metric"] == "loss":
+        objective = metrics["cv_loss_mean"]
+    else:
+        objective = math.log10(max(1.0 - metrics["cv_accuracy_mean"], ERROR_FLOOR))
+    return {"status": status, "objective": objective, "metrics": metrics}

@@ -1,0 +1,67 @@
+"""hyperopt has no ask/tell: rebuild a `Trials` object from history, then call a suggest
+function for one new id at a time, each with the seed of its own trial."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hpstudy.space import SearchSpace, canonical_params
+from hpstudy.strategies.base import Observation
+
+
+def _never_called(params):  # Domain needs a function; suggestions never evaluate it.
+    raise RuntimeError("the objective is evaluated by the DAG's fold jobs, not by hyperopt")
+
+
+def build_trials(space: SearchSpace, history: Sequence[Observation]):
+    """A hyperopt Trials holding the history. Failed and diverged trials carry
+    STATUS_FAIL, which TPE leaves out of its good/bad densities."""
+    from hyperopt import STATUS_FAIL, STATUS_OK, Trials
+    from hyperopt.base import JOB_STATE_DONE
+
+    trials = Trials()
+    if not history:
+        return trials
+    tids, specs, results, miscs = [], [], [], []
+    for observation in sorted(history, key=lambda o: o.trial):
+        raw = space.to_raws(observation.params)
+        tids.append(observation.trial)
+        specs.append(None)
+        if observation.usable:
+            results.append({"status": STATUS_OK, "loss": float(observation.objective)})
+        else:
+            results.append({"status": STATUS_FAIL})
+        miscs.append({
+            "tid": observation.trial,
+            "cmd": ("domain_attachment", "FMinIter_Domain"),
+            "workdir": None,
+            "idxs": {name: [observation.trial] for name in raw},
+            "vals": {name: [value] for name, value in raw.items()},
+        })
+    docs = trials.new_trial_docs(tids, specs, results, miscs)
+    for doc in docs:
+        doc["state"] = JOB_STATE_DONE
+    trials.insert_trial_docs(docs)
+    trials.refresh()
+    return trials
+
+
+def suggest_each(space: SearchSpace, history: Sequence[Observation], trial_ids: Sequence[int],
+                 seed_of: Callable[[int], int], suggest: Callable[..., Any]) -> list[dict]:
+    """One suggest call per new id, on the same history, seeded by that trial's seed.
+
+    Calling per id (not once for the whole batch) makes a trial's proposal independent of
+    which other ids share its round: 5 then 5 equals 10 at once.
+    """
+    from hyperopt.base import Domain
+
+    domain = Domain(_never_called, space.hyperopt_space())
+    proposals = []
+    for trial in trial_ids:
+        trials = build_trials(space, history)
+        docs = suggest([trial], domain, trials, seed_of(trial))
+        vals = docs[0]["misc"]["vals"]
+        raw = {name: vals[name][0] for name in space.names}
+        proposals.append(canonical_params(space, raw))
+    return proposals

@@ -1,0 +1,18 @@
+"""Random search: hyperopt's random sampler over the same space definition TPE uses."""
+
+from hpstudy.strategies.base import Strategy
+from hpstudy.strategies.hyperopt_history import suggest_each
+
+
+class RandomSearch(Strategy):
+    name = "random"
+    adaptive = False
+
+    def propose(self, trial_ids, history):
+        from hyperopt import rand
+
+        # History is ignored by design: random search's proposals depend on the seed alone.
+        return suggest_each(self.space, [], trial_ids, self.trial_seed, rand.suggest)
+
+
+STRATEGY = RandomSearch

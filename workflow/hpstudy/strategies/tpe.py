@@ -1,0 +1,25 @@
+"""TPE: hyperopt's tpe.suggest on a Trials object rebuilt from the history."""
+
+from functools import partial
+
+from hpstudy.strategies.base import Strategy
+from hpstudy.strategies.hyperopt_history import suggest_each
+
+
+class TreeParzenEstimator(Strategy):
+    name = "tpe"
+    adaptive = True
+
+    def propose(self, trial_ids, history):
+        from hyperopt import tpe
+
+        suggest = partial(
+            tpe.suggest,
+            n_startup_jobs=self.settings["n_startup_jobs"],
+            gamma=self.settings["gamma"],
+            n_EI_candidates=self.settings["n_EI_candidates"],
+        )
+        return suggest_each(self.space, history, trial_ids, self.trial_seed, suggest)
+
+
+STRATEGY = TreeParzenEstimator

@@ -1,0 +1,97 @@
+# Validated config, the study plan, and the input functions the rules share.
+# Only light imports here: the Snakefile is parsed by every `snakemake` call.
+import os
+import sys
+from pathlib import Path
+
+PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, PACKAGE_ROOT)
+# Jobs run their scripts in fresh interpreters: let them import hpstudy too. (Set, not
+# required, so no `envvars:`; a user's own PYTHONPATH is kept after ours.)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        part for part in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if part
+    )
+)
+# Adaptive studies chain rounds (round r needs round r-1's scores); Snakemake walks that
+# chain recursively when it builds the DAG (snakemake issue 2420).
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
+
+from hpstudy.config import ConfigError, Study
+
+
+try:
+    STUDY = Study.from_config(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+
+wildcard_constraints:
+    strategy="|".join(STUDY.strategies),
+    round=r"\d+",
+    trial=r"\d+",
+    fold=r"\d+",
+
+
+DATA = {
+    "x": "results/data/x.npy",
+    "y": "results/data/y.npy",
+    "folds": "results/data/folds.npy",
+    "metadata": "results/data/dataset.json",
+}
+
+
+def round_file(strategy, round_index):
+    return f"results/{strategy}/rounds/round_{round_index}.json"
+
+
+def fold_file(strategy, trial, fold):
+    return f"results/{strategy}/trials/{trial}/fold_{fold}.json"
+
+
+def score_file(strategy, trial):
+    return f"results/{strategy}/trials/{trial}/score.json"
+
+
+def strategy_target(strategy):
+    STUDY.settings(strategy)  # a clear error if the strategy is not configured
+    return f"results/{strategy}/trials.csv"
+
+
+def propose_inputs(wildcards):
+    """Round r reads round r-1 (its history and proposals) and round r-1's scores."""
+    round_index = int(wildcards.round)
+    rounds = STUDY.rounds(wildcards.strategy)
+    if round_index >= len(rounds):
+        raise ValueError(f"{wildcards.strategy} has {len(rounds)} rounds, not {round_index + 1}")
+    if round_index == 0:
+        return {}
+    previous = rounds[round_index - 1]
+    return {
+        "previous_round": round_file(wildcards.strategy, round_index - 1),
+        "previous_scores": [score_file(wildcards.strategy, t) for t in previous],
+    }
+
+
+def fold_inputs(wildcards):
+    trial = int(wildcards.trial)
+    inputs = {"round": round_file(wildcards.strategy, STUDY.round_of(wildcards.strategy, trial))}
+    if STUDY.needs_data:
+        inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
+    return inputs
+
+
+def score_inputs(wildcards):
+    return [fold_file(wildcards.strategy, wildcards.trial, k) for k in range(STUDY.folds)]
+
+
+def summary_inputs(wildcards):
+    strategy = wildcards.strategy
+    return {
+        "rounds": [round_file(strategy, r) for r in range(len(STUDY.rounds(strategy)))],
+        "scores": [score_file(strategy, t) for t in STUDY.trials(strategy)],
+    }
+
+
+def fold_threads():
+    return STUDY.objective_settings.get("threads", 1)

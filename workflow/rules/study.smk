@@ -1,0 +1,64 @@
+rule propose:
+    input:
+        unpack(propose_inputs),
+    output:
+        round_file("{strategy}", "{round}"),
+    params:
+        space=STUDY.config["space"],
+        settings=lambda w: STUDY.settings(w.strategy),
+        seed=STUDY.seed,
+        trial_ids=lambda w: STUDY.rounds(w.strategy)[int(w.round)],
+    conda:
+        "../../envs/search.yaml"
+    log:
+        "results/logs/{strategy}/propose_round_{round}.log",
+    script:
+        "../scripts/propose.py"
+
+
+rule train_fold:
+    input:
+        unpack(fold_inputs),
+    output:
+        fold_file("{strategy}", "{trial}", "{fold}"),
+    params:
+        objective=STUDY.objective_name,
+        settings=STUDY.objective_settings,
+    threads: fold_threads()
+    conda:
+        "../../envs/train.yaml"
+    log:
+        "results/logs/{strategy}/trial_{trial}_fold_{fold}.log",
+    script:
+        "../scripts/train_fold.py"
+
+
+rule score_trial:
+    input:
+        folds=score_inputs,
+    output:
+        score_file("{strategy}", "{trial}"),
+    params:
+        objective=STUDY.objective_name,
+        settings=STUDY.objective_settings,
+    conda:
+        "../../envs/report.yaml"
+    log:
+        "results/logs/{strategy}/score_trial_{trial}.log",
+    script:
+        "../scripts/score_trial.py"
+
+
+rule summarize_study:
+    input:
+        unpack(summary_inputs),
+    output:
+        "results/{strategy}/trials.csv",
+    params:
+        names=STUDY.space.names,
+    conda:
+        "../../envs/report.yaml"
+    log:
+        "results/logs/{strategy}/summarize_study.log",
+    script:
+        "../scripts/summarize_study.py"
