@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
             "early_stopping_patience": None,
             "lr_decay_rate": None,
             "lr_decay_steps": 100,
+            "divergence_factor": 3.0,
             "metric": "accuracy",
             "threads": 1,
             "device": "cpu",
@@ -94,7 +95,7 @@ def _describe(error) -> str:
     schema = error.schema
     kind = error.validator
     if kind == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
+        allowed = list(schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         where = key if error.absolute_path else "top level"
         allowed_text = ", ".join(allowed) if allowed else "(none)"

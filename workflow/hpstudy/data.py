@@ -210,6 +210,15 @@ def prepare(dataset_config: dict, cv_config: dict):
         raise DataError(f"dataset: the rarest class has {smallest} examples; {cv_config['folds']} "
                         f"folds plus a test set need at least {needed} per class "
                         f"(raise dataset.limit or lower cv.folds)")
+    # A stratified hold-out needs one example of every class on each side (sklearn's rule:
+    # the test set takes ceil(fraction * n)).
+    n_classes = int((counts > 0).sum())
+    n_test = int(np.ceil(cv_config["test_fraction"] * len(y)))
+    if min(n_test, len(y) - n_test) < n_classes:
+        raise DataError(f"dataset: cv.test_fraction {cv_config['test_fraction']} of {len(y)} "
+                        f"examples gives a test set of {n_test} and {len(y) - n_test} for "
+                        f"cross-validation; each needs at least one per class ({n_classes}) "
+                        f"(raise dataset.limit or change cv.test_fraction)")
     folds = assign_folds(y, cv_config["folds"], cv_config["test_fraction"], seed)
     metadata = {
         "source": dataset.source,

@@ -64,7 +64,14 @@ class Parameter:
         if self.kind == "int":
             return int(value)
         value = float(value)
-        return 1.0 - value if self.transform == "complement" else value
+        if self.transform == "complement":
+            raw = 1.0 - value
+            if self.contains(value):
+                # 1 - (1 - raw) can round one ulp outside [low, high] (e.g. at raw = low,
+                # where GP proposals often sit) and skopt then rejects the whole history.
+                raw = float(min(max(raw, self.low), self.high))
+            return raw
+        return value
 
     def value_bounds(self) -> tuple[float, float]:
         """Bounds of the value the objective sees (after the transform)."""
@@ -87,6 +94,9 @@ class Parameter:
     def grid_values(self) -> list[Any]:
         """The grid points of this parameter, as objective values, in a stable order."""
         if isinstance(self.grid, tuple):
+            if self.kind in ("loguniform", "uniform"):
+                # YAML reads `grid: [0, 0.5]` with an int 0; real parameters take floats.
+                return [float(value) for value in self.grid]
             return list(self.grid)
         count = int(self.grid)
         if self.kind == "choice":

@@ -1,0 +1,93 @@
+"""The real Keras CNN, trained per (trial, fold) by the real workflow."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hpstudy.objectives.cnn import ERROR_FLOOR, score_trial
+from tests.conftest import load_config
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    from tests.conftest import Workdir
+
+    run = Workdir(tmp_path_factory.mktemp("cnn"))
+    run.write_config(load_config("cnn_tiny"))
+    run.snakemake("--cores", "2")
+    return run
+
+
+def test_grid_trials_train_and_one_diverges(tiny_study):
+    table = pd.read_csv(tiny_study.results / "grid" / "trials.csv")
+    assert list(table["learning_rate"]) == [0.05, 50.0]
+    sane, diverged = table.iloc[0], table.iloc[1]
+    assert sane["status"] == "ok"
+    assert 0.2 < sane["cv_accuracy_mean"] <= 1.0  # twice chance after 2 epochs on 240 images
+    mean = (sane["fold_0_accuracy"] + sane["fold_1_accuracy"]) / 2
+    assert sane["cv_accuracy_mean"] == pytest.approx(mean)
+    assert sane["objective"] == pytest.approx(math.log10(1 - mean))
+    assert diverged["status"] == "diverged"
+    assert diverged["objective"] == pytest.approx(math.log10(1 - 1 / 10))  # chance penalty
+    assert sane["objective"] < diverged["objective"]
+    assert sane["duration_s"] > 0
+
+
+def test_fold_records_hold_epoch_histories(tiny_study):
+    record = json.loads((tiny_study.results / "grid/trials/0/fold_1.json").read_text())
+    assert record["status"] == "ok" and record["epochs_run"] == 2
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert len(record["history"][key]) == 2
+        assert record["metrics"][key] == record["history"][key][-1]
+    assert record["train_examples"] + record["val_examples"] == 240  # 300 less the test 20 %
+    stopped = json.loads((tiny_study.results / "grid/trials/1/fold_0.json").read_text())
+    assert stopped["status"] == "diverged" and stopped["epochs_run"] == 1
+
+
+def test_random_trials_are_scored(tiny_study):
+    table = pd.read_csv(tiny_study.results / "random" / "trials.csv")
+    assert len(table) == 2
+    assert table["learning_rate"].between(1e-3, 100).all()
+    assert table["momentum"].between(1 - 0.31623, 1 - 3.1623e-3).all()
+
+
+def test_fold_job_rerun_is_identical(tiny_study):
+    path = tiny_study.results / "random/trials/0/fold_0.json"
+    before = json.loads(path.read_text())
+    tiny_study.snakemake("--cores", "1", "--forcerun", str(path.relative_to(tiny_study.path)),
+                         "--until", "train_fold")
+    after = json.loads(path.read_text())
+    # Everything but the wall-clock time is a pure function of the job's inputs.
+    before.pop("fit_seconds"), after.pop("fit_seconds")
+    assert before == after
+
+
+def test_perfect_accuracy_stays_finite():
+    folds = [{"fold": k, "status": "ok", "classes": 10,
+              "metrics": {"val_accuracy": 1.0, "val_loss": 0.0}} for k in range(3)]
+    score = score_trial({"metric": "accuracy"}, folds)
+    assert score["objective"] == pytest.approx(math.log10(ERROR_FLOOR))
+    assert score["metrics"]["cv_accuracy_mean"] == 1.0
+
+
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+def test_fashion_mnist_from_local_idx_files(workdir):
+    config = load_config("cnn_tiny")
+    config["dataset"] = {"name": "fashion_mnist", "path": str(FASHION_MNIST), "limit": 400}
+    config["objective"]["cnn"]["epochs"] = 1
+    config["strategies"] = {"random": {"budget": 1}}
+    workdir.write_config(config)
+    workdir.snakemake("--cores", "2")
+    metadata = json.loads((workdir.results / "data" / "dataset.json").read_text())
+    assert metadata["image_shape"] == [28, 28] and metadata["examples"] == 400
+    table = pd.read_csv(workdir.results / "random" / "trials.csv")
+    assert table.loc[0, "status"] in ("ok", "diverged")
+    assert 0.0 <= table.loc[0, "fold_0_accuracy"] <= 1.0

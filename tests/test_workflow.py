@@ -1,0 +1,97 @@
+"""The whole DAG, run for real by Snakemake in a temporary directory."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from hpstudy.config import Study
+from tests.conftest import load_config
+
+
+def _planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """Job counts per rule from the table `snakemake -n` prints."""
+    counts = {}
+    for match in re.finditer(r"^(\w+)\s+(\d+)\s*$", dry_run_output, re.MULTILINE):
+        if match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def test_function_study_end_to_end(workdir, branin_config):
+    workdir.write_config(branin_config)
+    workdir.snakemake("--cores", "4")
+    study = Study.from_config(branin_config)
+    for strategy in study.strategies:
+        table = pd.read_csv(workdir.results / strategy / "trials.csv")
+        assert list(table["trial"]) == list(range(study.budget(strategy)))
+        assert list(table.columns[:4]) == ["trial", "round", "x", "y"]
+        for column in ("objective", "status", "duration_s", "fold_0_value", "fold_1_value",
+                       "value_mean", "value_std"):
+            assert column in table.columns, column
+        assert (table["status"] == "ok").all()
+        assert table["x"].between(-5, 10).all() and table["y"].between(0, 15).all()
+        # objective = mean over folds of branin + fold noise
+        fold_mean = table[["fold_0_value", "fold_1_value"]].mean(axis=1)
+        assert (table["objective"] - fold_mean).abs().max() < 1e-9
+        # rounds as planned: round r holds trials [r*b, (r+1)*b)
+        assert list(table["round"]) == [study.round_of(strategy, t) for t in table["trial"]]
+    grid = pd.read_csv(workdir.results / "grid" / "trials.csv")
+    assert len(grid) == 9 and len(grid[["x", "y"]].drop_duplicates()) == 9
+    assert (workdir.results / "report" / "index.html").stat().st_size > 1000
+
+    # Everything is up to date right after.
+    again = workdir.snakemake("--cores", "4", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_reruns_in_fresh_directories_are_byte_identical(tmp_path, branin_config):
+    from tests.conftest import Workdir
+
+    outputs = []
+    for name in ("first", "second"):
+        directory = tmp_path / name
+        directory.mkdir()
+        run = Workdir(directory)
+        run.write_config(branin_config)
+        run.snakemake("--cores", "2")
+        outputs.append({s: (run.results / s / "trials.csv").read_bytes()
+                        for s in branin_config["strategies"]})
+    assert outputs[0] == outputs[1]
+
+
+def test_one_strategy_target_runs_only_that_strategy(workdir, branin_config):
+    workdir.write_config(branin_config)
+    workdir.snakemake("--cores", "2", "random")
+    assert (workdir.results / "random" / "trials.csv").exists()
+    assert sorted(p.name for p in workdir.results.iterdir()) == ["logs", "random"]
+
+
+def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdir):
+    config = load_config("default")
+    workdir.write_config(config)
+    study = Study.from_config(config)
+    result = workdir.snakemake("--cores", "8", "-n", "tpe")
+    jobs = _planned_jobs(result.stdout)
+    budget, folds = study.budget("tpe"), study.folds
+    assert jobs == {
+        "prepare_data": 1,
+        "propose": len(study.rounds("tpe")),
+        "train_fold": budget * folds,
+        "score_trial": budget,
+        "summarize_study": 1,
+        "tpe": 1,
+    }
+
+
+def test_adaptive_rounds_wait_for_earlier_rounds(workdir, branin_config):
+    """Round r of TPE is proposed only after every trial of round r-1 is scored."""
+    workdir.write_config(branin_config)
+    workdir.snakemake("--cores", "4", "tpe")
+    rounds = workdir.results / "tpe" / "rounds"
+    import json
+
+    history_sizes = [len(json.loads((rounds / f"round_{r}.json").read_text())["history"])
+                     for r in range(3)]
+    assert history_sizes == [0, 2, 4]
