@@ -12,13 +12,17 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/study.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/tracking.smk"
 
 
 rule all:
     default_target: True
     input:
-        trials=expand("results/{strategy}/trials.csv", strategy=STUDY.strategies),
+        # Each strategy's trials.csv and every trial's MLflow marker: listed here so that a
+        # marker lost to a failed log is made again even when later files exist.
+        studies=[strategy_target(strategy) for strategy in STUDY.strategies],
         report="results/report/index.html",
+        studies_logged=expand("results/{strategy}/mlflow_study.json", strategy=STUDY.strategies),
 
 
 # One target per strategy: data prep and that strategy's study, nothing else. Input

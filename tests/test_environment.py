@@ -42,7 +42,7 @@ def test_lock_pins_every_direct_dependency():
 def test_conda_envs_pin_the_locked_versions():
     lock = _lock()
     env_files = sorted((REPO / "envs").glob("*.yaml"))
-    assert {p.stem for p in env_files} >= {"data", "search", "train", "report"}
+    assert {p.stem for p in env_files} >= {"data", "search", "train", "report", "tracking"}
     for path in env_files:
         env = yaml.safe_load(path.read_text(encoding="utf-8"))
         pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))

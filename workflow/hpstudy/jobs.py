@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,6 +24,12 @@ def setup_logging(path: str | None) -> None:
         handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def log_failure(kind, error, trace):
+        # The reason a job failed belongs in its log file, not only on Snakemake's console.
+        log.critical("job failed: %s: %s", kind.__name__, error, exc_info=(kind, error, trace))
+
+    sys.excepthook = log_failure
 
 
 def prepare_data(dataset_config: Mapping, cv_config: Mapping, x_path: str, y_path: str,
@@ -98,7 +105,8 @@ def train_fold(objective: str, settings: Mapping, round_path: str, trial: int, f
     log.info("trial %d fold %d: params %s, seed %d", trial, fold, entry["params"], seed)
     record = module.evaluate_fold(dict(settings), entry["params"], fold, seed, fold_data,
                                   threads)
-    record.update({"trial": trial, "fold": fold, "seed": seed, "params": entry["params"]})
+    record.update({"trial": trial, "fold": fold, "seed": seed, "trial_seed": entry["seed"],
+                   "params": entry["params"]})
     log.info("trial %d fold %d: %s %s", trial, fold, record["status"], record["metrics"])
     fileio.write_json(output, record)
 
@@ -116,6 +124,7 @@ def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
     score.update({
         "trial": records[0]["trial"],
         "params": records[0]["params"],
+        "seed": records[0]["trial_seed"],
         "duration_s": sum(r["fit_seconds"] for r in records),
         "folds": len(records),
     })

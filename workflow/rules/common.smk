@@ -18,12 +18,21 @@ os.environ.update(
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 
 from hpstudy.config import ConfigError, Study
+from hpstudy.tracking import redact
 
 
 try:
     STUDY = Study.from_config(config)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+
+# MLFLOW_TRACKING_URI wins over config. Jobs read the URI from their environment, so
+# credentials in it never reach `params:` (stored by Snakemake), logs or MLflow tags.
+os.environ.update(
+    MLFLOW_TRACKING_URI=os.environ.get("MLFLOW_TRACKING_URI") or STUDY.config["tracking"]["uri"]
+)
+TRACKING_URI_REDACTED = redact(os.environ.get("MLFLOW_TRACKING_URI"))
+TRACKING = "results/tracking/experiment.json"
 
 
 wildcard_constraints:
@@ -53,9 +62,16 @@ def score_file(strategy, trial):
     return f"results/{strategy}/trials/{trial}/score.json"
 
 
+def logged_file(strategy, trial):
+    return f"results/{strategy}/trials/{trial}/mlflow.json"
+
+
 def strategy_target(strategy):
+    """A strategy's study: its trials.csv and every trial logged to MLflow."""
     STUDY.settings(strategy)  # a clear error if the strategy is not configured
-    return f"results/{strategy}/trials.csv"
+    return [f"results/{strategy}/trials.csv"] + [
+        logged_file(strategy, t) for t in STUDY.trials(strategy)
+    ]
 
 
 def propose_inputs(wildcards):
@@ -91,6 +107,17 @@ def summary_inputs(wildcards):
         "rounds": [round_file(strategy, r) for r in range(len(STUDY.rounds(strategy)))],
         "scores": [score_file(strategy, t) for t in STUDY.trials(strategy)],
     }
+
+
+def log_trial_inputs(wildcards):
+    inputs = {
+        "tracking": TRACKING,
+        "score": score_file(wildcards.strategy, wildcards.trial),
+        "folds": score_inputs(wildcards),
+    }
+    if STUDY.needs_data:
+        inputs["dataset"] = DATA["metadata"]
+    return inputs
 
 
 def fold_threads():

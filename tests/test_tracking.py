@@ -1,0 +1,247 @@
+"""Every trial in MLflow, for real: sqlite by default, a real `mlflow server`, concurrent
+writers, reruns, kills and an unreachable server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from hpstudy.config import Study
+from hpstudy.tracking import redact
+from tests.conftest import REPO, Workdir, load_config
+
+FAST_FAILURE = {"HPSTUDY_MLFLOW_ATTEMPTS": "2", "HPSTUDY_MLFLOW_RETRY_DELAY": "0.2",
+                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+
+def _runs(uri: str, experiment: str):
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment} at {uri}"
+    return client, client.search_runs([found.experiment_id], run_view_type=ViewType.ALL,
+                                      max_results=5000)
+
+
+def _check_run_tree(uri: str, config: dict, results: Path) -> dict:
+    """One study run per strategy, one trial run per trial, one fold run per fold."""
+    study = Study.from_config(config)
+    client, runs = _runs(uri, config["experiment"])
+    by_role = {}
+    for run in runs:
+        by_role.setdefault(run.data.tags.get("role"), []).append(run)
+        assert run.info.status == "FINISHED", (run.info.run_name, run.info.status)
+    studies = {r.data.tags["strategy"]: r for r in by_role["study"]}
+    assert sorted(studies) == sorted(study.strategies)
+    trials = by_role["trial"]
+    assert len(trials) == sum(study.budget(s) for s in study.strategies)
+    seen = set()
+    for run in trials:
+        tags, strategy = run.data.tags, run.data.tags["strategy"]
+        key = (strategy, int(tags["trial"]))
+        assert key not in seen, f"trial {key} logged twice"
+        seen.add(key)
+        assert tags["mlflow.parentRunId"] == studies[strategy].info.run_id
+        for tag in ("round", "seed", "config_hash", "data_checksum", "git_commit",
+                    "package_versions", "status"):
+            assert tags.get(tag), tag
+        assert tags["config_hash"] == study.hash
+        assert set(run.data.params) == {"x", "y"}
+        for metric in ("objective", "duration_s", "value_mean", "value_std"):
+            assert metric in run.data.metrics, metric
+    folds = by_role["fold"]
+    assert len(folds) == len(trials) * study.folds
+    trial_ids = {r.info.run_id for r in trials}
+    assert all(r.data.tags["mlflow.parentRunId"] in trial_ids for r in folds)
+    # The trial's objective in MLflow is the one in trials.csv.
+    import pandas as pd
+
+    table = pd.read_csv(results / "random" / "trials.csv").set_index("trial")
+    for run in trials:
+        if run.data.tags["strategy"] == "random":
+            assert run.data.metrics["objective"] == pytest.approx(
+                table.loc[int(run.data.tags["trial"]), "objective"])
+    # The report is attached to each study run.
+    names = {a.path for a in client.list_artifacts(studies["tpe"].info.run_id)}
+    assert {"trials.csv", "index.html", "comparison.csv", "best_so_far.png"} <= names
+    return {"study": len(studies), "trial": len(trials), "fold": len(folds)}
+
+
+@pytest.fixture(scope="module")
+def logged_study(tmp_path_factory):
+    run = Workdir(tmp_path_factory.mktemp("tracked"))
+    config = load_config("tracking")
+    run.write_config(config)
+    run.snakemake("--cores", "2")
+    return run, config
+
+
+def _sqlite(run: Workdir) -> str:
+    return f"sqlite:///{run.results / 'mlflow.db'}"
+
+
+def test_sqlite_run_tree(logged_study):
+    run, config = logged_study
+    counts = _check_run_tree(_sqlite(run), config, run.results)
+    assert counts == {"study": 2, "trial": 7, "fold": 14}
+
+
+def test_forced_rerun_updates_instead_of_duplicating(logged_study):
+    run, config = logged_study
+    client, before = _runs(_sqlite(run), config["experiment"])
+    trial_run = next(r for r in before if r.data.tags.get("role") == "fold")
+    history_before = client.get_metric_history(trial_run.info.run_id, "val_accuracy") \
+        if "val_accuracy" in trial_run.data.metrics else []
+    run.snakemake("--cores", "2", "--forcerun", "init_tracking", "log_trial", "finish_study")
+    client, after = _runs(_sqlite(run), config["experiment"])
+    assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
+    if history_before:
+        assert len(client.get_metric_history(trial_run.info.run_id, "val_accuracy")) == \
+            len(history_before)
+    _check_run_tree(_sqlite(run), config, run.results)
+
+
+def test_run_left_running_by_a_kill_is_finished_by_the_rerun(logged_study):
+    run, config = logged_study
+    client, runs = _runs(_sqlite(run), config["experiment"])
+    victim = next(r for r in runs if r.data.tags.get("role") == "trial"
+                  and r.data.tags["strategy"] == "tpe" and r.data.tags["trial"] == "3")
+    # What a SIGKILL in the middle of log_trial leaves: the run RUNNING, no marker file.
+    client.update_run(victim.info.run_id, status="RUNNING")
+    (run.results / "tpe" / "trials" / "3" / "mlflow.json").unlink()
+    result = run.snakemake("--cores", "2")
+    assert "log_trial" in result.stdout + result.stderr
+    assert client.get_run(victim.info.run_id).info.status == "FINISHED"
+    _check_run_tree(_sqlite(run), config, run.results)
+
+
+def test_changed_config_makes_new_runs(tmp_path):
+    run = Workdir(tmp_path)
+    config = load_config("tracking")
+    config["strategies"] = {"random": {"budget": 2}}
+    run.write_config(config)
+    run.snakemake("--cores", "2")
+    config["seed"] = 6
+    run.write_config(config)
+    run.snakemake("--cores", "2")
+    _, runs = _runs(_sqlite(run), config["experiment"])
+    studies = [r for r in runs if r.data.tags.get("role") == "study"]
+    assert len(studies) == 2 and len({r.data.tags["config_hash"] for r in studies}) == 2
+    assert len([r for r in runs if r.data.tags.get("role") == "trial"]) == 4
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_server_fails_loudly_keeps_results_and_resumes(tmp_path):
+    run = Workdir(tmp_path)
+    config = load_config("tracking")
+    run.write_config(config)
+    port = _free_port()  # nothing listens there
+    secret_uri = f"http://hpuser:s3cret-token@127.0.0.1:{port}"
+    failed = run.snakemake("--cores", "2", "--keep-going", check=False,
+                           env={**FAST_FAILURE, "MLFLOW_TRACKING_URI": secret_uri})
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert f"MLflow experiment setup failed after 2 attempts at http://127.0.0.1:{port}" in \
+        (run.results / "logs" / "init_tracking.log").read_text()
+    # Nothing finished is lost: every trial is scored and summarised on disk.
+    assert (run.results / "random" / "trials.csv").exists()
+    assert (run.results / "tpe" / "trials.csv").exists()
+    # The credentials appear nowhere: not in Snakemake's output, logs or metadata.
+    assert "s3cret-token" not in output
+    for path in list(run.path.joinpath("results").rglob("*")) + \
+            list(run.path.joinpath(".snakemake").rglob("*")):
+        if path.is_file() and path.suffix in {".log", ".json", ".csv", ""}:
+            assert b"s3cret-token" not in path.read_bytes(), path
+    # Back online (the sqlite default): the next run logs what is missing.
+    run.snakemake("--cores", "2")
+    _check_run_tree(_sqlite(run), config, run.results)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    port = _free_port()
+    backend = tmp_path / "server"
+    backend.mkdir()
+    command = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{backend / 'mlflow.db'}",
+               "--artifacts-destination", str(backend / "artifacts")]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if server.poll() is not None:
+                raise AssertionError(server.stderr.read().decode()[-3000:]) from None
+            time.sleep(0.5)
+    else:
+        server.kill()
+        raise AssertionError("mlflow server did not start within 120 s")
+    yield url
+    os.killpg(server.pid, 15)
+    server.wait(timeout=30)
+
+
+def test_tracking_server_receives_the_same_run_tree(tmp_path, mlflow_server):
+    run = Workdir(tmp_path / "study")
+    run.path.mkdir()
+    config = load_config("tracking")
+    run.write_config(config)
+    run.snakemake("--cores", "2", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert not (run.results / "mlflow.db").exists(), "logged to sqlite instead of the server"
+    counts = _check_run_tree(mlflow_server, config, run.results)
+    assert counts == {"study": 2, "trial": 7, "fold": 14}
+
+
+def test_eight_concurrent_writers_into_sqlite(tmp_path):
+    """8 processes x 50 trials into the sqlite default at once: no error, no duplicate."""
+    database = tmp_path / "results" / "mlflow.db"
+    database.parent.mkdir()
+    uri = f"sqlite:///{database}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
+           "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), str(REPO)])}
+    strategies = [f"writer{i}" for i in range(8)]
+    tracking = tmp_path / "experiment.json"
+    subprocess.run([sys.executable, "-c",
+                    "import sys; from hpstudy.tracking import init_tracking; "
+                    "init_tracking('concurrency', sys.argv[2:], 'cafe', sys.argv[1])",
+                    str(tracking), *strategies], check=True, env=env, cwd=tmp_path, timeout=300)
+    writers = [subprocess.Popen([sys.executable, str(REPO / "tests" / "tracking_writer.py"),
+                                 str(tracking), strategy, "50"], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for strategy in strategies]
+    outcomes = [(w.wait(timeout=1200), *w.communicate()) for w in writers]
+    for code, out, err in outcomes:
+        assert code == 0, err[-3000:]
+        print(out.strip())
+    _, runs = _runs(uri, "concurrency")
+    trials = [r for r in runs if r.data.tags.get("role") == "trial"]
+    keys = [(r.data.tags["strategy"], r.data.tags["trial"]) for r in trials]
+    assert len(keys) == 400 and len(set(keys)) == 400
+    assert all(r.info.status == "FINISHED" for r in runs if r.data.tags.get("role") != "study")
+
+
+def test_redact_removes_credentials_and_tokens():
+    assert redact("http://user:pw@host:5000/path?token=abc") == "http://host:5000/path"
+    assert redact("postgresql://u:p@db.example:5432/mlflow") == \
+        "postgresql://db.example:5432/mlflow"
+    assert redact("sqlite:///results/mlflow.db") == "sqlite:///results/mlflow.db"

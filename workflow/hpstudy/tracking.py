@@ -1,0 +1,277 @@
+"""MLflow tracking: one parent run per strategy study, one child per trial, one grandchild
+per fold with per-epoch histories.
+
+- Where: MLFLOW_TRACKING_URI when set, else config `tracking.uri` (the Snakefile exports it to
+  the jobs' environment, so a URI with credentials never lands in `params:`, logs or tags).
+- Idempotent: every run carries a key tag (config hash / strategy / trial / fold). A rerun
+  finds the run with its key and updates it; metrics are logged with timestamps derived from
+  the run's start time, so re-logging the same values adds nothing (MLflow drops exact
+  duplicates). A changed config has a new hash, hence new runs.
+- Never silent: every call is retried with backoff; then the job fails naming the URI
+  (redacted) and the error. Result files on disk are untouched, and the next `snakemake` run
+  logs what is missing (its marker file is absent).
+- The sqlite DB is created and migrated once, by the init_tracking job, before any other
+  job logs: several processes migrating a fresh DB at once crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hpstudy import fileio
+
+log = logging.getLogger(__name__)
+
+KEY_TAG = "hpstudy.key"
+PARENT_TAG = "mlflow.parentRunId"
+MAX_BATCH_METRICS = 1000  # MLflow's log_batch limits
+MAX_BATCH_PARAMS_TAGS = 100
+PACKAGES = ("tensorflow", "keras", "hyperopt", "scikit-optimize", "mlflow", "snakemake",
+            "numpy", "scikit-learn")
+T = TypeVar("T")
+
+
+class TrackingError(RuntimeError):
+    """MLflow could not be reached or refused a write, after retries."""
+
+
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
+
+
+def redact(uri: str) -> str:
+    """The URI without user, password or query (tokens): safe for logs, tags and files."""
+    return _CREDENTIALS.sub(r"\1", uri.split("?", 1)[0])
+
+
+def scrub(text: str) -> str:
+    """Any URI credentials inside a message (MLflow's errors quote the URL they called)."""
+    return _CREDENTIALS.sub(r"\1", text)
+
+
+def tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def retry(action: Callable[[], T], what: str, attempts: int | None = None,
+          first_delay: float | None = None) -> T:
+    """Run `action`, retrying with exponential backoff; then raise TrackingError."""
+    attempts = attempts or int(os.environ.get("HPSTUDY_MLFLOW_ATTEMPTS", "4"))
+    delay = first_delay if first_delay is not None else float(
+        os.environ.get("HPSTUDY_MLFLOW_RETRY_DELAY", "1.0"))
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as error:  # MLflow raises many types for one unreachable server
+            if attempt == attempts:
+                raise TrackingError(
+                    f"MLflow {what} failed after {attempts} attempts at "
+                    f"{redact(tracking_uri())}: {type(error).__name__}: {scrub(str(error))}"
+                ) from None
+            log.warning("MLflow %s failed (attempt %d/%d): %s; retrying in %.1f s", what,
+                        attempt, attempts, scrub(str(error)), delay)
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def local_artifact_location() -> str | None:
+    """With the embedded sqlite store, artifacts go under results/ beside the DB; a tracking
+    server chooses its own artifact root."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        return (database.parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def _client():
+    from mlflow import MlflowClient
+
+    return MlflowClient()
+
+
+def find_run(client, experiment_id: str, key: str):
+    from mlflow.entities import ViewType
+
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'",
+                              run_view_type=ViewType.ALL, max_results=2)
+    return runs[0] if runs else None
+
+
+def ensure_run(client, experiment_id: str, key: str, name: str, parent_id: str | None = None):
+    """The run with this key: found (after a kill or a --forcerun) or created."""
+    run = find_run(client, experiment_id, key)
+    if run is not None:
+        if run.info.lifecycle_stage == "deleted":
+            client.restore_run(run.info.run_id)
+        return run
+    tags = {KEY_TAG: key}
+    if parent_id:
+        tags[PARENT_TAG] = parent_id
+    return client.create_run(experiment_id, run_name=name, tags=tags)
+
+
+def _chunks(items: Sequence[Any], size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
+    metrics, params, tags = list(metrics), list(params), list(tags)
+    for chunk in _chunks(params, MAX_BATCH_PARAMS_TAGS):
+        client.log_batch(run_id, params=chunk)
+    for chunk in _chunks(tags, MAX_BATCH_PARAMS_TAGS):
+        client.log_batch(run_id, tags=chunk)
+    for chunk in _chunks(metrics, MAX_BATCH_METRICS):
+        client.log_batch(run_id, metrics=chunk)
+
+
+def git_commit() -> str:
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> str:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return json.dumps(versions, sort_keys=True)
+
+
+def study_key(config_hash: str, strategy: str) -> str:
+    return f"{config_hash}/{strategy}"
+
+
+def init_tracking(experiment: str, strategies: Sequence[str], config_hash: str,
+                  output: str) -> None:
+    """Create (or find) the experiment and one parent run per strategy; migrate the DB."""
+    from mlflow.entities import RunTag
+
+    client = _client()
+
+    def setup():
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(
+            experiment, artifact_location=local_artifact_location())
+        parents = {}
+        for strategy in strategies:
+            run = ensure_run(client, experiment_id, study_key(config_hash, strategy),
+                             f"{strategy} study")
+            log_batch(client, run.info.run_id, tags=[
+                RunTag("strategy", strategy), RunTag("config_hash", config_hash),
+                RunTag("role", "study")])
+            parents[strategy] = run.info.run_id
+        return experiment_id, parents
+
+    experiment_id, parents = retry(setup, "experiment setup")
+    log.info("MLflow experiment %r (%s) at %s; study runs %s", experiment, experiment_id,
+             redact(tracking_uri()), parents)
+    fileio.write_json(output, {"experiment": experiment, "experiment_id": experiment_id,
+                               "config_hash": config_hash, "parents": parents,
+                               "tracking_uri": redact(tracking_uri())})
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
+
+
+def log_trial(tracking_path: str, strategy: str, round_index: int, score: Mapping,
+              fold_records: Sequence[Mapping], data_checksum: str | None, output: str) -> None:
+    """Log one finished trial (child run) and its folds (grandchildren), then mark it."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    tracking = fileio.read_json(tracking_path)
+    client = _client()
+    config_hash, trial = tracking["config_hash"], score["trial"]
+    trial_key = f"{study_key(config_hash, strategy)}/trial-{trial}"
+
+    def log_all():
+        run = ensure_run(client, tracking["experiment_id"], trial_key,
+                         f"{strategy} trial {trial}", tracking["parents"][strategy])
+        run_id, base = run.info.run_id, run.info.start_time
+        metrics = {"duration_s": score["duration_s"], **score["metrics"]}
+        if score["objective"] is not None:
+            metrics["objective"] = score["objective"]
+        tags = {"strategy": strategy, "trial": trial, "round": round_index,
+                "seed": score["seed"], "status": score["status"],
+                "config_hash": config_hash, "data_checksum": data_checksum or "none",
+                "git_commit": git_commit(), "package_versions": package_versions(),
+                "role": "trial"}
+        log_batch(client, run_id,
+                  metrics=[Metric(k, float(v), base, 0) for k, v in sorted(metrics.items())
+                           if _number(v) is not None],
+                  params=[Param(k, str(v)) for k, v in sorted(score["params"].items())],
+                  tags=[RunTag(k, str(v)) for k, v in sorted(tags.items())])
+        fold_runs = {}
+        for record in fold_records:
+            fold = record["fold"]
+            fold_run = ensure_run(client, tracking["experiment_id"],
+                                  f"{trial_key}/fold-{fold}", f"{strategy} trial {trial} fold "
+                                  f"{fold}", run_id)
+            fold_id, fold_base = fold_run.info.run_id, fold_run.info.start_time
+            history = [Metric(k, float(v), fold_base + step, step)
+                       for k, values in sorted(record["history"].items())
+                       for step, v in enumerate(values) if v is not None]
+            final = [Metric(f"final_{k}", float(v), fold_base, 0)
+                     for k, v in sorted(record["metrics"].items()) if _number(v) is not None]
+            final.append(Metric("fit_seconds", float(record["fit_seconds"]), fold_base, 0))
+            log_batch(client, fold_id, metrics=history + final,
+                      params=[Param("fold", str(fold)), Param("seed", str(record["seed"]))],
+                      tags=[RunTag("status", record["status"]), RunTag("role", "fold"),
+                            RunTag("epochs_run", str(record["epochs_run"]))])
+            client.set_terminated(fold_id, "FINISHED")
+            fold_runs[str(fold)] = fold_id
+        client.set_terminated(run_id, "FINISHED")
+        return run_id, fold_runs
+
+    run_id, fold_runs = retry(log_all, f"logging of {strategy} trial {trial}")
+    log.info("logged %s trial %d as run %s (%d fold runs)", strategy, trial, run_id,
+             len(fold_runs))
+    fileio.write_json(output, {"run_id": run_id, "fold_runs": fold_runs})
+
+
+def finish_study(tracking_path: str, strategy: str, trials_csv: str,
+                 artifacts: Sequence[str], output: str) -> None:
+    """Close a strategy's parent run: its best result, its artifacts, FINISHED."""
+    import pandas as pd
+    from mlflow.entities import Metric
+
+    tracking = fileio.read_json(tracking_path)
+    client = _client()
+    run_id = tracking["parents"][strategy]
+    table = pd.read_csv(trials_csv)
+    ok = table[table["status"] == "ok"]
+
+    def finish():
+        base = client.get_run(run_id).info.start_time
+        metrics = [Metric("trials", float(len(table)), base, 0),
+                   Metric("trials_ok", float(len(ok)), base, 0)]
+        if len(ok):
+            metrics.append(Metric("best_objective", float(ok["objective"].min()), base, 0))
+        log_batch(client, run_id, metrics=metrics)
+        for path in [trials_csv, *artifacts]:
+            client.log_artifact(run_id, path)
+        client.set_terminated(run_id, "FINISHED")
+
+    retry(finish, f"closing of the {strategy} study run")
+    fileio.write_json(output, {"run_id": run_id, "artifacts": [Path(p).name for p in
+                                                                [trials_csv, *artifacts]]})

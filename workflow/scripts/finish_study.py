@@ -1,0 +1,6 @@
+from hpstudy.jobs import setup_logging
+from hpstudy.tracking import finish_study
+
+setup_logging(snakemake.log[0])
+finish_study(snakemake.input.tracking, snakemake.wildcards.strategy, snakemake.input.trials,
+             snakemake.input.report, snakemake.output[0])

@@ -1,0 +1,6 @@
+from hpstudy.jobs import setup_logging
+from hpstudy.tracking import init_tracking
+
+setup_logging(snakemake.log[0])
+init_tracking(snakemake.params.experiment, snakemake.params.strategies,
+              snakemake.params.config_hash, snakemake.output[0])
