@@ -65,7 +65,9 @@ def test_one_strategy_target_runs_only_that_strategy(workdir, branin_config):
     workdir.write_config(branin_config)
     workdir.snakemake("--cores", "2", "random")
     assert (workdir.results / "random" / "trials.csv").exists()
-    assert sorted(p.name for p in workdir.results.iterdir()) == ["logs", "random"]
+    # Data prep is not needed by a function objective; MLflow's DB and study runs are.
+    assert sorted(p.name for p in workdir.results.iterdir()) == [
+        "logs", "mlflow.db", "random", "tracking"]
 
 
 def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdir):
@@ -81,6 +83,8 @@ def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdi
         "train_fold": budget * folds,
         "score_trial": budget,
         "summarize_study": 1,
+        "init_tracking": 1,
+        "log_trial": budget,
         "tpe": 1,
     }
 

@@ -16,7 +16,8 @@ def _never_called(params):  # Domain needs a function; suggestions never evaluat
 
 def build_trials(space: SearchSpace, history: Sequence[Observation]):
     """A hyperopt Trials holding the history. Failed and diverged trials carry
-    STATUS_FAIL, which TPE leaves out of its good/bad densities."""
+    STATUS_FAIL and no loss, which tpe.suggest reads as an infinite loss: they rank as the
+    worst trials (in the 'bad' density) and count towards n_startup_jobs."""
     from hyperopt import STATUS_FAIL, STATUS_OK, Trials
     from hyperopt.base import JOB_STATE_DONE
 
