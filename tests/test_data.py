@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from hpstudy import data, fileio
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -25,6 +25,8 @@ rule train_fold:
         objective=STUDY.objective_name,
         settings=STUDY.objective_settings,
     threads: fold_threads()
+    benchmark:
+        "results/benchmarks/{strategy}/trial_{trial}_fold_{fold}.tsv"
     conda:
         "../../envs/train.yaml"
     log:

@@ -88,9 +88,12 @@ def _finite_or_none(value):
 
 def evaluate_fold(settings, params, fold, seed, data, threads=1) -> dict:
     settings = {**settings, **params}
+    started = time.perf_counter()
     tf = _configure_tensorflow(threads, settings["device"])
     import keras
 
+    log.info("TensorFlow %s and Keras %s imported in %.1f s", tf.__version__, keras.__version__,
+             time.perf_counter() - started)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
