@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/installed.lock
 CORES ?= 8
 
-.PHONY: run test lint ui lock venv clean
+.PHONY: run test lint ui bench lock venv clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP) lint
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///results/mlflow.db
+
+# Benchmarks: proposal latency (TPE, GP) and DAG build time; CSVs under results/bench/.
+bench: $(STAMP)
+	$(BIN)/python bench/proposals.py
+	$(BIN)/python bench/dag.py 100 1000
 
 # Regenerate the hashed lock from pyproject.toml (needs uv: pip install uv).
 lock:

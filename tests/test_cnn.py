@@ -51,6 +51,43 @@ def test_fold_records_hold_epoch_histories(tiny_study):
     assert stopped["status"] == "diverged" and stopped["epochs_run"] == 1
 
 
+def test_fold_runs_in_mlflow_hold_epoch_histories(tiny_study):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tiny_study.results / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("test-cnn-tiny")
+    folds = client.search_runs([experiment.experiment_id], "tags.role = 'fold'")
+    assert len(folds) == (2 + 2) * 2  # (grid + random trials) x folds
+    for run in folds:
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert [m.step for m in history] == list(range(int(run.data.tags["epochs_run"])))
+        assert run.data.metrics["final_val_accuracy"] == history[-1].value
+    trials = client.search_runs([experiment.experiment_id], "tags.role = 'trial'")
+    assert all(len(r.data.tags["data_checksum"]) == 64 for r in trials)
+    assert all("cv_accuracy_mean" in r.data.metrics for r in trials
+               if r.data.tags["status"] == "ok")
+
+
+def test_speed_ups_early_stopping_and_lr_decay(tmp_path):
+    """Both optional speed-ups train for real: early stopping cuts the epochs short."""
+    from hpstudy import data
+    from hpstudy.config import DEFAULTS
+    from hpstudy.objectives.cnn import evaluate_fold
+
+    x, y, folds, _ = data.prepare({"name": "digits", "path": None, "limit": 300,
+                                   "split_seed": 0}, {"folds": 2, "test_fraction": 0.2})
+    train, val = (folds != -1) & (folds != 0), folds == 0
+    fold = data.FoldData(x[train], y[train], x[val], y[val], 10)
+    settings = {**DEFAULTS["objective"]["cnn"], "filters": 8, "dense_units": 16, "epochs": 30,
+                "early_stopping_patience": 2, "lr_decay_rate": 0.01, "lr_decay_steps": 1}
+    record = evaluate_fold(settings, {"learning_rate": 0.05, "momentum": 0.9}, 0, 3, fold)
+    assert record["status"] == "ok"
+    # lr x 0.01 per batch: only the momentum keeps the weights moving, val_loss gains fall
+    # below min_delta within a few epochs and patience 2 ends the fit (11 epochs here).
+    assert record["epochs_run"] < 20
+    assert len(record["history"]["val_loss"]) == record["epochs_run"]
+
+
 def test_random_trials_are_scored(tiny_study):
     table = pd.read_csv(tiny_study.results / "random" / "trials.csv")
     assert len(table) == 2

@@ -67,7 +67,7 @@ def test_one_strategy_target_runs_only_that_strategy(workdir, branin_config):
     assert (workdir.results / "random" / "trials.csv").exists()
     # Data prep is not needed by a function objective; MLflow's DB and study runs are.
     assert sorted(p.name for p in workdir.results.iterdir()) == [
-        "logs", "mlflow.db", "random", "tracking"]
+        "benchmarks", "logs", "mlflow.db", "random", "tracking"]
 
 
 def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdir):
@@ -99,3 +99,16 @@ def test_adaptive_rounds_wait_for_earlier_rounds(workdir, branin_config):
     history_sizes = [len(json.loads((rounds / f"round_{r}.json").read_text())["history"])
                      for r in range(3)]
     assert history_sizes == [0, 2, 4]
+
+
+def test_study_configs_plan_the_classic_study(workdir):
+    """config/*.yaml run with --configfile: 100 trials x 5 folds per strategy."""
+    from tests.conftest import REPO
+
+    workdir.write_config(load_config("default"))
+    for name in ("classic_mnist", "fashion_mnist"):
+        result = workdir.snakemake("-n", "--configfile", str(REPO / "config" / f"{name}.yaml"))
+        jobs = _planned_jobs(result.stdout)
+        assert jobs["train_fold"] == 4 * 100 * 5, name
+        assert jobs["score_trial"] == 400 and jobs["log_trial"] == 400
+        assert jobs["propose"] == 1 + 1 + 25 + 25  # grid, random: 1 round; tpe, gp: 100 / 4

@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
             "learning_rate": 0.01,
             "momentum": 0.9,
             "early_stopping_patience": None,
+            "early_stopping_min_delta": 1.0e-3,
             "lr_decay_rate": None,
             "lr_decay_steps": 100,
             "divergence_factor": 3.0,

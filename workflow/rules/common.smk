@@ -122,3 +122,9 @@ def log_trial_inputs(wildcards):
 
 def fold_threads():
     return STUDY.objective_settings.get("threads", 1)
+
+
+def fold_gpus():
+    """With `device: gpu`, each fold job asks for one GPU (--resources gpu=N caps how many
+    share the machine's GPUs; TensorFlow's memory growth lets them share one)."""
+    return 1 if STUDY.objective_settings.get("device") == "gpu" else 0

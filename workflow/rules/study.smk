@@ -25,6 +25,8 @@ rule train_fold:
         objective=STUDY.objective_name,
         settings=STUDY.objective_settings,
     threads: fold_threads()
+    resources:
+        gpu=fold_gpus(),
     benchmark:
         "results/benchmarks/{strategy}/trial_{trial}_fold_{fold}.tsv"
     conda:

@@ -119,7 +119,8 @@ def evaluate_fold(settings, params, fold, seed, data, threads=1) -> dict:
     callbacks = [guard]
     if settings["early_stopping_patience"] is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=settings["early_stopping_patience"]))
+            monitor="val_loss", patience=settings["early_stopping_patience"],
+            min_delta=settings["early_stopping_min_delta"]))
     x_train, x_val = data.x_train[..., None], data.x_val[..., None]
     model = build_model(settings, x_train.shape[1:], data.classes)
     started = time.perf_counter()
