@@ -128,3 +128,20 @@ def test_fashion_mnist_from_local_idx_files(workdir):
     table = pd.read_csv(workdir.results / "random" / "trials.csv")
     assert table.loc[0, "status"] in ("ok", "diverged")
     assert 0.0 <= table.loc[0, "fold_0_accuracy"] <= 1.0
+
+
+def test_per_trial_fold_jobs_write_the_same_results(tiny_study, workdir):
+    """execution.fold_jobs only changes how folds are grouped into jobs, not what they give."""
+    config = load_config("cnn_tiny")
+    config["execution"] = {"fold_jobs": "per_trial"}
+    workdir.write_config(config)
+    result = workdir.snakemake("--cores", "2", "--until", "summarize_study")
+    assert "train_trial" in result.stdout + result.stderr
+    for strategy in ("grid", "random"):
+        for trial in range(2):
+            for fold in range(2):
+                path = f"{strategy}/trials/{trial}/fold_{fold}.json"
+                grouped = json.loads((workdir.results / path).read_text())
+                alone = json.loads((tiny_study.results / path).read_text())
+                grouped.pop("fit_seconds"), alone.pop("fit_seconds")
+                assert grouped == alone, path

@@ -76,11 +76,11 @@ def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdi
     study = Study.from_config(config)
     result = workdir.snakemake("--cores", "8", "-n", "tpe")
     jobs = _planned_jobs(result.stdout)
-    budget, folds = study.budget("tpe"), study.folds
+    budget = study.budget("tpe")
     assert jobs == {
         "prepare_data": 1,
         "propose": len(study.rounds("tpe")),
-        "train_fold": budget * folds,
+        "train_trial": budget,  # config.yaml: execution.fold_jobs = per_trial
         "score_trial": budget,
         "summarize_study": 1,
         "init_tracking": 1,
@@ -109,6 +109,6 @@ def test_study_configs_plan_the_classic_study(workdir):
     for name in ("classic_mnist", "fashion_mnist"):
         result = workdir.snakemake("-n", "--configfile", str(REPO / "config" / f"{name}.yaml"))
         jobs = _planned_jobs(result.stdout)
-        assert jobs["train_fold"] == 4 * 100 * 5, name
+        assert jobs["train_fold"] == 4 * 100 * 5, name  # classic configs: one job per fold
         assert jobs["score_trial"] == 400 and jobs["log_trial"] == 400
         assert jobs["propose"] == 1 + 1 + 25 + 25  # grid, random: 1 round; tpe, gp: 100 / 4

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "tracking": {"uri": "sqlite:///results/mlflow.db"},
+    "execution": {"fold_jobs": "per_fold"},
 }
 
 # Per-strategy defaults, applied only to the strategies present in config.
@@ -312,6 +313,10 @@ class Study:
     @property
     def objective_settings(self) -> dict[str, Any]:
         return self.config["objective"][self.objective_name]
+
+    @property
+    def fold_jobs(self) -> str:
+        return self.config["execution"]["fold_jobs"]
 
     @property
     def needs_data(self) -> bool:

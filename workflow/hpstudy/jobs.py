@@ -88,27 +88,30 @@ def proposal(round_path: str, trial: int) -> dict[str, Any]:
     raise KeyError(f"trial {trial} is not proposed in {round_path}")
 
 
-def train_fold(objective: str, settings: Mapping, round_path: str, trial: int, fold: int,
-               data_paths: Mapping[str, str] | None, threads: int, output: str) -> None:
-    """Train and validate one (trial, fold); a diverging or failing fit is recorded, not
-    raised, so the study goes on."""
+def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
+                folds: Sequence[int], data_paths: Mapping[str, str] | None, threads: int,
+                outputs: Sequence[str]) -> None:
+    """Train and validate folds of one trial, one after another in this process (one job
+    per fold, or one per trial: see `execution.fold_jobs`). A diverging fit is recorded,
+    not raised, so the study goes on. Each fold's record depends only on its own seed."""
     from hpstudy.objectives import objective_module
 
     entry = proposal(round_path, trial)
-    seed = derive_seed(entry["seed"], "fold", fold)
     module = objective_module(objective)
-    fold_data = None
-    if data_paths:
-        from hpstudy.data import load_fold
+    for fold, output in zip(folds, outputs, strict=True):
+        seed = derive_seed(entry["seed"], "fold", fold)
+        fold_data = None
+        if data_paths:
+            from hpstudy.data import load_fold
 
-        fold_data = load_fold(data_paths["x"], data_paths["y"], data_paths["folds"], fold)
-    log.info("trial %d fold %d: params %s, seed %d", trial, fold, entry["params"], seed)
-    record = module.evaluate_fold(dict(settings), entry["params"], fold, seed, fold_data,
-                                  threads)
-    record.update({"trial": trial, "fold": fold, "seed": seed, "trial_seed": entry["seed"],
-                   "params": entry["params"]})
-    log.info("trial %d fold %d: %s %s", trial, fold, record["status"], record["metrics"])
-    fileio.write_json(output, record)
+            fold_data = load_fold(data_paths["x"], data_paths["y"], data_paths["folds"], fold)
+        log.info("trial %d fold %d: params %s, seed %d", trial, fold, entry["params"], seed)
+        record = module.evaluate_fold(dict(settings), entry["params"], fold, seed, fold_data,
+                                      threads)
+        record.update({"trial": trial, "fold": fold, "seed": seed, "trial_seed": entry["seed"],
+                       "params": entry["params"]})
+        log.info("trial %d fold %d: %s %s", trial, fold, record["status"], record["metrics"])
+        fileio.write_json(output, record)
 
 
 def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],

@@ -16,25 +16,55 @@ rule propose:
         "../scripts/propose.py"
 
 
-rule train_fold:
-    input:
-        unpack(fold_inputs),
-    output:
-        fold_file("{strategy}", "{trial}", "{fold}"),
-    params:
-        objective=STUDY.objective_name,
-        settings=STUDY.objective_settings,
-    threads: fold_threads()
-    resources:
-        gpu=fold_gpus(),
-    benchmark:
-        "results/benchmarks/{strategy}/trial_{trial}_fold_{fold}.tsv"
-    conda:
-        "../../envs/train.yaml"
-    log:
-        "results/logs/{strategy}/trial_{trial}_fold_{fold}.log",
-    script:
-        "../scripts/train_fold.py"
+# Fold training, at the granularity `execution.fold_jobs` asks for. Each job starts a fresh
+# interpreter and TensorFlow costs ~7-10 s to import, so "per_trial" (one job trains all of a
+# trial's folds, one import) is several times cheaper on a small machine; "per_fold" (one job
+# per fold) spreads a trial's folds over more cores or cluster nodes. Same files either way.
+if STUDY.fold_jobs == "per_trial":
+
+    rule train_trial:
+        input:
+            unpack(fold_inputs),
+        output:
+            [fold_file("{strategy}", "{trial}", k) for k in range(STUDY.folds)],
+        params:
+            objective=STUDY.objective_name,
+            settings=STUDY.objective_settings,
+            folds=list(range(STUDY.folds)),
+        threads: fold_threads()
+        resources:
+            gpu=fold_gpus(),
+        benchmark:
+            "results/benchmarks/{strategy}/trial_{trial}.tsv"
+        conda:
+            "../../envs/train.yaml"
+        log:
+            "results/logs/{strategy}/trial_{trial}_folds.log",
+        script:
+            "../scripts/train_folds.py"
+
+else:
+
+    rule train_fold:
+        input:
+            unpack(fold_inputs),
+        output:
+            fold_file("{strategy}", "{trial}", "{fold}"),
+        params:
+            objective=STUDY.objective_name,
+            settings=STUDY.objective_settings,
+            folds=lambda w: [int(w.fold)],
+        threads: fold_threads()
+        resources:
+            gpu=fold_gpus(),
+        benchmark:
+            "results/benchmarks/{strategy}/trial_{trial}_fold_{fold}.tsv"
+        conda:
+            "../../envs/train.yaml"
+        log:
+            "results/logs/{strategy}/trial_{trial}_fold_{fold}.log",
+        script:
+            "../scripts/train_folds.py"
 
 
 rule score_trial:

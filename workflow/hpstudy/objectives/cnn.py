@@ -30,8 +30,20 @@ log = logging.getLogger(__name__)
 ERROR_FLOOR = 1e-4  # log10 floor -4: far below one error in any fold used here
 
 
+_configured: tuple[int, str] | None = None
+
+
 def _configure_tensorflow(threads: int, device: str):
-    """Threads and devices must be set before TensorFlow runs its first op."""
+    """Threads and devices must be set before TensorFlow runs its first op: once per process
+    (a job that trains several folds calls this for each)."""
+    global _configured
+    if _configured is not None:
+        import tensorflow as tf
+
+        if _configured != (threads, device):
+            raise RuntimeError(f"TensorFlow is already set up for {_configured}; cannot switch "
+                               f"to threads={threads}, device={device} in this process")
+        return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if device == "cpu":
         # Skips CUDA's driver probe (and its error lines) on machines without a GPU.
@@ -44,6 +56,7 @@ def _configure_tensorflow(threads: int, device: str):
         # Several fold jobs may share one GPU: take memory as needed, not all of it up front.
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
+    _configured = (threads, device)
     return tf
 
 
@@ -92,8 +105,11 @@ def evaluate_fold(settings, params, fold, seed, data, threads=1) -> dict:
     tf = _configure_tensorflow(threads, settings["device"])
     import keras
 
-    log.info("TensorFlow %s and Keras %s imported in %.1f s", tf.__version__, keras.__version__,
+    log.info("TensorFlow %s and Keras %s ready in %.1f s", tf.__version__, keras.__version__,
              time.perf_counter() - started)
+    # A fresh graph and seed per fold: a fold's result does not depend on earlier folds
+    # trained in the same process.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 

@@ -1,14 +1,14 @@
-from hpstudy.jobs import setup_logging, train_fold
+from hpstudy.jobs import setup_logging, train_folds
 
 setup_logging(snakemake.log[0])
 inputs = snakemake.input
-train_fold(
+train_folds(
     objective=snakemake.params.objective,
     settings=snakemake.params.settings,
     round_path=inputs.round,
     trial=int(snakemake.wildcards.trial),
-    fold=int(snakemake.wildcards.fold),
+    folds=snakemake.params.folds,
     data_paths={key: inputs[key] for key in ("x", "y", "folds")} if "x" in inputs.keys() else None,
     threads=snakemake.threads,
-    output=snakemake.output[0],
+    outputs=list(snakemake.output),
 )
