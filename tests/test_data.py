@@ -649,3 +649,15 @@ def test_write_npy_non_contiguous_input(tmp_path):
     fileio.write_npy(tmp_path / "copy.npy", np.ascontiguousarray(a))
     assert (tmp_path / "view.npy").read_bytes() == (tmp_path / "copy.npy").read_bytes()
     np.testing.assert_array_equal(np.load(tmp_path / "view.npy"), a)
+
+
+@pytest.mark.skipif((Path.home() / ".keras" / "datasets" / "mnist.npz").exists(),
+                    reason="Keras' MNIST cache is present, so no download is attempted")
+def test_keras_download_offline_says_how_to_use_local_files(monkeypatch, tmp_path):
+    """No internet here: Keras' downloader fails, and the error points at dataset.path."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    with pytest.raises(data.DataError) as caught:
+        data.load("mnist", None)
+    message = str(caught.value)
+    assert "dataset.name mnist" in message
+    assert "dataset.path" in message and "IDX" in message
