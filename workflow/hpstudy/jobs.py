@@ -135,6 +135,47 @@ def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
     fileio.write_json(output, score)
 
 
+def best_score(score_paths: Sequence[str]) -> dict[str, Any] | None:
+    """The trial with the lowest objective among those with status ok (ties: lowest id)."""
+    scores = [fileio.read_json(p) for p in score_paths]
+    usable = [s for s in scores if s["status"] == "ok" and s["objective"] is not None]
+    return min(usable, key=lambda s: (s["objective"], s["trial"])) if usable else None
+
+
+def evaluate_test(objective: str, settings: Mapping, strategy: str, score_paths: Sequence[str],
+                  data_paths: Mapping[str, str] | None, study_seed: int, threads: int,
+                  output: str) -> None:
+    """Retrain the strategy's best params on all CV data and score them once on the
+    held-out test set, which no search ever saw."""
+    from hpstudy.objectives import objective_module
+
+    best = best_score(score_paths)
+    if best is None:
+        log.warning("%s: no trial finished ok; nothing to test", strategy)
+        fileio.write_json(output, {"strategy": strategy, "status": "no_ok_trial"})
+        return
+    test_data = None
+    if data_paths:
+        from hpstudy.data import load_train_test
+
+        test_data = load_train_test(data_paths["x"], data_paths["y"], data_paths["folds"])
+    seed = derive_seed(study_seed, strategy, "test")
+    log.info("%s: testing trial %d (CV objective %.6g), params %s", strategy, best["trial"],
+             best["objective"], best["params"])
+    record = objective_module(objective).evaluate_test(dict(settings), best["params"], seed,
+                                                      test_data, threads)
+    result = {
+        "strategy": strategy, "trial": best["trial"], "params": best["params"], "seed": seed,
+        "cv_objective": best["objective"], "status": record["status"],
+        "test_objective": record["test_objective"], "fit_seconds": record["fit_seconds"],
+    }
+    for key in ("test_accuracy", "test_loss"):
+        if key in record:
+            result[key] = record[key]
+    log.info("%s: test objective %s (%s)", strategy, result["test_objective"], result["status"])
+    fileio.write_json(output, result)
+
+
 def trials_table(space_names: Sequence[str], round_paths: Sequence[str],
                  score_paths: Sequence[str]):
     """One row per trial: trial, round, the params, objective, status, duration_s, metrics."""

@@ -4,7 +4,9 @@ Every objective module provides:
 - `evaluate_fold(settings, params, fold, seed, data, threads) -> dict`: one fold's record
   (status, final metrics, per-epoch history, fit seconds);
 - `score_trial(settings, fold_records) -> dict`: the trial's `objective` (the value
-  minimised), `status` and `metrics`.
+  minimised), `status` and `metrics`;
+- `evaluate_test(settings, params, seed, data, threads) -> dict`: the held-out test of the
+  best params (`status`, `test_objective`, `metrics`).
 Modules are imported on demand: the CNN's pulls in TensorFlow (~10 s).
 """
 

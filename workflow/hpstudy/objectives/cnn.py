@@ -148,7 +148,7 @@ def evaluate_fold(settings, params, fold, seed, data, threads=1) -> dict:
     final = {key: values[-1] if values else None for key, values in history.items()}
     diverged = guard.diverged or any(v is None for v in final.values())
     if diverged:
-        log.warning("fold %d diverged after %d epoch(s): %s", fold, len(fit.epoch), final)
+        log.warning("fold %s diverged after %d epoch(s): %s", fold, len(fit.epoch), final)
     return {
         "status": "diverged" if diverged else "ok",
         "metrics": final,
@@ -159,6 +159,21 @@ def evaluate_fold(settings, params, fold, seed, data, threads=1) -> dict:
         "val_examples": int(len(data.y_val)),
         "classes": data.classes,
     }
+
+
+def evaluate_test(settings, params, seed, data, threads=1) -> dict:
+    """Retrain on every cross-validation example, score once on the held-out test set."""
+    record = evaluate_fold(settings, params, "test", seed, data, threads)
+    settings = {**settings, **params}
+    if record["status"] == "ok":
+        accuracy = record["metrics"]["val_accuracy"]
+        test_objective = (record["metrics"]["val_loss"] if settings["metric"] == "loss"
+                          else math.log10(max(1.0 - accuracy, ERROR_FLOOR)))
+    else:
+        accuracy, test_objective = None, penalty(settings, data.classes)
+    record.update({"test_objective": test_objective, "test_accuracy": accuracy,
+                   "test_loss": record["metrics"].get("val_loss")})
+    return record
 
 
 def penalty(settings, classes: int) -> float:
