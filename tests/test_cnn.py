@@ -40,6 +40,19 @@ def test_grid_trials_train_and_one_diverges(tiny_study):
     assert sane["duration_s"] > 0
 
 
+def test_best_params_are_retrained_and_tested_on_the_held_out_set(tiny_study):
+    test = json.loads((tiny_study.results / "grid" / "test.json").read_text())
+    table = pd.read_csv(tiny_study.results / "grid" / "trials.csv")
+    ok = table[table["status"] == "ok"]
+    assert test["trial"] == int(ok.loc[ok["objective"].idxmin(), "trial"])
+    assert test["status"] == "ok" and 0.0 <= test["test_accuracy"] <= 1.0
+    assert test["test_objective"] == pytest.approx(
+        math.log10(max(1 - test["test_accuracy"], ERROR_FLOOR)))
+    comparison = pd.read_csv(tiny_study.results / "report" / "comparison.csv")
+    row = comparison.set_index("strategy").loc["grid"]
+    assert row["test_objective"] == pytest.approx(test["test_objective"])
+
+
 def test_fold_records_hold_epoch_histories(tiny_study):
     record = json.loads((tiny_study.results / "grid/trials/0/fold_1.json").read_text())
     assert record["status"] == "ok" and record["epochs_run"] == 2

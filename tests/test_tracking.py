@@ -72,7 +72,7 @@ def _check_run_tree(uri: str, config: dict, results: Path) -> dict:
                 table.loc[int(run.data.tags["trial"]), "objective"])
     # The report is attached to each study run.
     names = {a.path for a in client.list_artifacts(studies["tpe"].info.run_id)}
-    assert {"trials.csv", "index.html", "comparison.csv", "best_so_far.png"} <= names
+    assert {"trials.csv", "index.html", "comparison.csv", "figures", "test.json"} <= names
     return {"study": len(studies), "trial": len(trials), "fold": len(folds)}
 
 

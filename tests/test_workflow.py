@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
+import pytest
 
 from hpstudy.config import Study
 from tests.conftest import load_config
@@ -41,9 +43,27 @@ def test_function_study_end_to_end(workdir, branin_config):
     assert len(grid) == 9 and len(grid[["x", "y"]].drop_duplicates()) == 9
     assert (workdir.results / "report" / "index.html").stat().st_size > 1000
 
+    # Held-out test of each strategy's best params: the function's exact value (no noise).
+    from hpstudy.objectives.function import branin
+
+    for strategy in study.strategies:
+        test = json.loads((workdir.results / strategy / "test.json").read_text())
+        table = pd.read_csv(workdir.results / strategy / "trials.csv")
+        best = table.loc[table["objective"].idxmin()]
+        assert test["trial"] == best["trial"] and test["cv_objective"] == best["objective"]
+        assert test["test_objective"] == pytest.approx(branin(best["x"], best["y"]))
+    figures = {p.name for p in (workdir.results / "report" / "figures").iterdir()}
+    assert {"best_so_far.png", "best_so_far_time.png", "cv_vs_test.png",
+            "tpe_space.png", "gp_parameters.png"} <= figures
+
     # Everything is up to date right after.
     again = workdir.snakemake("--cores", "4", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # Snakemake's own report of the flagged figures and tables.
+    workdir.snakemake("--report", "report.html")
+    page = (workdir.path / "report.html").read_text(errors="replace")
+    assert "best_so_far" in page and "comparison.csv" in page
 
 
 def test_reruns_in_fresh_directories_are_byte_identical(tmp_path, branin_config):
@@ -94,8 +114,6 @@ def test_adaptive_rounds_wait_for_earlier_rounds(workdir, branin_config):
     workdir.write_config(branin_config)
     workdir.snakemake("--cores", "4", "tpe")
     rounds = workdir.results / "tpe" / "rounds"
-    import json
-
     history_sizes = [len(json.loads((rounds / f"round_{r}.json").read_text())["history"])
                      for r in range(3)]
     assert history_sizes == [0, 2, 4]

@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "tracking": {"uri": "sqlite:///results/mlflow.db"},
     "execution": {"fold_jobs": "per_fold"},
+    "report": {"margin": 0.05},
 }
 
 # Per-strategy defaults, applied only to the strategies present in config.

@@ -809,8 +809,10 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
                  space_config: Mapping[str, Mapping[str, Any]] | None = None,
                  margin: float = 0.05,
                  test_results: Mapping[str, Mapping[str, Any]] | None = None,
-                 repeats: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
-    """Write the report into out_dir; return what was written.
+                 repeats: Mapping[str, Sequence[str]] | None = None,
+                 figures_dir: str | None = None) -> dict[str, Any]:
+    """Write the report into out_dir (PNGs into figures_dir, default out_dir); return what
+    was written.
 
     trials_paths: {strategy: trials.csv}, in page order. space_config: config.yaml's `space:`
     (log axes, complement parameters); without it the parameters are read off trials.csv and
@@ -853,7 +855,7 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     for name, figure in make_figures(trials, axes, margin, test_results, curves).items():
         pngs[name] = render_png(figure)
         figure.clear()
-        path = out / f"{name}.png"
+        path = Path(figures_dir or out) / f"{name}.png"
         fileio.write_bytes(path, pngs[name])
         written["figures"][name] = str(path)
         written["captions"][name] = CAPTIONS[figure_kind(name, strategies)]

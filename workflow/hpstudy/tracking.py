@@ -269,7 +269,10 @@ def finish_study(tracking_path: str, strategy: str, trials_csv: str,
             metrics.append(Metric("best_objective", float(ok["objective"].min()), base, 0))
         log_batch(client, run_id, metrics=metrics)
         for path in [trials_csv, *artifacts]:
-            client.log_artifact(run_id, path)
+            if Path(path).is_dir():
+                client.log_artifacts(run_id, path, artifact_path=Path(path).name)
+            else:
+                client.log_artifact(run_id, path)
         client.set_terminated(run_id, "FINISHED")
 
     retry(finish, f"closing of the {strategy} study run")

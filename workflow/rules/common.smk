@@ -120,6 +120,15 @@ def log_trial_inputs(wildcards):
     return inputs
 
 
+def test_inputs(wildcards):
+    """The held-out test reads every score of the strategy (to pick the best) and the data."""
+    strategy = wildcards.strategy
+    inputs = {"scores": [score_file(strategy, t) for t in STUDY.trials(strategy)]}
+    if STUDY.needs_data:
+        inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
+    return inputs
+
+
 def fold_threads():
     return STUDY.objective_settings.get("threads", 1)
 

@@ -1,13 +1,49 @@
+rule evaluate_test:
+    input:
+        unpack(test_inputs),
+    output:
+        "results/{strategy}/test.json",
+    params:
+        objective=STUDY.objective_name,
+        settings=STUDY.objective_settings,
+        seed=STUDY.seed,
+    threads: fold_threads()
+    resources:
+        gpu=fold_gpus(),
+    conda:
+        "../../envs/train.yaml"
+    log:
+        "results/logs/{strategy}/evaluate_test.log",
+    script:
+        "../scripts/evaluate_test.py"
+
+
 rule report:
     input:
         trials=expand("results/{strategy}/trials.csv", strategy=STUDY.strategies),
+        tests=expand("results/{strategy}/test.json", strategy=STUDY.strategies),
     output:
-        html="results/report/index.html",
-        table="results/report/comparison.csv",
-        figure="results/report/best_so_far.png",
+        html=report(
+            "results/report/index.html",
+            caption="../report/index.rst",
+            category="Report",
+        ),
+        table=report(
+            "results/report/comparison.csv",
+            caption="../report/comparison.rst",
+            category="Report",
+        ),
+        figures=report(
+            directory("results/report/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     params:
         experiment=STUDY.config["experiment"],
         strategies=STUDY.strategies,
+        space=STUDY.config["space"],
+        margin=STUDY.config["report"]["margin"],
     conda:
         "../../envs/report.yaml"
     log:

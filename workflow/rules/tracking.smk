@@ -39,7 +39,9 @@ rule finish_study:
         tracking=TRACKING,
         trials="results/{strategy}/trials.csv",
         logged=lambda w: [logged_file(w.strategy, t) for t in STUDY.trials(w.strategy)],
-        report=multiext("results/report/", "index.html", "comparison.csv", "best_so_far.png"),
+        report=["results/report/index.html", "results/report/comparison.csv"],
+        figures="results/report/figures",
+        test="results/{strategy}/test.json",
     output:
         "results/{strategy}/mlflow_study.json",
     params:

@@ -3,4 +3,5 @@ from hpstudy.tracking import finish_study
 
 setup_logging(snakemake.log[0])
 finish_study(snakemake.input.tracking, snakemake.wildcards.strategy, snakemake.input.trials,
-             snakemake.input.report, snakemake.output[0])
+             [*snakemake.input.report, snakemake.input.figures, snakemake.input.test],
+             snakemake.output[0])

@@ -1,11 +1,18 @@
 from pathlib import Path
 
+from hpstudy.fileio import read_json
 from hpstudy.jobs import setup_logging
 from hpstudy.report import build_report
 
 setup_logging(snakemake.log[0])
+strategies = snakemake.params.strategies
+tests = {s: read_json(p) for s, p in zip(strategies, snakemake.input.tests, strict=True)}
 build_report(
     experiment=snakemake.params.experiment,
-    trials_paths=dict(zip(snakemake.params.strategies, snakemake.input.trials, strict=True)),
+    trials_paths=dict(zip(strategies, snakemake.input.trials, strict=True)),
     out_dir=str(Path(snakemake.output.html).parent),
+    figures_dir=snakemake.output.figures,
+    space_config=snakemake.params.space,
+    margin=snakemake.params.margin,
+    test_results={s: t for s, t in tests.items() if t.get("status") != "no_ok_trial"},
 )
