@@ -22,10 +22,10 @@ rule all:
         # marker lost to a failed log is made again even when later files exist.
         studies=[strategy_target(strategy) for strategy in STUDY.strategies],
         report="results/report/index.html",
-        studies_logged=expand("results/{strategy}/mlflow_study.json", strategy=STUDY.strategies),
+        studies_logged=expand("results/{study}/mlflow_study.json", study=STUDY.studies),
 
 
-# One target per strategy: data prep and that strategy's study, nothing else. Input
+# One target per strategy: data prep and that strategy's studies (all its seeds). Input
 # functions, so that a strategy missing from config fails only when it is asked for.
 rule grid:
     input:

@@ -223,7 +223,8 @@ def test_eight_concurrent_writers_into_sqlite(tmp_path):
     tracking = tmp_path / "experiment.json"
     subprocess.run([sys.executable, "-c",
                     "import sys; from hpstudy.tracking import init_tracking; "
-                    "init_tracking('concurrency', sys.argv[2:], 'cafe', sys.argv[1])",
+                    "init_tracking('concurrency', {s: s for s in sys.argv[2:]}, 'cafe', "
+                    "sys.argv[1])",
                     str(tracking), *strategies], check=True, env=env, cwd=tmp_path, timeout=300)
     writers = [subprocess.Popen([sys.executable, str(REPO / "tests" / "tracking_writer.py"),
                                  str(tracking), strategy, "50"], env=env, cwd=tmp_path,

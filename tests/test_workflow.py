@@ -130,3 +130,43 @@ def test_study_configs_plan_the_classic_study(workdir):
         assert jobs["train_fold"] == 4 * 100 * 5, name  # classic configs: one job per fold
         assert jobs["score_trial"] == 400 and jobs["log_trial"] == 400
         assert jobs["propose"] == 1 + 1 + 25 + 25  # grid, random: 1 round; tpe, gp: 100 / 4
+
+
+def test_repeats_run_each_stochastic_strategy_with_several_seeds(workdir):
+    import numpy as np
+    from mlflow import MlflowClient
+    from scipy.stats import wilcoxon
+
+    from hpstudy.seeds import derive_seed
+
+    config = load_config("repeats")
+    workdir.write_config(config)
+    workdir.snakemake("--cores", "2")
+    study = Study.from_config(config)
+    assert study.studies == ["grid", "random", "tpe", "random-repeat1", "tpe-repeat1",
+                             "random-repeat2", "tpe-repeat2"]
+    finals = {}
+    for strategy in ("random", "tpe"):
+        tables = [pd.read_csv(workdir.results / s / "trials.csv")
+                  for s in study.repeat_studies(strategy)]
+        # Seed 0 is the config's seed; the others differ, so do their proposals.
+        round_0 = json.loads((workdir.results / strategy / "rounds" / "round_0.json")
+                             .read_text())
+        assert round_0["proposals"][0]["seed"] == derive_seed(9, strategy, "trial", 0)
+        assert not tables[0][["x", "y"]].equals(tables[1][["x", "y"]])
+        finals[strategy] = [t["objective"].min() for t in tables]
+    repeats = pd.read_csv(workdir.results / "report" / "repeats.csv").set_index("strategy")
+    assert repeats.loc["tpe", "seeds"] == 3
+    assert repeats.loc["tpe", "median_final_best"] == pytest.approx(np.median(finals["tpe"]))
+    expected = wilcoxon(np.array(finals["tpe"]) - np.array(finals["random"]))
+    assert repeats.loc["tpe", "wilcoxon_final_p"] == pytest.approx(expected.pvalue)
+    assert (workdir.results / "report" / "figures" / "repeats_best_so_far.png").exists()
+    # Every study has its parent run in MLflow; the held-out test is for seed 0 only.
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir.results / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("test-repeats")
+    parents = client.search_runs([experiment.experiment_id], "tags.role = 'study'")
+    assert sorted(r.data.tags["study"] for r in parents) == sorted(study.studies)
+    assert not (workdir.results / "tpe-repeat1" / "test.json").exists()
+    # The strategy target covers all of a strategy's seeds.
+    plan = _planned_jobs(workdir.snakemake("-n", "--forceall", "tpe").stdout)
+    assert plan["summarize_study"] == 3

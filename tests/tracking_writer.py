@@ -19,7 +19,7 @@ def main(tracking_path: str, strategy: str, trials: int) -> None:
             score = {"trial": trial, "seed": trial, "params": {"x": trial / 10, "y": 1.0},
                      "objective": -1.0, "status": "ok", "duration_s": 0.5,
                      "metrics": {"cv_accuracy_mean": 0.9}}
-            log_trial(tracking_path, strategy, 0, score, [fold], None,
+            log_trial(tracking_path, strategy, strategy, 0, score, [fold], None,
                       str(Path(directory) / f"{trial}.json"))
     print(f"{strategy}: {trials} trials in {time.perf_counter() - started:.2f} s")
 

@@ -18,12 +18,14 @@ from typing import Any
 
 import yaml
 
+from hpstudy.seeds import derive_seed
 from hpstudy.space import Parameter, SearchSpace
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
 STRATEGIES = ("grid", "random", "tpe", "gp")
 ADAPTIVE_STRATEGIES = ("tpe", "gp")
+STOCHASTIC_STRATEGIES = ("random", "tpe", "gp")
 
 # Settings a CNN search-space parameter may override (the rest are fixed by the model).
 CNN_TUNABLE = (
@@ -38,6 +40,7 @@ CNN_TUNABLE = (
 )
 
 DEFAULTS: dict[str, Any] = {
+    "repeats": 1,
     "dataset": {"path": None, "limit": None, "split_seed": 0},
     "cv": {"test_fraction": 0.2},
     "objective": {
@@ -323,37 +326,68 @@ class Study:
     def needs_data(self) -> bool:
         return self.objective_name == "cnn"
 
-    def settings(self, strategy: str) -> dict[str, Any]:
+    @property
+    def repeats(self) -> int:
+        return self.config["repeats"]
+
+    @property
+    def studies(self) -> list[str]:
+        """Every study the DAG runs: one per strategy, plus `repeats - 1` more seeds of each
+        stochastic strategy, named `<strategy>-repeat<r>` (grid has nothing to repeat)."""
+        extra = [f"{s}-repeat{r}" for r in range(1, self.repeats) for s in self.strategies
+                 if s in STOCHASTIC_STRATEGIES]
+        return self.strategies + extra
+
+    def repeat_studies(self, strategy: str) -> list[str]:
+        """The studies of one strategy, seed 0 first."""
+        return [s for s in self.studies if self.strategy_of(s) == strategy]
+
+    @staticmethod
+    def strategy_of(study: str) -> str:
+        return study.split("-repeat", 1)[0]
+
+    @staticmethod
+    def repeat_of(study: str) -> int:
+        return int(study.split("-repeat", 1)[1]) if "-repeat" in study else 0
+
+    def study_seed(self, study: str) -> int:
+        """Seed 0 is the config's seed (so repeats: 1 changes nothing); others derive from it."""
+        repeat = self.repeat_of(study)
+        return self.seed if repeat == 0 else derive_seed(self.seed, "repeat", repeat)
+
+    def settings(self, study: str) -> dict[str, Any]:
+        strategy = self.strategy_of(study)
         if strategy not in self.config["strategies"]:
             raise ConfigError(
                 f"strategy {strategy!r} is not in config.strategies; configured: "
                 f"{', '.join(self.strategies)}")
         return self.config["strategies"][strategy]
 
-    def budget(self, strategy: str) -> int:
-        if strategy == "grid":
+    def budget(self, study: str) -> int:
+        if self.strategy_of(study) == "grid":
             return self.space.grid_size()
-        return self.settings(strategy)["budget"]
+        return self.settings(study)["budget"]
 
-    def batch_size(self, strategy: str) -> int:
+    def batch_size(self, study: str) -> int:
         # Non-adaptive strategies ignore history: one round holds every trial.
-        if strategy not in ADAPTIVE_STRATEGIES:
-            return self.budget(strategy)
-        return self.settings(strategy)["batch_size"]
+        if self.strategy_of(study) not in ADAPTIVE_STRATEGIES:
+            return self.budget(study)
+        return self.settings(study)["batch_size"]
 
     @cached_property
     def _rounds(self) -> dict[str, list[list[int]]]:
+        # Cached: the DAG's input functions ask for it once per job.
         return {s: plan_rounds(self.budget(s), self.batch_size(s)) for s in self.strategies}
 
-    def rounds(self, strategy: str) -> list[list[int]]:
-        self.settings(strategy)
-        return self._rounds[strategy]
+    def rounds(self, study: str) -> list[list[int]]:
+        self.settings(study)  # a clear error for an unconfigured strategy
+        return self._rounds[self.strategy_of(study)]
 
-    def round_of(self, strategy: str, trial: int) -> int:
-        return trial // self.batch_size(strategy)
+    def round_of(self, study: str, trial: int) -> int:
+        return trial // self.batch_size(study)
 
-    def trials(self, strategy: str) -> range:
-        return range(self.budget(strategy))
+    def trials(self, study: str) -> range:
+        return range(self.budget(study))
 
     @cached_property
     def hash(self) -> str:

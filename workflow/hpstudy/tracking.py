@@ -1,9 +1,9 @@
-"""MLflow tracking: one parent run per strategy study, one child per trial, one grandchild
-per fold with per-epoch histories.
+"""MLflow tracking: one parent run per study (a strategy, or a repeat of it with another
+seed), one child per trial, one grandchild per fold with per-epoch histories.
 
 - Where: MLFLOW_TRACKING_URI when set, else config `tracking.uri` (the Snakefile exports it to
   the jobs' environment, so a URI with credentials never lands in `params:`, logs or tags).
-- Idempotent: every run carries a key tag (config hash / strategy / trial / fold). A rerun
+- Idempotent: every run carries a key tag (config hash / study / trial / fold). A rerun
   finds the run with its key and updates it; metrics are logged with timestamps derived from
   the run's start time, so re-logging the same values adds nothing (MLflow drops exact
   duplicates). A changed config has a new hash, hence new runs.
@@ -156,13 +156,14 @@ def package_versions() -> str:
     return json.dumps(versions, sort_keys=True)
 
 
-def study_key(config_hash: str, strategy: str) -> str:
-    return f"{config_hash}/{strategy}"
+def study_key(config_hash: str, study: str) -> str:
+    return f"{config_hash}/{study}"
 
 
-def init_tracking(experiment: str, strategies: Sequence[str], config_hash: str,
+def init_tracking(experiment: str, studies: Mapping[str, str], config_hash: str,
                   output: str) -> None:
-    """Create (or find) the experiment and one parent run per strategy; migrate the DB."""
+    """Create (or find) the experiment and one parent run per study ({study: strategy}: a
+    strategy, or one of its repeats with another seed); migrate the DB."""
     from mlflow.entities import RunTag
 
     client = _client()
@@ -172,13 +173,13 @@ def init_tracking(experiment: str, strategies: Sequence[str], config_hash: str,
         experiment_id = found.experiment_id if found else client.create_experiment(
             experiment, artifact_location=local_artifact_location())
         parents = {}
-        for strategy in strategies:
-            run = ensure_run(client, experiment_id, study_key(config_hash, strategy),
-                             f"{strategy} study")
+        for study, strategy in studies.items():
+            run = ensure_run(client, experiment_id, study_key(config_hash, study),
+                             f"{study} study")
             log_batch(client, run.info.run_id, tags=[
-                RunTag("strategy", strategy), RunTag("config_hash", config_hash),
-                RunTag("role", "study")])
-            parents[strategy] = run.info.run_id
+                RunTag("strategy", strategy), RunTag("study", study),
+                RunTag("config_hash", config_hash), RunTag("role", "study")])
+            parents[study] = run.info.run_id
         return experiment_id, parents
 
     experiment_id, parents = retry(setup, "experiment setup")
@@ -194,7 +195,7 @@ def _number(value) -> float | None:
         else None
 
 
-def log_trial(tracking_path: str, strategy: str, round_index: int, score: Mapping,
+def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, score: Mapping,
               fold_records: Sequence[Mapping], data_checksum: str | None, output: str) -> None:
     """Log one finished trial (child run) and its folds (grandchildren), then mark it."""
     from mlflow.entities import Metric, Param, RunTag
@@ -202,16 +203,16 @@ def log_trial(tracking_path: str, strategy: str, round_index: int, score: Mappin
     tracking = fileio.read_json(tracking_path)
     client = _client()
     config_hash, trial = tracking["config_hash"], score["trial"]
-    trial_key = f"{study_key(config_hash, strategy)}/trial-{trial}"
+    trial_key = f"{study_key(config_hash, study)}/trial-{trial}"
 
     def log_all():
         run = ensure_run(client, tracking["experiment_id"], trial_key,
-                         f"{strategy} trial {trial}", tracking["parents"][strategy])
+                         f"{study} trial {trial}", tracking["parents"][study])
         run_id, base = run.info.run_id, run.info.start_time
         metrics = {"duration_s": score["duration_s"], **score["metrics"]}
         if score["objective"] is not None:
             metrics["objective"] = score["objective"]
-        tags = {"strategy": strategy, "trial": trial, "round": round_index,
+        tags = {"strategy": strategy, "study": study, "trial": trial, "round": round_index,
                 "seed": score["seed"], "status": score["status"],
                 "config_hash": config_hash, "data_checksum": data_checksum or "none",
                 "git_commit": git_commit(), "package_versions": package_versions(),
@@ -225,7 +226,7 @@ def log_trial(tracking_path: str, strategy: str, round_index: int, score: Mappin
         for record in fold_records:
             fold = record["fold"]
             fold_run = ensure_run(client, tracking["experiment_id"],
-                                  f"{trial_key}/fold-{fold}", f"{strategy} trial {trial} fold "
+                                  f"{trial_key}/fold-{fold}", f"{study} trial {trial} fold "
                                   f"{fold}", run_id)
             fold_id, fold_base = fold_run.info.run_id, fold_run.info.start_time
             history = [Metric(k, float(v), fold_base + step, step)
@@ -243,21 +244,21 @@ def log_trial(tracking_path: str, strategy: str, round_index: int, score: Mappin
         client.set_terminated(run_id, "FINISHED")
         return run_id, fold_runs
 
-    run_id, fold_runs = retry(log_all, f"logging of {strategy} trial {trial}")
-    log.info("logged %s trial %d as run %s (%d fold runs)", strategy, trial, run_id,
+    run_id, fold_runs = retry(log_all, f"logging of {study} trial {trial}")
+    log.info("logged %s trial %d as run %s (%d fold runs)", study, trial, run_id,
              len(fold_runs))
     fileio.write_json(output, {"run_id": run_id, "fold_runs": fold_runs})
 
 
-def finish_study(tracking_path: str, strategy: str, trials_csv: str,
+def finish_study(tracking_path: str, study: str, trials_csv: str,
                  artifacts: Sequence[str], output: str) -> None:
-    """Close a strategy's parent run: its best result, its artifacts, FINISHED."""
+    """Close a study's parent run: its best result, its artifacts, FINISHED."""
     import pandas as pd
     from mlflow.entities import Metric
 
     tracking = fileio.read_json(tracking_path)
     client = _client()
-    run_id = tracking["parents"][strategy]
+    run_id = tracking["parents"][study]
     table = pd.read_csv(trials_csv)
     ok = table[table["status"] == "ok"]
 
@@ -275,6 +276,6 @@ def finish_study(tracking_path: str, strategy: str, trials_csv: str,
                 client.log_artifact(run_id, path)
         client.set_terminated(run_id, "FINISHED")
 
-    retry(finish, f"closing of the {strategy} study run")
+    retry(finish, f"closing of the {study} study run")
     fileio.write_json(output, {"run_id": run_id, "artifacts": [Path(p).name for p in
                                                                 [trials_csv, *artifacts]]})

@@ -1,6 +1,7 @@
 # Validated config, the study plan, and the input functions the rules share.
 # Only light imports here: the Snakefile is parsed by every `snakemake` call.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -36,7 +37,7 @@ TRACKING = "results/tracking/experiment.json"
 
 
 wildcard_constraints:
-    strategy="|".join(STUDY.strategies),
+    study="|".join(map(re.escape, STUDY.studies)),
     round=r"\d+",
     trial=r"\d+",
     fold=r"\d+",
@@ -50,69 +51,81 @@ DATA = {
 }
 
 
-def round_file(strategy, round_index):
-    return f"results/{strategy}/rounds/round_{round_index}.json"
+def round_file(study, round_index):
+    return f"results/{study}/rounds/round_{round_index}.json"
 
 
-def fold_file(strategy, trial, fold):
-    return f"results/{strategy}/trials/{trial}/fold_{fold}.json"
+def fold_file(study, trial, fold):
+    return f"results/{study}/trials/{trial}/fold_{fold}.json"
 
 
-def score_file(strategy, trial):
-    return f"results/{strategy}/trials/{trial}/score.json"
+def score_file(study, trial):
+    return f"results/{study}/trials/{trial}/score.json"
 
 
-def logged_file(strategy, trial):
-    return f"results/{strategy}/trials/{trial}/mlflow.json"
+def logged_file(study, trial):
+    return f"results/{study}/trials/{trial}/mlflow.json"
+
+
+def study_target(study):
+    """A study: its trials.csv and every trial logged to MLflow."""
+    return [f"results/{study}/trials.csv"] + [logged_file(study, t) for t in STUDY.trials(study)]
 
 
 def strategy_target(strategy):
-    """A strategy's study: its trials.csv and every trial logged to MLflow."""
+    """Everything of one strategy: its study and its repeats (other seeds)."""
     STUDY.settings(strategy)  # a clear error if the strategy is not configured
-    return [f"results/{strategy}/trials.csv"] + [
-        logged_file(strategy, t) for t in STUDY.trials(strategy)
-    ]
+    return [path for study in STUDY.repeat_studies(strategy) for path in study_target(study)]
+
+
+def repeat_trials():
+    """{strategy: [trials.csv of seed 0, 1, ...]} for the strategies config repeats."""
+    return {
+        strategy: [f"results/{study}/trials.csv" for study in STUDY.repeat_studies(strategy)]
+        for strategy in STUDY.strategies
+        if len(STUDY.repeat_studies(strategy)) > 1
+    }
 
 
 def propose_inputs(wildcards):
     """Round r reads round r-1 (its history and proposals) and round r-1's scores."""
     round_index = int(wildcards.round)
-    rounds = STUDY.rounds(wildcards.strategy)
+    rounds = STUDY.rounds(wildcards.study)
     if round_index >= len(rounds):
-        raise ValueError(f"{wildcards.strategy} has {len(rounds)} rounds, not {round_index + 1}")
+        raise ValueError(f"{wildcards.study} has {len(rounds)} rounds, not {round_index + 1}")
     if round_index == 0:
         return {}
     previous = rounds[round_index - 1]
     return {
-        "previous_round": round_file(wildcards.strategy, round_index - 1),
-        "previous_scores": [score_file(wildcards.strategy, t) for t in previous],
+        "previous_round": round_file(wildcards.study, round_index - 1),
+        "previous_scores": [score_file(wildcards.study, t) for t in previous],
     }
 
 
 def fold_inputs(wildcards):
     trial = int(wildcards.trial)
-    inputs = {"round": round_file(wildcards.strategy, STUDY.round_of(wildcards.strategy, trial))}
+    inputs = {"round": round_file(wildcards.study, STUDY.round_of(wildcards.study, trial))}
     if STUDY.needs_data:
         inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
     return inputs
 
 
 def score_inputs(wildcards):
-    return [fold_file(wildcards.strategy, wildcards.trial, k) for k in range(STUDY.folds)]
+    return [fold_file(wildcards.study, wildcards.trial, k) for k in range(STUDY.folds)]
 
 
 def summary_inputs(wildcards):
-    strategy = wildcards.strategy
+    study = wildcards.study
     return {
-        "rounds": [round_file(strategy, r) for r in range(len(STUDY.rounds(strategy)))],
-        "scores": [score_file(strategy, t) for t in STUDY.trials(strategy)],
+        "rounds": [round_file(study, r) for r in range(len(STUDY.rounds(study)))],
+        "scores": [score_file(study, t) for t in STUDY.trials(study)],
     }
 
 
 def log_trial_inputs(wildcards):
     inputs = {
         "tracking": TRACKING,
-        "score": score_file(wildcards.strategy, wildcards.trial),
+        "score": score_file(wildcards.study, wildcards.trial),
         "folds": score_inputs(wildcards),
     }
     if STUDY.needs_data:
@@ -121,9 +134,9 @@ def log_trial_inputs(wildcards):
 
 
 def test_inputs(wildcards):
-    """The held-out test reads every score of the strategy (to pick the best) and the data."""
-    strategy = wildcards.strategy
-    inputs = {"scores": [score_file(strategy, t) for t in STUDY.trials(strategy)]}
+    """The held-out test reads every score of the study (to pick the best) and the data."""
+    study = wildcards.study
+    inputs = {"scores": [score_file(study, t) for t in STUDY.trials(study)]}
     if STUDY.needs_data:
         inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
     return inputs

@@ -2,7 +2,7 @@ rule evaluate_test:
     input:
         unpack(test_inputs),
     output:
-        "results/{strategy}/test.json",
+        "results/{study}/test.json",
     params:
         objective=STUDY.objective_name,
         settings=STUDY.objective_settings,
@@ -13,7 +13,7 @@ rule evaluate_test:
     conda:
         "../../envs/train.yaml"
     log:
-        "results/logs/{strategy}/evaluate_test.log",
+        "results/logs/{study}/evaluate_test.log",
     script:
         "../scripts/evaluate_test.py"
 
@@ -22,6 +22,7 @@ rule report:
     input:
         trials=expand("results/{strategy}/trials.csv", strategy=STUDY.strategies),
         tests=expand("results/{strategy}/test.json", strategy=STUDY.strategies),
+        repeats=[path for paths in repeat_trials().values() for path in paths],
     output:
         html=report(
             "results/report/index.html",
@@ -44,6 +45,7 @@ rule report:
         strategies=STUDY.strategies,
         space=STUDY.config["space"],
         margin=STUDY.config["report"]["margin"],
+        repeats=repeat_trials(),
     conda:
         "../../envs/report.yaml"
     log:

@@ -2,16 +2,17 @@ rule propose:
     input:
         unpack(propose_inputs),
     output:
-        round_file("{strategy}", "{round}"),
+        round_file("{study}", "{round}"),
     params:
+        strategy=lambda w: STUDY.strategy_of(w.study),
         space=STUDY.config["space"],
-        settings=lambda w: STUDY.settings(w.strategy),
-        seed=STUDY.seed,
-        trial_ids=lambda w: STUDY.rounds(w.strategy)[int(w.round)],
+        settings=lambda w: STUDY.settings(w.study),
+        seed=lambda w: STUDY.study_seed(w.study),
+        trial_ids=lambda w: STUDY.rounds(w.study)[int(w.round)],
     conda:
         "../../envs/search.yaml"
     log:
-        "results/logs/{strategy}/propose_round_{round}.log",
+        "results/logs/{study}/propose_round_{round}.log",
     script:
         "../scripts/propose.py"
 
@@ -26,7 +27,7 @@ if STUDY.fold_jobs == "per_trial":
         input:
             unpack(fold_inputs),
         output:
-            [fold_file("{strategy}", "{trial}", k) for k in range(STUDY.folds)],
+            [fold_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
         params:
             objective=STUDY.objective_name,
             settings=STUDY.objective_settings,
@@ -35,11 +36,11 @@ if STUDY.fold_jobs == "per_trial":
         resources:
             gpu=fold_gpus(),
         benchmark:
-            "results/benchmarks/{strategy}/trial_{trial}.tsv"
+            "results/benchmarks/{study}/trial_{trial}.tsv"
         conda:
             "../../envs/train.yaml"
         log:
-            "results/logs/{strategy}/trial_{trial}_folds.log",
+            "results/logs/{study}/trial_{trial}_folds.log",
         script:
             "../scripts/train_folds.py"
 
@@ -49,7 +50,7 @@ else:
         input:
             unpack(fold_inputs),
         output:
-            fold_file("{strategy}", "{trial}", "{fold}"),
+            fold_file("{study}", "{trial}", "{fold}"),
         params:
             objective=STUDY.objective_name,
             settings=STUDY.objective_settings,
@@ -58,11 +59,11 @@ else:
         resources:
             gpu=fold_gpus(),
         benchmark:
-            "results/benchmarks/{strategy}/trial_{trial}_fold_{fold}.tsv"
+            "results/benchmarks/{study}/trial_{trial}_fold_{fold}.tsv"
         conda:
             "../../envs/train.yaml"
         log:
-            "results/logs/{strategy}/trial_{trial}_fold_{fold}.log",
+            "results/logs/{study}/trial_{trial}_fold_{fold}.log",
         script:
             "../scripts/train_folds.py"
 
@@ -71,14 +72,14 @@ rule score_trial:
     input:
         folds=score_inputs,
     output:
-        score_file("{strategy}", "{trial}"),
+        score_file("{study}", "{trial}"),
     params:
         objective=STUDY.objective_name,
         settings=STUDY.objective_settings,
     conda:
         "../../envs/report.yaml"
     log:
-        "results/logs/{strategy}/score_trial_{trial}.log",
+        "results/logs/{study}/score_trial_{trial}.log",
     script:
         "../scripts/score_trial.py"
 
@@ -87,12 +88,12 @@ rule summarize_study:
     input:
         unpack(summary_inputs),
     output:
-        "results/{strategy}/trials.csv",
+        "results/{study}/trials.csv",
     params:
         names=STUDY.space.names,
     conda:
         "../../envs/report.yaml"
     log:
-        "results/logs/{strategy}/summarize_study.log",
+        "results/logs/{study}/summarize_study.log",
     script:
         "../scripts/summarize_study.py"

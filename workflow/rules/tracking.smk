@@ -7,7 +7,7 @@ rule init_tracking:
         TRACKING,
     params:
         experiment=STUDY.config["experiment"],
-        strategies=STUDY.strategies,
+        studies={study: STUDY.strategy_of(study) for study in STUDY.studies},
         config_hash=STUDY.hash,
         tracking_uri=TRACKING_URI_REDACTED,
     conda:
@@ -22,14 +22,15 @@ rule log_trial:
     input:
         unpack(log_trial_inputs),
     output:
-        logged_file("{strategy}", "{trial}"),
+        logged_file("{study}", "{trial}"),
     params:
-        round=lambda w: STUDY.round_of(w.strategy, int(w.trial)),
+        strategy=lambda w: STUDY.strategy_of(w.study),
+        round=lambda w: STUDY.round_of(w.study, int(w.trial)),
         tracking_uri=TRACKING_URI_REDACTED,
     conda:
         "../../envs/tracking.yaml"
     log:
-        "results/logs/{strategy}/log_trial_{trial}.log",
+        "results/logs/{study}/log_trial_{trial}.log",
     script:
         "../scripts/log_trial.py"
 
@@ -37,18 +38,19 @@ rule log_trial:
 rule finish_study:
     input:
         tracking=TRACKING,
-        trials="results/{strategy}/trials.csv",
-        logged=lambda w: [logged_file(w.strategy, t) for t in STUDY.trials(w.strategy)],
+        trials="results/{study}/trials.csv",
+        logged=lambda w: [logged_file(w.study, t) for t in STUDY.trials(w.study)],
         report=["results/report/index.html", "results/report/comparison.csv"],
         figures="results/report/figures",
-        test="results/{strategy}/test.json",
+        # The held-out test belongs to the main study of each strategy, not to its repeats.
+        test=lambda w: [f"results/{w.study}/test.json"] if STUDY.repeat_of(w.study) == 0 else [],
     output:
-        "results/{strategy}/mlflow_study.json",
+        "results/{study}/mlflow_study.json",
     params:
         tracking_uri=TRACKING_URI_REDACTED,
     conda:
         "../../envs/tracking.yaml"
     log:
-        "results/logs/{strategy}/finish_study.log",
+        "results/logs/{study}/finish_study.log",
     script:
         "../scripts/finish_study.py"

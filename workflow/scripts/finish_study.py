@@ -2,6 +2,6 @@ from hpstudy.jobs import setup_logging
 from hpstudy.tracking import finish_study
 
 setup_logging(snakemake.log[0])
-finish_study(snakemake.input.tracking, snakemake.wildcards.strategy, snakemake.input.trials,
-             [*snakemake.input.report, snakemake.input.figures, snakemake.input.test],
+finish_study(snakemake.input.tracking, snakemake.wildcards.study, snakemake.input.trials,
+             [*snakemake.input.report, snakemake.input.figures, *snakemake.input.test],
              snakemake.output[0])

@@ -6,7 +6,8 @@ setup_logging(snakemake.log[0])
 dataset = snakemake.input.get("dataset")
 log_trial(
     tracking_path=snakemake.input.tracking,
-    strategy=snakemake.wildcards.strategy,
+    study=snakemake.wildcards.study,
+    strategy=snakemake.params.strategy,
     round_index=snakemake.params.round,
     score=read_json(snakemake.input.score),
     fold_records=sorted((read_json(p) for p in snakemake.input.folds), key=lambda r: r["fold"]),

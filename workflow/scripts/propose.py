@@ -2,7 +2,7 @@ from hpstudy.jobs import propose_round, setup_logging
 
 setup_logging(snakemake.log[0])
 propose_round(
-    strategy=snakemake.wildcards.strategy,
+    strategy=snakemake.params.strategy,
     space_config=snakemake.params.space,
     settings=snakemake.params.settings,
     study_seed=snakemake.params.seed,

@@ -15,4 +15,5 @@ build_report(
     space_config=snakemake.params.space,
     margin=snakemake.params.margin,
     test_results={s: t for s, t in tests.items() if t.get("status") != "no_ok_trial"},
+    repeats=snakemake.params.repeats or None,
 )
