@@ -16,6 +16,18 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
+# A search space with every kind of parameter, each with grid points so that grid search
+# runs on it too.
+ALL_KINDS_SPACE = {
+    "learning_rate": {"type": "loguniform", "low": 1e-4, "high": 0.1, "grid": 3},
+    "momentum": {"type": "loguniform", "low": 3.1623e-3, "high": 0.31623,
+                 "transform": "complement", "grid": [0.9, 0.99]},
+    "dropout": {"type": "uniform", "low": 0.0, "high": 0.5, "grid": 2},
+    "filters": {"type": "int", "low": 8, "high": 64, "grid": [16, 32]},
+    "optimizer": {"type": "choice", "choices": ["sgd", "adam", "rmsprop"], "grid": 2},
+}
+
+
 def load_config(name: str) -> dict:
     path = REPO / "config.yaml" if name == "default" else CONFIGS / f"{name}.yaml"
     with open(path, encoding="utf-8") as handle:

@@ -53,6 +53,40 @@ def test_best_params_are_retrained_and_tested_on_the_held_out_set(tiny_study):
     assert row["test_objective"] == pytest.approx(test["test_objective"])
 
 
+def test_report_of_the_real_cnn_run_matches_its_trials(tiny_study):
+    """The figures and table built from this real run show exactly the trials it ran."""
+    from matplotlib.collections import PathCollection
+
+    from hpstudy import report
+
+    results = tiny_study.results
+    paths = {s: str(results / s / "trials.csv") for s in ("grid", "random")}
+    trials = report.load_trials(paths)
+    axes = report.parameter_axes(load_config("cnn_tiny")["space"])
+    figures = report.make_figures(trials, axes)
+    lines = figures["best_so_far"].axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["grid", "random"]
+    assert [len(line.get_xdata()) for line in lines] == [2, 2]
+    space = figures["random_space"].axes[0]
+    points = sum(len(c.get_offsets()) for c in space.collections
+                 if isinstance(c, PathCollection))
+    assert points == len(trials["random"])
+    assert space.get_xscale() == "log"  # learning_rate is loguniform
+    comparison = pd.read_csv(results / "report" / "comparison.csv").set_index("strategy")
+    for strategy, table in trials.items():
+        ok = table[table["status"] == "ok"]
+        assert comparison.loc[strategy, "trials"] == len(table)
+        assert comparison.loc[strategy, "ok"] == len(ok)
+        if len(ok):
+            assert comparison.loc[strategy, "best_objective"] == pytest.approx(
+                ok["objective"].min())
+        assert comparison.loc[strategy, "training_seconds"] == pytest.approx(
+            table["duration_s"].sum())
+    page = (results / "report" / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == len(list((results / "report" / "figures")
+                                                           .glob("*.png")))
+
+
 def test_fold_records_hold_epoch_histories(tiny_study):
     record = json.loads((tiny_study.results / "grid/trials/0/fold_1.json").read_text())
     assert record["status"] == "ok" and record["epochs_run"] == 2

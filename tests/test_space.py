@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hpstudy.space import Parameter, SearchSpace, canonical_params, plain
+from tests.conftest import ALL_KINDS_SPACE
 
 LR = Parameter("learning_rate", "loguniform", 1e-4, 0.1)
 MOMENTUM = Parameter("momentum", "loguniform", 3.1623e-3, 0.31623, transform="complement")
@@ -18,14 +19,7 @@ SHIFT = Parameter("shift", "uniform", 0.25, 0.75, transform="complement")
 FILTERS = Parameter("filters", "int", 8, 64)
 OPTIMIZER = Parameter("optimizer", "choice", choices=("sgd", "adam", "rmsprop"))
 
-SPACE_CONFIG = {
-    "learning_rate": {"type": "loguniform", "low": 1e-4, "high": 0.1, "grid": 3},
-    "momentum": {"type": "loguniform", "low": 3.1623e-3, "high": 0.31623,
-                 "transform": "complement", "grid": [0.9, 0.99]},
-    "dropout": {"type": "uniform", "low": 0.0, "high": 0.5, "grid": 2},
-    "filters": {"type": "int", "low": 8, "high": 64, "grid": [16, 32]},
-    "optimizer": {"type": "choice", "choices": ["sgd", "adam", "rmsprop"], "grid": 2},
-}
+SPACE_CONFIG = ALL_KINDS_SPACE
 
 
 @pytest.fixture

@@ -26,20 +26,14 @@ from hpstudy.config import STRATEGIES, STRATEGY_DEFAULTS
 from hpstudy.objectives.function import beale, branin
 from hpstudy.space import SearchSpace
 from hpstudy.strategies import Observation, make_strategy, strategy_class
+from tests.conftest import ALL_KINDS_SPACE
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # skopt: repeated points
 SEED = 7
 
 # Every kind of parameter, each with grid points so that grid search runs on it too.
-SPACE_CONFIG = {
-    "learning_rate": {"type": "loguniform", "low": 1e-4, "high": 0.1, "grid": 3},
-    "momentum": {"type": "loguniform", "low": 3.1623e-3, "high": 0.31623,
-                 "transform": "complement", "grid": [0.9, 0.99]},
-    "dropout": {"type": "uniform", "low": 0.0, "high": 0.5, "grid": 2},
-    "filters": {"type": "int", "low": 8, "high": 64, "grid": [16, 32]},
-    "optimizer": {"type": "choice", "choices": ["sgd", "adam", "rmsprop"], "grid": 2},
-}
+SPACE_CONFIG = ALL_KINDS_SPACE
 SPACE = SearchSpace.from_config(SPACE_CONFIG)
 GRID_SIZE = 48
 
