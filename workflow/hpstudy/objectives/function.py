@@ -29,7 +29,6 @@ def beale(x: float, y: float) -> float:
 
 
 FUNCTIONS = {"branin": branin, "beale": beale}
-MINIMA = {"branin": 0.397887, "beale": 0.0}
 
 
 def evaluate_fold(settings, params, fold, seed, data=None, threads=1) -> dict:
