@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,57 @@ def workdir(tmp_path) -> Workdir:
 @pytest.fixture
 def branin_config() -> dict:
     return copy.deepcopy(load_config("branin"))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on at the moment (on loopback)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on 127.0.0.1 (its URL); its store, artifacts and log lie in
+    tmp_path / "server"."""
+    port = free_port()
+    backend = tmp_path / "server"
+    backend.mkdir()
+    command = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{backend / 'mlflow.db'}",
+               "--artifacts-destination", str(backend / "artifacts")]
+    # Its output goes to a file: a pipe nobody reads would block the server once full.
+    server_log = backend / "server.log"
+    with open(server_log, "wb") as log_file:
+        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if server.poll() is not None:
+                raise AssertionError(server_log.read_text(errors="replace")[-3000:]) from None
+            time.sleep(0.5)
+    else:
+        server.kill()
+        raise AssertionError("mlflow server did not start within 120 s")
+    yield url
+    os.killpg(server.pid, 15)
+    server.wait(timeout=30)
+
+
+def mlflow_runs(uri: str, experiment: str):
+    """(client, every run of the experiment, deleted ones included) at a tracking URI."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment} at {uri}"
+    return client, client.search_runs([found.experiment_id], run_view_type=ViewType.ALL,
+                                      max_results=5000)

@@ -4,38 +4,24 @@ writers, reruns, kills and an unreachable server."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from hpstudy.config import Study
 from hpstudy.tracking import redact
-from tests.conftest import REPO, Workdir, load_config
+from tests.conftest import REPO, Workdir, free_port, load_config, mlflow_runs
 
 FAST_FAILURE = {"HPSTUDY_MLFLOW_ATTEMPTS": "2", "HPSTUDY_MLFLOW_RETRY_DELAY": "0.2",
                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
 
-def _runs(uri: str, experiment: str):
-    from mlflow import MlflowClient
-    from mlflow.entities import ViewType
-
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    assert found is not None, f"no experiment {experiment} at {uri}"
-    return client, client.search_runs([found.experiment_id], run_view_type=ViewType.ALL,
-                                      max_results=5000)
-
-
 def _check_run_tree(uri: str, config: dict, results: Path) -> dict:
     """One study run per strategy, one trial run per trial, one fold run per fold."""
     study = Study.from_config(config)
-    client, runs = _runs(uri, config["experiment"])
+    client, runs = mlflow_runs(uri, config["experiment"])
     by_role = {}
     for run in runs:
         by_role.setdefault(run.data.tags.get("role"), []).append(run)
@@ -51,10 +37,10 @@ def _check_run_tree(uri: str, config: dict, results: Path) -> dict:
         assert key not in seen, f"trial {key} logged twice"
         seen.add(key)
         assert tags["mlflow.parentRunId"] == studies[strategy].info.run_id
-        for tag in ("round", "seed", "config_hash", "data_checksum", "git_commit",
+        for tag in ("round", "seed", "study_hash", "data_checksum", "git_commit",
                     "package_versions", "status"):
             assert tags.get(tag), tag
-        assert tags["config_hash"] == study.hash
+        assert tags["study_hash"] == study.study_hash(tags["study"])
         assert set(run.data.params) == {"x", "y"}
         for metric in ("objective", "duration_s", "value_mean", "value_std"):
             assert metric in run.data.metrics, metric
@@ -97,12 +83,13 @@ def test_sqlite_run_tree(logged_study):
 
 def test_forced_rerun_updates_instead_of_duplicating(logged_study):
     run, config = logged_study
-    client, before = _runs(_sqlite(run), config["experiment"])
+    client, before = mlflow_runs(_sqlite(run), config["experiment"])
     trial_run = next(r for r in before if r.data.tags.get("role") == "fold")
     history_before = client.get_metric_history(trial_run.info.run_id, "val_accuracy") \
         if "val_accuracy" in trial_run.data.metrics else []
-    run.snakemake("--cores", "2", "--forcerun", "init_tracking", "log_trial", "finish_study")
-    client, after = _runs(_sqlite(run), config["experiment"])
+    run.snakemake("--cores", "2", "--forcerun", "init_tracking", "start_study", "log_trial",
+                  "finish_study")
+    client, after = mlflow_runs(_sqlite(run), config["experiment"])
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
     if history_before:
         assert len(client.get_metric_history(trial_run.info.run_id, "val_accuracy")) == \
@@ -112,7 +99,7 @@ def test_forced_rerun_updates_instead_of_duplicating(logged_study):
 
 def test_run_left_running_by_a_kill_is_finished_by_the_rerun(logged_study):
     run, config = logged_study
-    client, runs = _runs(_sqlite(run), config["experiment"])
+    client, runs = mlflow_runs(_sqlite(run), config["experiment"])
     victim = next(r for r in runs if r.data.tags.get("role") == "trial"
                   and r.data.tags["strategy"] == "tpe" and r.data.tags["trial"] == "3")
     # What a SIGKILL in the middle of log_trial leaves: the run RUNNING, no marker file.
@@ -124,7 +111,7 @@ def test_run_left_running_by_a_kill_is_finished_by_the_rerun(logged_study):
     _check_run_tree(_sqlite(run), config, run.results)
 
 
-def test_changed_config_makes_new_runs(tmp_path):
+def test_changed_config_makes_newmlflow_runs(tmp_path):
     run = Workdir(tmp_path)
     config = load_config("tracking")
     config["strategies"] = {"random": {"budget": 2}}
@@ -133,23 +120,17 @@ def test_changed_config_makes_new_runs(tmp_path):
     config["seed"] = 6
     run.write_config(config)
     run.snakemake("--cores", "2")
-    _, runs = _runs(_sqlite(run), config["experiment"])
+    _, runs = mlflow_runs(_sqlite(run), config["experiment"])
     studies = [r for r in runs if r.data.tags.get("role") == "study"]
-    assert len(studies) == 2 and len({r.data.tags["config_hash"] for r in studies}) == 2
+    assert len(studies) == 2 and len({r.data.tags["study_hash"] for r in studies}) == 2
     assert len([r for r in runs if r.data.tags.get("role") == "trial"]) == 4
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_unreachable_server_fails_loudly_keeps_results_and_resumes(tmp_path):
     run = Workdir(tmp_path)
     config = load_config("tracking")
     run.write_config(config)
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     secret_uri = f"http://hpuser:s3cret-token@127.0.0.1:{port}"
     failed = run.snakemake("--cores", "2", "--keep-going", check=False,
                            env={**FAST_FAILURE, "MLFLOW_TRACKING_URI": secret_uri})
@@ -171,36 +152,6 @@ def test_unreachable_server_fails_loudly_keeps_results_and_resumes(tmp_path):
     _check_run_tree(_sqlite(run), config, run.results)
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    port = _free_port()
-    backend = tmp_path / "server"
-    backend.mkdir()
-    command = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{backend / 'mlflow.db'}",
-               "--artifacts-destination", str(backend / "artifacts")]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if server.poll() is not None:
-                raise AssertionError(server.stderr.read().decode()[-3000:]) from None
-            time.sleep(0.5)
-    else:
-        server.kill()
-        raise AssertionError("mlflow server did not start within 120 s")
-    yield url
-    os.killpg(server.pid, 15)
-    server.wait(timeout=30)
-
-
 def test_tracking_server_receives_the_same_run_tree(tmp_path, mlflow_server):
     run = Workdir(tmp_path / "study")
     run.path.mkdir()
@@ -220,21 +171,22 @@ def test_eight_concurrent_writers_into_sqlite(tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
            "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), str(REPO)])}
     strategies = [f"writer{i}" for i in range(8)]
-    tracking = tmp_path / "experiment.json"
     subprocess.run([sys.executable, "-c",
-                    "import sys; from hpstudy.tracking import init_tracking; "
-                    "init_tracking('concurrency', {s: s for s in sys.argv[2:]}, 'cafe', "
-                    "sys.argv[1])",
-                    str(tracking), *strategies], check=True, env=env, cwd=tmp_path, timeout=300)
+                    "import sys; from hpstudy.tracking import init_tracking, start_study; "
+                    "init_tracking('concurrency', 'experiment.json'); "
+                    "[start_study('experiment.json', s, s, 'cafe', f'{s}.json') "
+                    "for s in sys.argv[1:]]",
+                    *strategies], check=True, env=env, cwd=tmp_path, timeout=300)
     writers = [subprocess.Popen([sys.executable, str(REPO / "tests" / "tracking_writer.py"),
-                                 str(tracking), strategy, "50"], env=env, cwd=tmp_path,
+                                 str(tmp_path / f"{strategy}.json"), strategy, "50"],
+                                env=env, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for strategy in strategies]
     outcomes = [(w.wait(timeout=1200), *w.communicate()) for w in writers]
     for code, out, err in outcomes:
         assert code == 0, err[-3000:]
         print(out.strip())
-    _, runs = _runs(uri, "concurrency")
+    _, runs = mlflow_runs(uri, "concurrency")
     trials = [r for r in runs if r.data.tags.get("role") == "trial"]
     keys = [(r.data.tags["strategy"], r.data.tags["trial"]) for r in trials]
     assert len(keys) == 400 and len(set(keys)) == 400

@@ -29,9 +29,15 @@ def test_function_study_end_to_end(workdir, branin_config):
         table = pd.read_csv(workdir.results / strategy / "trials.csv")
         assert list(table["trial"]) == list(range(study.budget(strategy)))
         assert list(table.columns[:4]) == ["trial", "round", "x", "y"]
-        for column in ("objective", "status", "duration_s", "fold_0_value", "fold_1_value",
+        for column in ("objective", "status", "fold_0_value", "fold_1_value",
                        "value_mean", "value_std"):
             assert column in table.columns, column
+        # Measured times live beside trials.csv, never in it (it must be reproducible).
+        assert not {"duration_s", "fit_seconds"} & set(table.columns)
+        timings = pd.read_csv(workdir.results / strategy / "timings.csv")
+        assert list(timings.columns) == ["trial", "folds", "fit_seconds", "fit_cpu_seconds"]
+        assert list(timings["trial"]) == list(table["trial"])
+        assert (timings["folds"] == study.folds).all()
         assert (table["status"] == "ok").all()
         assert table["x"].between(-5, 10).all() and table["y"].between(0, 15).all()
         # objective = mean over folds of branin + fold noise
@@ -104,6 +110,7 @@ def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdi
         "score_trial": budget,
         "summarize_study": 1,
         "init_tracking": 1,
+        "start_study": 1,
         "log_trial": budget,
         "tpe": 1,
     }

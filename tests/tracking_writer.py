@@ -14,12 +14,13 @@ def main(tracking_path: str, strategy: str, trials: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         for trial in range(trials):
             fold = {"fold": 0, "seed": trial, "status": "ok", "epochs_run": 2,
-                    "fit_seconds": 0.5, "metrics": {"val_accuracy": 0.9},
+                    "metrics": {"val_accuracy": 0.9},
                     "history": {"val_accuracy": [0.8, 0.9], "loss": [1.0, 0.5]}}
             score = {"trial": trial, "seed": trial, "params": {"x": trial / 10, "y": 1.0},
-                     "objective": -1.0, "status": "ok", "duration_s": 0.5,
+                     "objective": -1.0, "status": "ok",
                      "metrics": {"cv_accuracy_mean": 0.9}}
-            log_trial(tracking_path, strategy, strategy, 0, score, [fold], None,
+            timing = {"fold": 0, "fit_seconds": 0.5, "fit_cpu_seconds": 0.4}
+            log_trial(tracking_path, strategy, strategy, 0, score, [fold], [timing], None,
                       str(Path(directory) / f"{trial}.json"))
     print(f"{strategy}: {trials} trials in {time.perf_counter() - started:.2f} s")
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from hpstudy.data import NAMED_DATASET_LABELS, classes_problem
 from hpstudy.seeds import derive_seed
 from hpstudy.space import Parameter, SearchSpace
 
@@ -41,7 +42,7 @@ CNN_TUNABLE = (
 
 DEFAULTS: dict[str, Any] = {
     "repeats": 1,
-    "dataset": {"path": None, "limit": None, "split_seed": 0},
+    "dataset": {"path": None, "classes": None, "limit": None, "split_seed": 0},
     "cv": {"test_fraction": 0.2},
     "objective": {
         "function": {"name": "branin", "noise_std": 0.0},
@@ -123,8 +124,14 @@ def _describe(error) -> str:
         relation = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
                     "exclusiveMaximum": "<"}[kind]
         return f"{key}: must be {relation} {error.validator_value}, got {error.instance!r}"
-    if kind in ("minProperties", "minItems"):
+    if kind in ("minProperties", "minItems") and error.validator_value <= 1:
         return f"{key}: must not be empty"
+    if kind == "minItems":
+        return f"{key}: needs at least {error.validator_value} items, got {error.instance!r}"
+    if kind == "uniqueItems":
+        repeated = sorted({json.dumps(item) for item in error.instance
+                           if error.instance.count(item) > 1})
+        return f"{key}: {', '.join(repeated)} given more than once in {error.instance!r}"
     if kind == "oneOf" and "grid" in key:
         return f"{key}: must be a non-empty list of points or a number of points >= 1, " \
                f"got {error.instance!r}"
@@ -215,10 +222,21 @@ def _as_value(parameter, point: Any) -> Any:
     return point
 
 
+def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
+    """dataset.classes against the labels of a dataset known by name. With dataset.path the
+    labels are in the files: the Snakefile's data pre-flight (hpstudy.data.check_source)."""
+    if dataset["classes"] is None or dataset["path"] is not None:
+        return []
+    problem = classes_problem(dataset["classes"], NAMED_DATASET_LABELS[dataset["name"]],
+                              dataset["name"])
+    return [problem] if problem else []
+
+
 def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
-    errors = _space_errors(config["space"], grid_needed="grid" in config["strategies"])
-    if errors:
-        return errors
+    errors = _dataset_errors(config["dataset"])
+    space_errors = _space_errors(config["space"], grid_needed="grid" in config["strategies"])
+    if space_errors:  # the checks below need a valid space
+        return errors + space_errors
     space = SearchSpace.from_config(config["space"])
     objective = config["objective"]["name"]
     if objective == "function":
@@ -392,3 +410,11 @@ class Study:
     @cached_property
     def hash(self) -> str:
         return config_hash(self.config)
+
+    def study_hash(self, study: str) -> str:
+        """The hash of everything one study's results depend on: data, folds, objective,
+        space, its strategy's settings and its seed. Changing another strategy leaves it be,
+        so that study's MLflow runs and jobs are kept."""
+        return config_hash({
+            "study": study, "seed": self.study_seed(study), "settings": self.settings(study),
+            **{key: self.config[key] for key in ("dataset", "cv", "objective", "space")}})

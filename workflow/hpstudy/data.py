@@ -4,19 +4,35 @@ Written once by the prepare_data job under results/data/:
 - x.npy: float32 images in [0, 1], shape (n, height, width);
 - y.npy: int64 labels;
 - folds.npy: int8 per example: -1 = held-out test set, 0..k-1 = its cross-validation fold;
-- dataset.json: source, shapes, classes and sha256 checksums of the three arrays.
+- dataset.json: source, shapes, classes (and the original labels they stand for) and sha256
+  checksums of the three arrays.
+
+`check_source` is the cheap look the Snakefile takes at local data when it is parsed (headers
+and sizes only), so that a wrong path or a corrupt file stops the workflow before any job
+runs; the loaders still check everything when prepare_data reads the data.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 TEST_FOLD = -1
+
+# The labels of the datasets the workflow knows by name (all three are 10-class sets), so that
+# dataset.classes can be checked against them before anything is downloaded or loaded.
+NAMED_DATASET_LABELS = {"digits": tuple(range(10)), "mnist": tuple(range(10)),
+                        "fashion_mnist": tuple(range(10))}
+
+# What reading a damaged file raises: gzip's BadGzipFile is an OSError, a cut-off stream an
+# EOFError, damaged deflate data a zlib.error.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 
 # Names the IDX files go by (MNIST's own, and the dotted variant some mirrors use).
 _IDX_PARTS = {
@@ -39,6 +55,26 @@ class Dataset:
     source: str
 
 
+def _idx_shape(path: Path, head: bytes) -> tuple[tuple[int, ...], int]:
+    """(shape, header length) from the first bytes of an IDX file: 4-byte magic 0x0000080N
+    (unsigned bytes, N dims), then N big-endian 4-byte dims."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+        raise DataError(f"corrupt IDX file {path}: bad magic number (expected unsigned-byte "
+                        f"IDX, 0x0000080N)")
+    ndim = head[3]
+    header = 4 + 4 * ndim
+    if ndim < 1 or len(head) < header:
+        raise DataError(f"corrupt IDX file {path}: truncated header")
+    shape = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return shape, header
+
+
+def _size_error(path: Path, shape: tuple[int, ...], expected: int, actual: int) -> DataError:
+    unzipped = " uncompressed" if path.suffix == ".gz" else ""
+    return DataError(f"corrupt IDX file {path}: header says shape {shape} "
+                     f"({expected} bytes) but the file has {actual} bytes{unzipped}")
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Parse one IDX file (gzipped or not), checking its header against its size."""
     path = Path(path)
@@ -46,21 +82,49 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             payload = handle.read()
-    except (OSError, EOFError) as error:
+    except _READ_ERRORS as error:
         raise DataError(f"corrupt IDX file {path}: {error}") from error
-    if len(payload) < 4 or payload[0] != 0 or payload[1] != 0 or payload[2] != 0x08:
-        raise DataError(f"corrupt IDX file {path}: bad magic number (expected unsigned-byte "
-                        f"IDX, 0x0000080N)")
-    ndim = payload[3]
-    header = 4 + 4 * ndim
-    if ndim < 1 or len(payload) < header:
-        raise DataError(f"corrupt IDX file {path}: truncated header")
-    shape = tuple(int.from_bytes(payload[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape, header = _idx_shape(path, payload)
     expected = header + int(np.prod(shape))
     if len(payload) != expected:
-        raise DataError(f"corrupt IDX file {path}: header says shape {shape} "
-                        f"({expected} bytes) but the file has {len(payload)} bytes")
+        raise _size_error(path, shape, expected, len(payload))
     return np.frombuffer(payload, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def read_idx_shape(path: str | Path) -> tuple[int, ...]:
+    """The shape an IDX file holds, checked against the file's size without reading it.
+
+    A plain file: its size must be header + prod(shape). A gzipped one: the header comes from
+    the first decompressed bytes, the size from the gzip trailer (ISIZE, the uncompressed size
+    mod 2**32). Only when the trailer disagrees is the file read in full, by `read_idx`: for
+    the exact error, and because a multi-member gzip (bgzip) records only its last member.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(4)
+                if len(head) == 4:
+                    head += handle.read(4 * head[3])
+            with open(path, "rb") as raw:
+                raw.seek(-4, 2)
+                uncompressed = int.from_bytes(raw.read(4), "little")
+        else:
+            with open(path, "rb") as handle:
+                head = handle.read(4)
+                if len(head) == 4:
+                    head += handle.read(4 * head[3])
+            uncompressed = path.stat().st_size
+    except _READ_ERRORS as error:
+        raise DataError(f"corrupt IDX file {path}: {error}") from error
+    shape, header = _idx_shape(path, head)
+    expected = header + int(np.prod(shape))
+    if path.suffix == ".gz":
+        if expected % 2**32 != uncompressed:
+            return read_idx(path).shape
+    elif uncompressed != expected:
+        raise _size_error(path, shape, expected, uncompressed)
+    return shape
 
 
 def _find_idx(directory: Path, part: str) -> Path | None:
@@ -71,20 +135,27 @@ def _find_idx(directory: Path, part: str) -> Path | None:
     return None
 
 
-def _pair(images: np.ndarray, labels: np.ndarray, what: str) -> None:
-    if images.ndim != 3:
-        raise DataError(f"{what}: images must have shape (n, height, width), got {images.shape}")
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise DataError(f"{what}: {len(images)} images but {labels.shape[0]} labels")
+def _check_pair(image_shape: tuple[int, ...], label_shape: tuple[int, ...], what: str) -> None:
+    if len(image_shape) != 3:
+        raise DataError(f"{what}: images must have shape (n, height, width), got {image_shape}")
+    if len(label_shape) != 1:
+        raise DataError(f"{what}: labels must have shape (n,), got {label_shape}")
+    if label_shape[0] != image_shape[0]:
+        raise DataError(f"{what}: {image_shape[0]} images but {label_shape[0]} labels")
 
 
-def load_idx_dir(directory: Path) -> Dataset:
+def _pair_name(directory: Path, image_file: Path, label_file: Path) -> str:
+    return f"dataset.path {directory}: {image_file.name} / {label_file.name}"
+
+
+def _idx_splits(directory: Path) -> list[tuple[Path, Path]]:
+    """(images, labels) files of the train split and, when present, the test split."""
     found = {part: _find_idx(directory, part) for part in _IDX_PARTS}
     if found["train_images"] is None or found["train_labels"] is None:
         raise DataError(
             f"dataset.path {directory}: no MNIST-format IDX files (expected "
             f"train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz], optionally t10k-*)")
-    images, labels = [], []
+    splits = []
     for split in ("train", "test"):
         image_file, label_file = found[f"{split}_images"], found[f"{split}_labels"]
         if image_file is None and label_file is None:
@@ -92,12 +163,30 @@ def load_idx_dir(directory: Path) -> Dataset:
         if image_file is None or label_file is None:
             raise DataError(f"dataset.path {directory}: {split} images and labels must both "
                             f"be present")
+        splits.append((image_file, label_file))
+    return splits
+
+
+def load_idx_dir(directory: Path) -> Dataset:
+    images, labels = [], []
+    for image_file, label_file in _idx_splits(directory):
         split_images, split_labels = read_idx(image_file), read_idx(label_file)
-        _pair(split_images, split_labels, f"{image_file.name} / {label_file.name}")
+        _check_pair(split_images.shape, split_labels.shape,
+                    _pair_name(directory, image_file, label_file))
         images.append(split_images)
         labels.append(split_labels)
     return Dataset(np.concatenate(images), np.concatenate(labels).astype(np.int64), 255.0,
                    f"idx:{directory.name}")
+
+
+def _npz_pairs(path: Path, names) -> list[tuple[str, str]]:
+    """The (images, labels) arrays an archive holds: x_train, y_train and, when both are
+    there, x_test, y_test."""
+    if "x_train" not in names or "y_train" not in names:
+        raise DataError(f"dataset.path {path}: expected arrays x_train and y_train, found "
+                        f"{sorted(names)}")
+    return [pair for pair in (("x_train", "y_train"), ("x_test", "y_test"))
+            if pair[0] in names and pair[1] in names]
 
 
 def load_npz(path: Path) -> Dataset:
@@ -107,18 +196,27 @@ def load_npz(path: Path) -> Dataset:
             arrays = {key: archive[key] for key in archive.files}
     except Exception as error:  # zipfile and numpy raise many kinds for a bad archive
         raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") from error
-    if "x_train" not in arrays or "y_train" not in arrays:
-        raise DataError(f"dataset.path {path}: expected arrays x_train and y_train, found "
-                        f"{sorted(arrays)}")
-    images, labels = [arrays["x_train"]], [arrays["y_train"]]
-    if "x_test" in arrays and "y_test" in arrays:
-        images.append(arrays["x_test"])
-        labels.append(arrays["y_test"])
-    for x, y in zip(images, labels, strict=True):
-        _pair(x, y, f"{path.name}")
+    images, labels = [], []
+    for x_name, y_name in _npz_pairs(path, arrays):
+        _check_pair(arrays[x_name].shape, arrays[y_name].shape, f"dataset.path {path}")
+        images.append(arrays[x_name])
+        labels.append(arrays[y_name])
     images, labels = np.concatenate(images), np.concatenate(labels).astype(np.int64)
     scale = 255.0 if images.dtype == np.uint8 or images.max() > 1.0 else 1.0
     return Dataset(images, labels, scale, f"npz:{path.name}")
+
+
+def _npz_member_shape(archive, name: str) -> tuple[int, ...]:
+    """The shape in an archive member's .npy header, without reading the array (indexing the
+    archive would read it in full)."""
+    member = f"{name}.npy" if f"{name}.npy" in archive.zip.namelist() else name
+    with archive.zip.open(member) as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(handle)[0]
+        if version == (2, 0):
+            return np.lib.format.read_array_header_2_0(handle)[0]
+    return archive[name].shape  # format 3.0 (utf-8 field names) has no public header reader
 
 
 def load_digits() -> Dataset:
@@ -146,19 +244,98 @@ def load_keras(name: str) -> Dataset:
                    np.concatenate([y_train, y_test]).astype(np.int64), 255.0, f"keras:{name}")
 
 
+def _source_kind(path: str) -> str:
+    """'idx' for a directory, 'npz' for a .npz file; anything else is an error."""
+    source = Path(path)
+    if source.is_dir():
+        return "idx"
+    if source.is_file() and source.suffix == ".npz":
+        return "npz"
+    if source.exists():
+        raise DataError(f"dataset.path {path}: expected a directory of IDX files or a .npz")
+    raise DataError(f"dataset.path {path}: no such file or directory")
+
+
 def load(name: str, path: str | None) -> Dataset:
     if path is not None:
-        source = Path(path)
-        if source.is_dir():
-            return load_idx_dir(source)
-        if source.is_file() and source.suffix == ".npz":
-            return load_npz(source)
-        if source.exists():
-            raise DataError(f"dataset.path {path}: expected a directory of IDX files or a .npz")
-        raise DataError(f"dataset.path {path}: no such file or directory")
+        if _source_kind(path) == "idx":
+            return load_idx_dir(Path(path))
+        return load_npz(Path(path))
     if name == "digits":
         return load_digits()
     return load_keras(name)
+
+
+def classes_problem(classes: Sequence[int], present, where: str) -> str | None:
+    """What is wrong with a dataset.classes list given the labels `where` holds, or None."""
+    classes = list(classes)
+    present = sorted(int(label) for label in present)
+    if len(classes) < 2:
+        return f"dataset.classes: needs at least 2 labels, got {classes}"
+    repeated = sorted({label for label in classes if classes.count(label) > 1})
+    if repeated:
+        return f"dataset.classes: label(s) {repeated} given more than once in {classes}"
+    unknown = [label for label in classes if label not in present]
+    if unknown:
+        return (f"dataset.classes: label(s) {unknown} not in {where}; labels present: "
+                f"{', '.join(map(str, present))}")
+    return None
+
+
+def check_classes(classes: Sequence[int], present, where: str) -> None:
+    problem = classes_problem(classes, present, where)
+    if problem:
+        raise DataError(problem)
+
+
+def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
+    """Keep only the examples of these labels, relabelled 0..n-1 in the order given (so
+    classes [3, 1] makes 3 class 0 and 1 class 1)."""
+    check_classes(classes, np.unique(dataset.labels), dataset.source)
+    keep = np.isin(dataset.labels, classes)
+    kept_labels = dataset.labels[keep]
+    relabelled = np.empty(len(kept_labels), dtype=np.int64)
+    for index, label in enumerate(classes):
+        relabelled[kept_labels == label] = index
+    return Dataset(dataset.images[keep], relabelled, dataset.scale, dataset.source)
+
+
+def check_source(dataset_config: Mapping) -> None:
+    """A cheap look at the data before any job runs; raises DataError naming the file or
+    setting. The Snakefile calls it on every parse (dry runs too), so it reads only headers:
+    the path exists and is an IDX directory or a .npz; each IDX header is valid and agrees
+    with its file's size; images and labels pair up; a .npz holds x_train and y_train. Labels
+    are read only to check dataset.classes against them. The bundled digits and Keras'
+    downloads have no file to look at (their labels are known: NAMED_DATASET_LABELS)."""
+    path, classes = dataset_config.get("path"), dataset_config.get("classes")
+    if path is None:
+        if classes is not None:
+            name = dataset_config["name"]
+            check_classes(classes, NAMED_DATASET_LABELS[name], name)
+        return
+    if _source_kind(path) == "idx":
+        splits = _idx_splits(Path(path))
+        for image_file, label_file in splits:
+            _check_pair(read_idx_shape(image_file), read_idx_shape(label_file),
+                        _pair_name(Path(path), image_file, label_file))
+        if classes is not None:
+            labels = [read_idx(label_file) for _, label_file in splits]
+            check_classes(classes, np.unique(np.concatenate(labels)), f"dataset.path {path}")
+        return
+    source = Path(path)
+    try:
+        with np.load(source, allow_pickle=False) as archive:
+            pairs = _npz_pairs(source, archive.files)
+            for x_name, y_name in pairs:
+                _check_pair(_npz_member_shape(archive, x_name),
+                            _npz_member_shape(archive, y_name), f"dataset.path {path}")
+            if classes is not None:
+                labels = np.concatenate([archive[y_name] for _, y_name in pairs])
+                check_classes(classes, np.unique(labels), f"dataset.path {path}")
+    except DataError:
+        raise
+    except Exception as error:  # zipfile and numpy raise many kinds for a bad archive
+        raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") from error
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -193,6 +370,9 @@ def sha256(array: np.ndarray) -> str:
 def prepare(dataset_config: dict, cv_config: dict):
     """Load, subset, normalise and split. Returns (x, y, folds, metadata)."""
     dataset = load(dataset_config["name"], dataset_config["path"])
+    selected = dataset_config.get("classes")
+    if selected is not None:
+        dataset = select_classes(dataset, selected)
     seed = dataset_config["split_seed"]
     labels = dataset.labels
     classes = np.unique(labels)
@@ -226,6 +406,9 @@ def prepare(dataset_config: dict, cv_config: dict):
         "examples": int(len(y)),
         "image_shape": list(x.shape[1:]),
         "classes": [int(c) for c in np.unique(y)],
+        # The dataset's own label of each class (dataset.classes remaps them to 0..n-1).
+        "original_labels": ([int(c) for c in selected] if selected is not None
+                            else [int(c) for c in np.unique(y)]),
         "folds": cv_config["folds"],
         "test_examples": int((folds == TEST_FOLD).sum()),
         "fold_sizes": [int((folds == k).sum()) for k in range(cv_config["folds"])],

@@ -19,6 +19,12 @@ def _atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
+    except OSError as error:
+        Path(tmp_name).unlink(missing_ok=True)
+        if error.filename is not None:
+            raise
+        # A full disk says only "No space left on device": name the file it could not write.
+        raise OSError(error.errno, error.strerror, str(path)) from error
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

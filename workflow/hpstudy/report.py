@@ -59,18 +59,29 @@ BEST_LABEL = "best objective so far (lower is better)"
 
 # --- inputs -------------------------------------------------------------------------------
 
-def load_trials(trials_paths: Mapping[str, str]) -> dict[str, pd.DataFrame]:
-    """{strategy: trials.csv as a DataFrame sorted by trial id}, in the order given."""
-    return {strategy: _read_trials(path) for strategy, path in trials_paths.items()}
+def load_trials(trials_paths: Mapping[str, str],
+                timings_paths: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """{strategy: trials.csv as a DataFrame sorted by trial id}, in the order given.
+
+    With timings_paths ({strategy: timings.csv}), each table gains the measured training
+    time of each trial as `duration_s` (wall seconds) and `cpu_seconds`; without, both NaN.
+    """
+    return {strategy: _read_trials(path, (timings_paths or {}).get(strategy))
+            for strategy, path in trials_paths.items()}
 
 
-def _read_trials(path) -> pd.DataFrame:
+def _read_trials(path, timings_path=None) -> pd.DataFrame:
     table = pd.read_csv(path)
-    missing = {"trial", "objective", "status", "duration_s"} - set(table.columns)
+    missing = {"trial", "objective", "status"} - set(table.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     table["objective"] = pd.to_numeric(table["objective"], errors="coerce")
-    table["duration_s"] = pd.to_numeric(table["duration_s"], errors="coerce")
+    table["duration_s"] = math.nan
+    table["cpu_seconds"] = math.nan
+    if timings_path is not None:
+        timings = pd.read_csv(timings_path).set_index("trial")
+        table["duration_s"] = table["trial"].map(timings["fit_seconds"])
+        table["cpu_seconds"] = table["trial"].map(timings["fit_cpu_seconds"])
     return table.sort_values("trial", kind="stable").reset_index(drop=True)
 
 
@@ -197,7 +208,8 @@ def comparison_table(trials: Mapping[str, pd.DataFrame], parameters: Sequence[st
                      test_results: Mapping[str, Mapping[str, Any]] | None = None
                      ) -> pd.DataFrame:
     """One row per strategy: trials, ok, failed_or_diverged, best_objective, [test_objective,
-    test_accuracy], the best trial's params, best_trial (id), trials_to_margin, training_seconds.
+    test_accuracy], the best trial's params, best_trial (id), trials_to_margin. No measured
+    times: the same trials give the same bytes (see training_time_table).
     """
     target = overall_best(trials)
     with_accuracy = bool(test_results) and any(
@@ -220,12 +232,22 @@ def comparison_table(trials: Mapping[str, pd.DataFrame], parameters: Sequence[st
             row["best_objective"] = float(best["objective"])
         row["best_trial"] = int(best["trial"]) if best is not None else None
         row["trials_to_margin"] = trials_to_margin(table, target, margin)
-        row["training_seconds"] = float(table["duration_s"].sum())
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in ("best_trial", "trials_to_margin"):
         frame[column] = pd.array(frame[column].tolist(), dtype="Int64")
     return frame
+
+
+def training_time_table(trials: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per strategy: trials and their summed training time, wall and CPU seconds.
+    Measured, so it differs from run to run; kept out of the comparison table for that."""
+    rows = [{"strategy": strategy, "trials": len(table),
+             "training_seconds": round(float(table["duration_s"].sum()), 3),
+             "training_cpu_seconds": round(float(table["cpu_seconds"].sum()), 3)}
+            for strategy, table in trials.items()]
+    return pd.DataFrame(rows, columns=["strategy", "trials", "training_seconds",
+                                       "training_cpu_seconds"])
 
 
 def _number(value) -> float:
@@ -285,6 +307,13 @@ def paired_wilcoxon(values: np.ndarray, reference: np.ndarray) -> tuple[float, f
     return float(result.statistic), float(result.pvalue), ""
 
 
+REPEATS_COLUMNS = [
+    "strategy", "seeds", "budget", "median_final_best", "q25_final_best", "q75_final_best",
+    "half_budget", "median_half_best", "paired_seeds", "median_diff_final",
+    "wilcoxon_final_statistic", "wilcoxon_final_p", "wilcoxon_half_statistic",
+    "wilcoxon_half_p", "note"]
+
+
 def repeats_table(curves: Mapping[str, np.ndarray], reference: str = REFERENCE) -> pd.DataFrame:
     """Per strategy: seeds, budget, median and IQR of the final best, median best at half the
     budget, and the paired Wilcoxon test against `reference` at the final budget and at half
@@ -326,7 +355,7 @@ def repeats_table(curves: Mapping[str, np.ndarray], reference: str = REFERENCE) 
                     notes.append(f"{label}: {note}")
             row["note"] = "; ".join(notes)
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=REPEATS_COLUMNS)
     if len(frame):
         frame["paired_seeds"] = pd.array(
             [None if pd.isna(v) else int(v) for v in frame["paired_seeds"]], dtype="Int64")
@@ -569,7 +598,9 @@ def best_so_far_figure(trials: Mapping[str, pd.DataFrame], target: float | None 
 
 def best_so_far_time_figure(trials: Mapping[str, pd.DataFrame], target: float | None = None,
                             margin: float | None = None) -> Figure:
-    """Best-so-far against cumulative training seconds, one line per strategy."""
+    """Best-so-far against cumulative training CPU seconds, one line per strategy. CPU
+    seconds, not wall: trials that shared the cores with others took longer on the clock,
+    which would favour whichever strategy ran its trials with fewer neighbours."""
     return _across_figure(trials, target, margin, by_time=True)
 
 
@@ -583,7 +614,7 @@ def _across_figure(trials, target, margin, by_time: bool) -> Figure:
         curve = best_so_far(table)
         curves.append(curve)
         if by_time:
-            x = table["duration_s"].fillna(0.0).cumsum().to_numpy(dtype=float)
+            x = table["cpu_seconds"].fillna(0.0).cumsum().to_numpy(dtype=float)
             total = max(total, float(x[-1]) if len(x) else 0.0)
         else:
             x = trial_numbers(table)
@@ -596,9 +627,9 @@ def _across_figure(trials, target, margin, by_time: bool) -> Figure:
         axis.axhspan(target, target + margin, color="0.85", zorder=0,
                      label=f"within {margin:g} of the best")
     if by_time:
-        axis.set_xlabel("cumulative training seconds")
+        axis.set_xlabel("cumulative training CPU seconds")
         if total == 0.0:
-            axis.text(0.5, 0.5, "no training time recorded (duration_s = 0)",
+            axis.text(0.5, 0.5, "no training time recorded (CPU seconds = 0)",
                       transform=axis.transAxes, ha="center", color="0.4")
     else:
         axis.set_xlabel("trial number")
@@ -671,8 +702,9 @@ CAPTIONS = {
                    "strategy (lower is better). The lower a line and the earlier it drops, the "
                    "better the strategy; the grey band is within the margin of the best "
                    "objective any strategy found (see trials_to_margin).",
-    "best_so_far_time": "The same against cumulative training seconds (trials summed as if run "
-                        "one after another: compute spent, not wall-clock time).",
+    "best_so_far_time": "The same against cumulative training CPU seconds (trials summed as if "
+                        "run one after another: compute spent, not wall-clock time, which "
+                        "depends on how many jobs shared the machine).",
     "cv_vs_test": "For the best trial of each strategy: its cross-validation objective (circle) "
                   "and its objective on the held-out test set (square). A large gap means the "
                   "search overfitted the CV folds.",
@@ -761,9 +793,19 @@ def _figure_html(name: str, png: bytes, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>\n")
 
 
+def _training_time_html(training_time: pd.DataFrame | None) -> str:
+    if training_time is None:
+        return ""
+    return f"""<p>Training time (measured: wall seconds depend on what else ran on the machine,
+CPU seconds much less), summed over each strategy's trials and folds:</p>
+{html_table(training_time)}
+"""
+
+
 def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, bytes],
                 captions: Mapping[str, str], comparison: pd.DataFrame, margin: float,
-                repeats: pd.DataFrame | None = None) -> str:
+                repeats: pd.DataFrame | None = None,
+                training_time: pd.DataFrame | None = None) -> str:
     def figures(names):
         return "".join(_figure_html(n, pngs[n], captions[n]) for n in names if n in pngs)
 
@@ -780,11 +822,10 @@ figcaption{{color:#444;max-width:48em}}</style>
 <p>One row per strategy. <code>best_trial</code> is the trial id in trials.csv (0-based);
 <code>trials_to_margin</code> is the number of trials after which the strategy's best was
 within {margin:g} (objective units) of the best objective found by any strategy (blank:
-never); <code>training_seconds</code> sums the trials' training time.
-<code>test_objective</code>, when present, is the best trial's objective on the held-out
-test set.</p>
+never). <code>test_objective</code>, when present, is the best trial's objective on the
+held-out test set.</p>
 {html_table(comparison)}
-""", figures(["best_so_far", "best_so_far_time", "cv_vs_test"])]
+{_training_time_html(training_time)}""", figures(["best_so_far", "best_so_far_time", "cv_vs_test"])]
     if repeats is not None:
         parts.append(f"""<h2>Repeated studies</h2>
 <p>Each strategy run with several seeds. Per strategy: the median (and interquartile range) of
@@ -806,6 +847,7 @@ signed-rank test (scipy.stats.wilcoxon, two-sided, seeds paired by index) agains
 
 
 def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: str,
+                 timings_paths: Mapping[str, str] | None = None,
                  space_config: Mapping[str, Mapping[str, Any]] | None = None,
                  margin: float = 0.05,
                  test_results: Mapping[str, Mapping[str, Any]] | None = None,
@@ -814,19 +856,22 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     """Write the report into out_dir (PNGs into figures_dir, default out_dir); return what
     was written.
 
-    trials_paths: {strategy: trials.csv}, in page order. space_config: config.yaml's `space:`
+    trials_paths: {strategy: trials.csv}, in page order. timings_paths: {strategy:
+    timings.csv} (the training-time axis and table). space_config: config.yaml's `space:`
     (log axes, complement parameters); without it the parameters are read off trials.csv and
     drawn on linear axes. margin: trials_to_margin counts trials until the best-so-far is
     within this absolute distance of the overall best objective. test_results: {strategy:
     held-out test result dict}. repeats: {strategy: [trials.csv per seed]}.
 
     Returns {"html": path of index.html, "figures": {name: PNG path}, "tables": {"comparison":
-    path[, "repeats": path]}, "captions": {name: caption}}, names in page order.
+    path, "training_time": path, "repeats": path}, "captions": {name: caption}}, names in page
+    order. repeats.csv is always written (only its header without repeats), so that it can
+    be a declared output.
     """
     if not (isinstance(margin, int | float) and math.isfinite(margin) and margin >= 0):
         raise ValueError(f"margin must be a finite number >= 0, not {margin!r}")
     out = Path(out_dir)
-    trials = load_trials(trials_paths)
+    trials = load_trials(trials_paths, timings_paths)
     if not trials:
         raise ValueError("no trials.csv to report on")
     axes = parameter_axes(space_config, next(iter(trials.values())))
@@ -844,12 +889,18 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     fileio.write_text(path, comparison.to_csv(index=False, lineterminator="\n"))
     written["tables"]["comparison"] = str(path)
 
+    training_time = training_time_table(trials)
+    path = out / "training_time.csv"
+    fileio.write_text(path, training_time.to_csv(index=False, lineterminator="\n"))
+    written["tables"]["training_time"] = str(path)
+
     curves = repeat_curves(repeats) if repeats else {}
     repeats_frame = repeats_table(curves) if curves else None
-    if repeats_frame is not None:
-        path = out / "repeats.csv"
-        fileio.write_text(path, repeats_frame.to_csv(index=False, lineterminator="\n"))
-        written["tables"]["repeats"] = str(path)
+    path = out / "repeats.csv"
+    written_repeats = repeats_frame if repeats_frame is not None else pd.DataFrame(
+        columns=REPEATS_COLUMNS)
+    fileio.write_text(path, written_repeats.to_csv(index=False, lineterminator="\n"))
+    written["tables"]["repeats"] = str(path)
 
     pngs = {}
     for name, figure in make_figures(trials, axes, margin, test_results, curves).items():
@@ -861,6 +912,6 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
         written["captions"][name] = CAPTIONS[figure_kind(name, strategies)]
 
     page = render_html(experiment, strategies, pngs, written["captions"], comparison, margin,
-                       repeats_frame)
+                       repeats_frame, training_time)
     fileio.write_text(out / "index.html", page)
     return written

@@ -16,6 +16,7 @@ seed), one child per trial, one grandchild per fold with per-epoch histories.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -137,6 +138,7 @@ def log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
         client.log_batch(run_id, metrics=chunk)
 
 
+@functools.cache  # constant for the process; a writer logging many trials asks once
 def git_commit() -> str:
     repo = Path(__file__).resolve().parents[2]
     try:
@@ -146,6 +148,7 @@ def git_commit() -> str:
         return "unknown"
 
 
+@functools.cache
 def package_versions() -> str:
     versions = {}
     for name in PACKAGES:
@@ -156,38 +159,49 @@ def package_versions() -> str:
     return json.dumps(versions, sort_keys=True)
 
 
-def study_key(config_hash: str, study: str) -> str:
-    return f"{config_hash}/{study}"
+def study_key(study_hash: str, study: str) -> str:
+    return f"{study_hash}/{study}"
 
 
-def init_tracking(experiment: str, studies: Mapping[str, str], config_hash: str,
-                  output: str) -> None:
-    """Create (or find) the experiment and one parent run per study ({study: strategy}: a
-    strategy, or one of its repeats with another seed); migrate the DB."""
-    from mlflow.entities import RunTag
-
+def init_tracking(experiment: str, output: str) -> None:
+    """Create (or find) the experiment, creating and migrating the DB: once, in one job,
+    before any other job logs (fresh sqlite DBs race in their migration)."""
     client = _client()
 
     def setup():
         found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(
+        return found.experiment_id if found else client.create_experiment(
             experiment, artifact_location=local_artifact_location())
-        parents = {}
-        for study, strategy in studies.items():
-            run = ensure_run(client, experiment_id, study_key(config_hash, study),
-                             f"{study} study")
-            log_batch(client, run.info.run_id, tags=[
-                RunTag("strategy", strategy), RunTag("study", study),
-                RunTag("config_hash", config_hash), RunTag("role", "study")])
-            parents[study] = run.info.run_id
-        return experiment_id, parents
 
-    experiment_id, parents = retry(setup, "experiment setup")
-    log.info("MLflow experiment %r (%s) at %s; study runs %s", experiment, experiment_id,
-             redact(tracking_uri()), parents)
+    experiment_id = retry(setup, "experiment setup")
+    log.info("MLflow experiment %r (%s) at %s", experiment, experiment_id,
+             redact(tracking_uri()))
     fileio.write_json(output, {"experiment": experiment, "experiment_id": experiment_id,
-                               "config_hash": config_hash, "parents": parents,
                                "tracking_uri": redact(tracking_uri())})
+
+
+def start_study(experiment_path: str, study: str, strategy: str, study_hash: str,
+                output: str) -> None:
+    """Create (or find) the study's parent run. One job per study, keyed by the study's own
+    config hash: changing one strategy's settings leaves the other studies' runs alone."""
+    from mlflow.entities import RunTag
+
+    experiment = fileio.read_json(experiment_path)
+    client = _client()
+
+    def setup():
+        run = ensure_run(client, experiment["experiment_id"], study_key(study_hash, study),
+                         f"{study} study")
+        log_batch(client, run.info.run_id, tags=[
+            RunTag("strategy", strategy), RunTag("study", study),
+            RunTag("study_hash", study_hash), RunTag("role", "study")])
+        return run.info.run_id
+
+    run_id = retry(setup, f"start of the {study} study run")
+    log.info("%s: study run %s", study, run_id)
+    fileio.write_json(output, {"experiment_id": experiment["experiment_id"], "study": study,
+                               "strategy": strategy, "study_hash": study_hash,
+                               "run_id": run_id})
 
 
 def _number(value) -> float | None:
@@ -196,25 +210,31 @@ def _number(value) -> float | None:
 
 
 def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, score: Mapping,
-              fold_records: Sequence[Mapping], data_checksum: str | None, output: str) -> None:
-    """Log one finished trial (child run) and its folds (grandchildren), then mark it."""
+              fold_records: Sequence[Mapping], fold_timings: Sequence[Mapping],
+              data_checksum: str | None, output: str) -> None:
+    """Log one finished trial (child run) and its folds (grandchildren), then mark it.
+
+    fold_timings: each fold's measured fit_seconds and fit_cpu_seconds, by fold order."""
     from mlflow.entities import Metric, Param, RunTag
 
     tracking = fileio.read_json(tracking_path)
     client = _client()
-    config_hash, trial = tracking["config_hash"], score["trial"]
-    trial_key = f"{study_key(config_hash, study)}/trial-{trial}"
+    study_hash, trial = tracking["study_hash"], score["trial"]
+    trial_key = f"{study_key(study_hash, study)}/trial-{trial}"
 
     def log_all():
         run = ensure_run(client, tracking["experiment_id"], trial_key,
-                         f"{study} trial {trial}", tracking["parents"][study])
+                         f"{study} trial {trial}", tracking["run_id"])
         run_id, base = run.info.run_id, run.info.start_time
-        metrics = {"duration_s": score["duration_s"], **score["metrics"]}
+        timings = {timing["fold"]: timing for timing in fold_timings}
+        metrics = {"duration_s": sum(t["fit_seconds"] for t in fold_timings),
+                   "cpu_seconds": sum(t["fit_cpu_seconds"] for t in fold_timings),
+                   **score["metrics"]}
         if score["objective"] is not None:
             metrics["objective"] = score["objective"]
         tags = {"strategy": strategy, "study": study, "trial": trial, "round": round_index,
                 "seed": score["seed"], "status": score["status"],
-                "config_hash": config_hash, "data_checksum": data_checksum or "none",
+                "study_hash": study_hash, "data_checksum": data_checksum or "none",
                 "git_commit": git_commit(), "package_versions": package_versions(),
                 "role": "trial"}
         log_batch(client, run_id,
@@ -234,7 +254,8 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
                        for step, v in enumerate(values) if v is not None]
             final = [Metric(f"final_{k}", float(v), fold_base, 0)
                      for k, v in sorted(record["metrics"].items()) if _number(v) is not None]
-            final.append(Metric("fit_seconds", float(record["fit_seconds"]), fold_base, 0))
+            final += [Metric(key, float(timings[fold][key]), fold_base, 0)
+                      for key in ("fit_seconds", "fit_cpu_seconds")]
             log_batch(client, fold_id, metrics=history + final,
                       params=[Param("fold", str(fold)), Param("seed", str(record["seed"]))],
                       tags=[RunTag("status", record["status"]), RunTag("role", "fold"),
@@ -258,7 +279,7 @@ def finish_study(tracking_path: str, study: str, trials_csv: str,
 
     tracking = fileio.read_json(tracking_path)
     client = _client()
-    run_id = tracking["parents"][study]
+    run_id = tracking["run_id"]
     table = pd.read_csv(trials_csv)
     ok = table[table["status"] == "ok"]
 

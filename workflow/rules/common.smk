@@ -27,6 +27,21 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
+# Bad data stops the workflow here too, before any job (init_tracking included) writes
+# anything. Cheap enough for every parse: headers and file sizes only; prepare_data still
+# reads and checks everything.
+from hpstudy.data import DataError, check_source
+
+if STUDY.needs_data:
+    try:
+        check_source(STUDY.config["dataset"])
+    except DataError as error:
+        raise WorkflowError(f"invalid data: {error}") from None
+
+# MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends on a server,
+# credentials included; jobs inherit this environment. (Set, not required: no `envvars:`.)
+os.environ.update(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true")
+
 # MLFLOW_TRACKING_URI wins over config. Jobs read the URI from their environment, so
 # credentials in it never reach `params:` (stored by Snakemake), logs or MLflow tags.
 os.environ.update(
@@ -34,6 +49,10 @@ os.environ.update(
 )
 TRACKING_URI_REDACTED = redact(os.environ.get("MLFLOW_TRACKING_URI"))
 TRACKING = "results/tracking/experiment.json"
+
+
+def study_tracking(study):
+    return f"results/tracking/{study}.json"
 
 
 wildcard_constraints:
@@ -57,6 +76,11 @@ def round_file(study, round_index):
 
 def fold_file(study, trial, fold):
     return f"results/{study}/trials/{trial}/fold_{fold}.json"
+
+
+def timing_file(study, trial, fold):
+    """A fold's measured fit time: kept apart from the fold's (reproducible) record."""
+    return f"results/{study}/trials/{trial}/fold_{fold}_timing.json"
 
 
 def score_file(study, trial):
@@ -114,19 +138,25 @@ def score_inputs(wildcards):
     return [fold_file(wildcards.study, wildcards.trial, k) for k in range(STUDY.folds)]
 
 
+def trial_timings(study, trial):
+    return [timing_file(study, trial, k) for k in range(STUDY.folds)]
+
+
 def summary_inputs(wildcards):
     study = wildcards.study
     return {
         "rounds": [round_file(study, r) for r in range(len(STUDY.rounds(study)))],
         "scores": [score_file(study, t) for t in STUDY.trials(study)],
+        "timings": [path for t in STUDY.trials(study) for path in trial_timings(study, t)],
     }
 
 
 def log_trial_inputs(wildcards):
     inputs = {
-        "tracking": TRACKING,
+        "tracking": study_tracking(wildcards.study),
         "score": score_file(wildcards.study, wildcards.trial),
         "folds": score_inputs(wildcards),
+        "timings": trial_timings(wildcards.study, wildcards.trial),
     }
     if STUDY.needs_data:
         inputs["dataset"] = DATA["metadata"]

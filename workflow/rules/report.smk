@@ -21,6 +21,7 @@ rule evaluate_test:
 rule report:
     input:
         trials=expand("results/{strategy}/trials.csv", strategy=STUDY.strategies),
+        timings=expand("results/{strategy}/timings.csv", strategy=STUDY.strategies),
         tests=expand("results/{strategy}/test.json", strategy=STUDY.strategies),
         repeats=[path for paths in repeat_trials().values() for path in paths],
     output:
@@ -32,6 +33,16 @@ rule report:
         table=report(
             "results/report/comparison.csv",
             caption="../report/comparison.rst",
+            category="Report",
+        ),
+        training_time=report(
+            "results/report/training_time.csv",
+            caption="../report/training_time.rst",
+            category="Report",
+        ),
+        repeats=report(
+            "results/report/repeats.csv",
+            caption="../report/repeats.rst",
             category="Report",
         ),
         figures=report(

@@ -27,7 +27,8 @@ if STUDY.fold_jobs == "per_trial":
         input:
             unpack(fold_inputs),
         output:
-            [fold_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
+            folds=[fold_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
+            timings=[timing_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
         params:
             objective=STUDY.objective_name,
             settings=STUDY.objective_settings,
@@ -50,7 +51,8 @@ else:
         input:
             unpack(fold_inputs),
         output:
-            fold_file("{study}", "{trial}", "{fold}"),
+            folds=[fold_file("{study}", "{trial}", "{fold}")],
+            timings=[timing_file("{study}", "{trial}", "{fold}")],
         params:
             objective=STUDY.objective_name,
             settings=STUDY.objective_settings,
@@ -88,7 +90,8 @@ rule summarize_study:
     input:
         unpack(summary_inputs),
     output:
-        "results/{study}/trials.csv",
+        trials="results/{study}/trials.csv",
+        timings="results/{study}/timings.csv",
     params:
         names=STUDY.space.names,
     conda:

@@ -1,5 +1,6 @@
-# MLflow: the DB is created once (init_tracking) before any trial is logged; each trial is
-# logged as soon as it is scored; a study's parent run is closed once the report exists.
+# MLflow: the DB is created once (init_tracking) before anything is logged; each study's
+# parent run is made by its own job (start_study); each trial is logged as soon as it is
+# scored; a study's parent run is closed once the report exists.
 
 
 rule init_tracking:
@@ -7,8 +8,6 @@ rule init_tracking:
         TRACKING,
     params:
         experiment=STUDY.config["experiment"],
-        studies={study: STUDY.strategy_of(study) for study in STUDY.studies},
-        config_hash=STUDY.hash,
         tracking_uri=TRACKING_URI_REDACTED,
     conda:
         "../../envs/tracking.yaml"
@@ -16,6 +15,24 @@ rule init_tracking:
         "results/logs/init_tracking.log",
     script:
         "../scripts/init_tracking.py"
+
+
+rule start_study:
+    input:
+        experiment=TRACKING,
+    output:
+        study_tracking("{study}"),
+    params:
+        strategy=lambda w: STUDY.strategy_of(w.study),
+        # Only what this study's results depend on: another strategy's change keeps its runs.
+        study_hash=lambda w: STUDY.study_hash(w.study),
+        tracking_uri=TRACKING_URI_REDACTED,
+    conda:
+        "../../envs/tracking.yaml"
+    log:
+        "results/logs/{study}/start_study.log",
+    script:
+        "../scripts/start_study.py"
 
 
 rule log_trial:
@@ -37,10 +54,15 @@ rule log_trial:
 
 rule finish_study:
     input:
-        tracking=TRACKING,
+        tracking=lambda w: study_tracking(w.study),
         trials="results/{study}/trials.csv",
         logged=lambda w: [logged_file(w.study, t) for t in STUDY.trials(w.study)],
-        report=["results/report/index.html", "results/report/comparison.csv"],
+        report=[
+            "results/report/index.html",
+            "results/report/comparison.csv",
+            "results/report/training_time.csv",
+            "results/report/repeats.csv",
+        ],
         figures="results/report/figures",
         # The held-out test belongs to the main study of each strategy, not to its repeats.
         test=lambda w: [f"results/{w.study}/test.json"] if STUDY.repeat_of(w.study) == 0 else [],

@@ -2,5 +2,4 @@ from hpstudy.jobs import setup_logging
 from hpstudy.tracking import init_tracking
 
 setup_logging(snakemake.log[0])
-init_tracking(snakemake.params.experiment, snakemake.params.studies,
-              snakemake.params.config_hash, snakemake.output[0])
+init_tracking(snakemake.params.experiment, snakemake.output[0])

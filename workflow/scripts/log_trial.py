@@ -11,6 +11,7 @@ log_trial(
     round_index=snakemake.params.round,
     score=read_json(snakemake.input.score),
     fold_records=sorted((read_json(p) for p in snakemake.input.folds), key=lambda r: r["fold"]),
+    fold_timings=[read_json(p) for p in snakemake.input.timings],
     data_checksum=read_json(dataset)["sha256"]["x"] if dataset else None,
     output=snakemake.output[0],
 )

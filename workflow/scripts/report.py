@@ -10,6 +10,7 @@ tests = {s: read_json(p) for s, p in zip(strategies, snakemake.input.tests, stri
 build_report(
     experiment=snakemake.params.experiment,
     trials_paths=dict(zip(strategies, snakemake.input.trials, strict=True)),
+    timings_paths=dict(zip(strategies, snakemake.input.timings, strict=True)),
     out_dir=str(Path(snakemake.output.html).parent),
     figures_dir=snakemake.output.figures,
     space_config=snakemake.params.space,

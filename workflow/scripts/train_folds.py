@@ -10,5 +10,6 @@ train_folds(
     folds=snakemake.params.folds,
     data_paths={key: inputs[key] for key in ("x", "y", "folds")} if "x" in inputs.keys() else None,
     threads=snakemake.threads,
-    outputs=list(snakemake.output),
+    outputs=list(snakemake.output.folds),
+    timing_outputs=list(snakemake.output.timings),
 )

@@ -43,6 +43,7 @@ def evaluate_fold(settings, params, fold, seed, data=None, threads=1) -> dict:
         "history": {},
         "epochs_run": 0,
         "fit_seconds": 0.0,
+        "fit_cpu_seconds": 0.0,
     }
 
 

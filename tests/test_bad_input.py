@@ -1,0 +1,173 @@
+"""Malformed input through the real workflow: `snakemake --cores 8` must stop before any job
+runs, with a non-zero exit, one line naming the key or file and what is wrong, and nothing
+written: no results/ (so no results/mlflow.db, no logs), no MLflow artifacts, no Snakemake
+job metadata.
+
+Config errors are raised when the Snakefile validates the config (hpstudy.config.resolve,
+unit-tested case by case in tests/test_config.py); data errors by the Snakefile's pre-flight
+look at the files (hpstudy.data.check_source, unit-tested in tests/test_data.py). Before that
+pre-flight, a missing or corrupt data file surfaced only in prepare_data, after init_tracking
+had created results/mlflow.db."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import Workdir, load_config
+from tests.test_config import BAD_CONFIGS, with_setting
+from tests.test_data import idx_bytes, random_images, write_idx, write_split
+
+CONFIG_ERROR = "invalid config: "
+DATA_ERROR = "invalid data: "
+
+# From tests/test_config.py: one or more of every kind of schema error (unknown key, wrong
+# type, missing key, enum, bounds), the search-space and grid errors, and dataset.classes.
+CONFIG_CASES = [
+    "unknown top-level key", "unknown nested key", "wrong type: folds", "YAML 1e-4 is text",
+    "missing required key", "missing required nested key", "unknown dataset",
+    "unknown acquisition", "folds < 2", "budget < 1", "reversed range", "loguniform at zero",
+    "complement beyond 1", "grid parameter without points", "empty grid list",
+    "classes: one class", "classes: label not in digits",
+]
+_BY_ID = {case[0]: case for case in BAD_CONFIGS}
+
+
+def _config_case(case_id: str):
+    _, key, value, words = _BY_ID[case_id]
+
+    def build(data_dir: Path) -> tuple[dict, list[str]]:
+        return with_setting(load_config("default"), key, value), words
+
+    return pytest.param(build, CONFIG_ERROR, id=case_id)
+
+
+# Data cases: each builds its files under data_dir and returns the config and the words one
+# line of the output must hold (the file or setting and the problem).
+
+
+def _local(path: Path, **dataset) -> dict:
+    config = load_config("default")  # the CNN: the only objective that reads data
+    config["dataset"] = {"name": "mnist", "path": str(path), **dataset}
+    return config
+
+
+def _idx_dir(data_dir: Path, images: int = 6, labels: int = 6, gz: bool = False) -> Path:
+    rng = np.random.default_rng(0)
+    write_split(data_dir, "train", random_images(rng, images),
+                np.arange(labels, dtype=np.uint8) % 3, gz=gz)
+    return data_dir
+
+
+def missing_path(data_dir):
+    path = data_dir / "no-such-mnist"
+    return _local(path), [f"dataset.path {path}", "no such file or directory"]
+
+
+def idx_bad_magic(data_dir):
+    _idx_dir(data_dir)
+    bad = write_idx(data_dir / "train-labels-idx1-ubyte", np.zeros(6, np.uint8), 0x00000C01)
+    return _local(data_dir), [f"corrupt IDX file {bad}", "bad magic number"]
+
+
+def idx_truncated_payload(data_dir):
+    _idx_dir(data_dir)
+    bad = data_dir / "train-images-idx3-ubyte"
+    bad.write_bytes(bad.read_bytes()[:-7])
+    return _local(data_dir), [f"corrupt IDX file {bad}", "header says shape (6, 5, 4)",
+                              "(136 bytes) but the file has 129 bytes"]
+
+
+def idx_truncated_payload_gz(data_dir):
+    _idx_dir(data_dir, gz=True)
+    bad = data_dir / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(gzip.compress(idx_bytes(random_images(np.random.default_rng(1), 6))[:-7]))
+    return _local(data_dir), [f"corrupt IDX file {bad}", "header says shape (6, 5, 4)",
+                              "but the file has 129 bytes uncompressed"]
+
+
+def idx_gz_not_gzip(data_dir):
+    _idx_dir(data_dir, gz=True)
+    bad = data_dir / "train-labels-idx1-ubyte.gz"
+    bad.write_bytes(idx_bytes(np.zeros(6, np.uint8)))  # plain IDX under a .gz name
+    return _local(data_dir), [f"corrupt IDX file {bad}", "Not a gzipped file"]
+
+
+def idx_count_mismatch(data_dir):
+    _idx_dir(data_dir, images=7, labels=6)
+    return _local(data_dir), [f"dataset.path {data_dir}", "train-images-idx3-ubyte",
+                              "7 images but 6 labels"]
+
+
+def npz_without_x_train(data_dir):
+    path = data_dir / "mnist.npz"
+    np.savez(path, images=np.zeros((4, 5, 4), np.uint8), y_train=np.arange(4))
+    return _local(path), [f"dataset.path {path}", "expected arrays x_train and y_train",
+                          "found ['images', 'y_train']"]
+
+
+def classes_not_in_the_files(data_dir):
+    _idx_dir(data_dir)  # labels 0, 1, 2
+    return _local(data_dir, classes=[1, 7]), [
+        "dataset.classes: label(s) [7]", f"not in dataset.path {data_dir}",
+        "labels present: 0, 1, 2"]
+
+
+DATA_CASES = [pytest.param(build, DATA_ERROR, id=build.__name__.replace("_", " ")) for build in (
+    missing_path, idx_bad_magic, idx_truncated_payload, idx_truncated_payload_gz,
+    idx_gz_not_gzip, idx_count_mismatch, npz_without_x_train, classes_not_in_the_files)]
+
+
+def _assert_refused_before_any_job(study: Workdir, result, prefix: str, words: list[str],
+                                   traceback: bool = False):
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-2000:]
+    # One line states the problem whole: the key or file, and what is wrong or allowed.
+    lines = [line for line in output.splitlines() if all(word in line for word in words)]
+    assert lines, f"no single line holds all of {words}:\n{output[-3000:]}"
+    assert any(prefix in line for line in lines), lines
+    assert traceback or "Traceback" not in output, "a traceback instead of a message"
+    # Nothing ran: every job writes under results/ (its log, at least); no MLflow store.
+    assert not study.results.exists(), sorted(map(str, study.results.rglob("*")))
+    assert not [path for path in study.path.rglob("*")
+                if path.name in ("mlruns", "mlartifacts", "mlflow.db")]
+    metadata = study.path / ".snakemake" / "metadata"
+    assert not metadata.exists() or not any(metadata.iterdir()), "job metadata was written"
+
+
+@pytest.mark.parametrize("build, prefix", [*map(_config_case, CONFIG_CASES), *DATA_CASES])
+def test_bad_input_stops_the_workflow_before_any_job(tmp_path, build: Callable, prefix: str):
+    data_dir, study = tmp_path / "data", Workdir(tmp_path / "study")
+    data_dir.mkdir()
+    study.path.mkdir()
+    config, words = build(data_dir)
+    study.write_config(config)
+    result = study.snakemake("--cores", "8", check=False, timeout=120)
+    _assert_refused_before_any_job(study, result, prefix, words)
+
+
+def test_unconfigured_strategy_target_is_refused(workdir):
+    config = load_config("branin")
+    del config["strategies"]["gp"]
+    workdir.write_config(config)
+    result = workdir.snakemake("--cores", "8", "gp", check=False, timeout=120)
+    # Raised from an input function, so Snakemake adds its short traceback of the call.
+    _assert_refused_before_any_job(workdir, result, "", [
+        "strategy 'gp' is not in config.strategies; configured: grid, random, tpe"],
+        traceback=True)
+
+
+def test_valid_local_data_passes_the_preflight(tmp_path):
+    """The counterpart: the same kind of files, intact, get past the pre-flight (a dry run
+    plans prepare_data), so the refusals above are about the damage, not the setup."""
+    data_dir, study = tmp_path / "data", Workdir(tmp_path / "study")
+    data_dir.mkdir()
+    study.path.mkdir()
+    _idx_dir(data_dir, gz=True)
+    study.write_config(_local(data_dir, classes=[2, 0]))
+    result = study.snakemake("--cores", "8", "-n", timeout=120)
+    assert "prepare_data" in result.stdout + result.stderr

@@ -1,0 +1,181 @@
+"""Kill and resume: SIGKILL the whole `snakemake --cores 8` process group at six moments of a
+real (tiny) CNN study, resume with the documented command, and compare with a run that was
+never interrupted: the same trials.csv and report tables, byte for byte; every trial in
+MLflow exactly once, none left RUNNING."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hpstudy.config import Study
+from tests.conftest import REPO, SNAKEMAKE, Workdir, load_config, mlflow_runs
+
+pytestmark = pytest.mark.slow
+
+# The moments, each as the file whose appearance means "now": a job of that kind has started
+# (its log is opened first thing) or, for fold training, one fold of a trial is written and
+# the trial's next fold is training.
+KILL_MOMENTS = {
+    "data prep": "results/logs/prepare_data.log",
+    "proposals": "results/logs/tpe/propose_round_1.log",
+    "fold training": "results/*/trials/*/fold_0.json",
+    "scoring": "results/logs/*/score_trial_*.log",
+    "mlflow logging": "results/logs/*/log_trial_*.log",
+    "report": "results/logs/report.log",
+}
+# Outputs that must come out byte-identical; training_time.csv is measured, so it is not.
+REPORT_TABLES = ("comparison.csv", "repeats.csv")
+
+
+def study_config() -> dict:
+    """The tiny CNN (digits subset, 2 folds, 2 epochs): a grid with a diverging point, random
+    search, and TPE in three rounds of one trial (so proposals wait for scores)."""
+    config = load_config("cnn_tiny")
+    config["experiment"] = "test-resume"
+    config["strategies"]["tpe"] = {"budget": 3, "batch_size": 1, "n_startup_jobs": 1}
+    config["execution"] = {"fold_jobs": "per_trial"}
+    return config
+
+
+def outputs(run: Workdir, config: dict) -> dict[str, bytes]:
+    study = Study.from_config(config)
+    files = {f"{s}/trials.csv": run.results / s / "trials.csv" for s in study.strategies}
+    files.update({f"report/{name}": run.results / "report" / name for name in REPORT_TABLES})
+    return {name: path.read_bytes() for name, path in files.items()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Workdir, dict]:
+    run = Workdir(tmp_path_factory.mktemp("uninterrupted"))
+    config = study_config()
+    run.write_config(config)
+    run.snakemake("--cores", "8")
+    return run, outputs(run, config)
+
+
+def kill_when(run: Workdir, pattern: str, timeout: float = 600) -> None:
+    """Start `snakemake --cores 8` in a process group of its own and SIGKILL the whole group
+    as soon as a file matching `pattern` exists."""
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run.path),
+               "--cores", "8"]
+    with open(run.path / "killed-run.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not glob.glob(str(run.path / pattern)):
+            assert process.poll() is None, (
+                f"the study ended ({process.returncode}) before {pattern} appeared:\n"
+                + (run.path / "killed-run.log").read_text()[-3000:])
+            assert time.monotonic() < deadline, f"{pattern} did not appear in {timeout} s"
+            time.sleep(0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    # Every job was in the group: nothing of the killed run is left to write behind our back
+    # (SIGKILL lands asynchronously; a dead child may stay a zombie until it is reaped).
+    deadline = time.monotonic() + 30
+    while alive := living_members(process.pid):
+        assert time.monotonic() < deadline, f"processes outlived the kill: {alive}"
+        time.sleep(0.1)
+
+
+def living_members(group: int) -> list[str]:
+    listing = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(group)],
+                             capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if not line.split()[1].startswith("Z")]
+
+
+@pytest.mark.parametrize("moment", list(KILL_MOMENTS))
+def test_killed_run_resumes_to_the_uninterrupted_result(moment, reference, tmp_path):
+    reference_run, expected = reference
+    config = study_config()
+    run = Workdir(tmp_path)
+    run.write_config(config)
+    kill_when(run, KILL_MOMENTS[moment])
+    assert not (run.results / "report" / "index.html").exists(), "killed after the end"
+
+    # The documented resume command (README "Resuming"; `make run` does both steps).
+    run.snakemake("--unlock")
+    run.snakemake("--cores", "8")
+    assert outputs(run, config) == expected
+    again = run.snakemake("--cores", "8", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    # MLflow: each study, trial and fold run once, all FINISHED; each trial's objective
+    # logged once (a re-logged batch must not add points).
+    study = Study.from_config(config)
+    client, runs = mlflow_runs(f"sqlite:///{run.results / 'mlflow.db'}", config["experiment"])
+    keys = [run_.data.tags["hpstudy.key"] for run_ in runs]
+    assert len(keys) == len(set(keys)), f"runs logged twice: {sorted(keys)}"
+    assert [r.info.run_name for r in runs if r.info.status != "FINISHED"] == []
+    roles = [r.data.tags["role"] for r in runs]
+    trials = sum(study.budget(s) for s in study.strategies)
+    assert (roles.count("study"), roles.count("trial"), roles.count("fold")) == (
+        len(study.strategies), trials, trials * study.folds)
+    for trial_run in (r for r in runs if r.data.tags["role"] == "trial"):
+        if "objective" in trial_run.data.metrics:
+            history = client.get_metric_history(trial_run.info.run_id, "objective")
+            assert len(history) == 1, (trial_run.info.run_name, history)
+
+
+def test_resume_is_a_no_op_after_an_uninterrupted_run(reference):
+    run, expected = reference
+    before = {path: path.stat().st_mtime_ns for path in Path(run.results).rglob("*.csv")}
+    run.snakemake("--cores", "8")
+    after = {path: path.stat().st_mtime_ns for path in Path(run.results).rglob("*.csv")}
+    assert before == after and outputs(run, study_config()) == expected
+
+
+def planned_jobs(run: Workdir, config: dict) -> set[tuple[str, str]]:
+    """(rule, study) of every job `snakemake -n` plans with this config (study "" for jobs
+    without one), without touching the run's own config.yaml."""
+    changed = run.path / "changed.yaml"
+    # Keys in the config's own order: Snakemake compares params by their repr, so a mapping
+    # written in another key order counts as changed.
+    changed.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    result = run.snakemake("-n", "--configfile", str(changed))
+    changed.unlink()
+    jobs = []  # [rule, study] per job, in the order `snakemake -n` lists them
+    for line in (result.stdout + result.stderr).splitlines():
+        if rule := re.match(r"(?:local)?rule (\w+):$", line):
+            jobs.append([rule.group(1), ""])
+        elif jobs and (study := re.match(r"\s+wildcards: .*?study=([\w-]+)", line)):
+            jobs[-1][1] = study.group(1)
+    return {tuple(job) for job in jobs}
+
+
+def test_changing_one_strategy_reruns_that_strategy_only(reference):
+    run, _ = reference
+    config = study_config()
+    config["strategies"]["random"]["budget"] = 3
+    jobs = planned_jobs(run, config)
+    assert {("propose", "random"), ("train_trial", "random"), ("log_trial", "random"),
+            ("start_study", "random"), ("report", "")} <= jobs
+    # Other studies: only their closing (it attaches the new report) runs again.
+    others = {(rule, study) for rule, study in jobs if study not in ("random", "")}
+    assert others == {("finish_study", "grid"), ("finish_study", "tpe")}, others
+    assert ("prepare_data", "") not in jobs and ("init_tracking", "") not in jobs
+
+
+def test_changing_the_data_seed_reruns_everything_after_data_prep(reference):
+    run, _ = reference
+    config = study_config()
+    config["dataset"]["split_seed"] += 1
+    jobs = planned_jobs(run, config)
+    # Round 0's proposals do not depend on the data; TPE's later rounds do (via scores).
+    assert ("propose", "tpe") in jobs
+    for study in ("grid", "random", "tpe"):
+        for rule in ("train_trial", "score_trial", "summarize_study", "start_study",
+                     "log_trial", "evaluate_test", "finish_study"):
+            assert (rule, study) in jobs, (rule, study)
+    assert ("prepare_data", "") in jobs and ("report", "") in jobs
