@@ -1,26 +1,29 @@
 """DAG build time: `snakemake -n` for 4 strategies x N trials x 5 folds (function objective,
-TPE and GP fully sequential, batch_size 1: the longest chain of rounds).
+one job per fold, TPE and GP fully sequential, batch_size 1: the longest chain of rounds).
 
-Usage: python bench/dag.py [trials ...]   (default: 100 1000). Median of --repeats runs.
-Writes results/bench/dag.csv.
+Snakemake walks the chain of rounds recursively when it builds the DAG (snakemake issue
+2420), so long adaptive studies risk a RecursionError and a slow start. Targets: <= 15 s at
+100 trials; no error at 1000 trials.
+
+Usage: python bench/dag.py [trials ...]   (default: 100 1000). Sizes up to 200 trials are
+timed as the median of --repeats runs; larger ones (the RecursionError check, ~1 min each)
+run once. Writes results/bench/dag.csv. --quick: 10 and 30 trials, once each.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "workflow"))
+import common  # noqa: E402
 
-from hpstudy import fileio  # noqa: E402
+TIMED_UP_TO = 200  # trials; larger sizes run once
+TARGETS_S = {100: 15.0}
 
 
 def study_config(trials: int, batch_size: int) -> dict:
@@ -45,40 +48,39 @@ def study_config(trials: int, batch_size: int) -> dict:
 
 def dry_run_seconds(trials: int, batch_size: int) -> tuple[float, bool]:
     with tempfile.TemporaryDirectory() as directory:
-        (Path(directory) / "config.yaml").write_text(yaml.safe_dump(study_config(trials,
-                                                                                 batch_size)))
-        snakemake = str(Path(sys.executable).with_name("snakemake"))
-        started = time.perf_counter()
-        result = subprocess.run([snakemake, "-s", str(REPO / "Snakefile"), "-d", directory,
-                                 "-n", "--quiet", "rules"], capture_output=True, text=True)
-        elapsed = time.perf_counter() - started
-        failed = result.returncode != 0
-        if failed:
-            print(result.stderr[-2000:], file=sys.stderr)
-        return elapsed, not failed and "RecursionError" not in result.stderr
+        common.write_config(Path(directory), study_config(trials, batch_size))
+        result = common.snakemake(Path(directory), "-n", "--quiet", "rules")
+        return result.wall_s, result.returncode == 0 and "RecursionError" not in result.stderr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trials", nargs="*", type=int, default=[100, 1000])
     parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help=f"runs per size up to {TIMED_UP_TO} trials (median)")
+    parser.add_argument("--quick", action="store_true", help="10 and 30 trials, once each")
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.repeats = [10, 30], 1
+    common.start("dag", args.quick)
     rows = []
     for trials in args.trials:
-        runs = [dry_run_seconds(trials, args.batch_size) for _ in range(args.repeats)]
-        jobs = 4 * trials * 5
-        rows.append({"strategies": 4, "trials": trials, "folds": 5,
-                     "batch_size": args.batch_size, "fold_jobs": jobs,
-                     "median_s": round(statistics.median(r[0] for r in runs), 2),
-                     "runs": args.repeats, "ok": all(r[1] for r in runs)})
-        print(f"4 strategies x {trials:5d} trials x 5 folds (batch {args.batch_size}): "
-              f"snakemake -n median {rows[-1]['median_s']:.2f} s over {args.repeats} runs, "
-              f"ok={rows[-1]['ok']}", flush=True)
-    import pandas as pd
-
-    out = REPO / "results" / "bench" / "dag.csv"
-    fileio.write_text(out, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+        repeats = args.repeats if trials <= TIMED_UP_TO else 1
+        runs = [dry_run_seconds(trials, args.batch_size) for _ in range(repeats)]
+        seconds = statistics.median(r[0] for r in runs)
+        ok = all(r[1] for r in runs)
+        shape = f"4 strategies x {trials} trials x 5 folds (TPE/GP batch {args.batch_size})"
+        timed = (f"median of {repeats}" if repeats > 1 else "one run")
+        if trials in TARGETS_S:
+            rows.append(common.row(f"snakemake -n, {shape}, {timed}", seconds, "s", "<=",
+                                   TARGETS_S[trials], note="" if ok else "FAILED"))
+        else:
+            rows.append(common.row(f"snakemake -n, {shape}: no error (no RecursionError)",
+                                   "yes" if ok else "no", "", "==", "yes",
+                                   note=f"{seconds:.1f} s, {timed}"))
+        print(f"{shape}: {seconds:.2f} s ({timed}), ok={ok}", flush=True)
+    common.write_item("dag", rows, args.quick)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Run from the repository root: `.venv/bin/python bench/proposals.py`. Times one proposal
 (batch 1, in-process, libraries already imported) after 50, 100 and 200 finished trials on the
 classic 2-parameter space, median of 5 runs each, and writes results/bench/proposals.csv.
-Target: <= 2 s per proposal at 200 trials of history.
+Target: <= 2 s per proposal at 200 trials of history. Adaptive strategies propose between
+rounds, while no trial of the study trains, so this latency adds straight to its wall time.
+--quick: 10 and 20 trials of history, 2 runs each.
 
 `--blas-threads N` caps OpenBLAS/OpenMP threads (set before numpy loads). The GP's matrices are
 small: on a busy machine, BLAS threads can make a proposal many times slower than one thread.
@@ -12,8 +14,6 @@ small: on a busy machine, BLAS threads can make a proposal many times slower tha
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 import os
 import statistics
@@ -22,19 +22,20 @@ import time
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "workflow"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 _parser.add_argument("--blas-threads", type=int, default=None,
                      help="cap BLAS/OpenMP threads (default: the environment's setting)")
+_parser.add_argument("--quick", action="store_true", help="small histories (validation only)")
 ARGS = _parser.parse_args()
 if ARGS.blas_threads is not None:
     for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[_variable] = str(ARGS.blas_threads)
 
+import common  # noqa: E402
+
 from hpstudy.config import STRATEGY_DEFAULTS  # noqa: E402
-from hpstudy.fileio import write_text  # noqa: E402
 from hpstudy.space import SearchSpace  # noqa: E402
 from hpstudy.strategies import Observation, make_strategy  # noqa: E402
 
@@ -44,11 +45,10 @@ SPACE = SearchSpace.from_config({
                  "transform": "complement"},
 })
 STRATEGIES = ("tpe", "gp")
-HISTORIES = (50, 100, 200)
-RUNS = 5
+HISTORIES = (10, 20) if ARGS.quick else (50, 100, 200)
+RUNS = 2 if ARGS.quick else 5
 SEED = 2024
 TARGET_S = 2.0
-OUTPUT = REPO / "results" / "bench" / "proposals.csv"
 
 
 def loss(params: dict) -> float:
@@ -79,37 +79,26 @@ def time_proposal(name: str, n: int) -> tuple[list[float], list[float]]:
 
 
 def main() -> int:
+    common.start("proposals", ARGS.quick)
     warnings.filterwarnings("ignore", category=UserWarning)  # skopt's repeated-point notes
     for name in STRATEGIES:  # imports and first-call costs are not what is measured
         make_strategy(name, SPACE, STRATEGY_DEFAULTS[name], SEED).propose([10], make_history(10))
-    rows, cpu_median = [], {}
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    rows = []
     for name in STRATEGIES:
         for n in HISTORIES:
             seconds, cpu = time_proposal(name, n)
-            rows.append({"strategy": name, "history": n,
-                         "median_s": round(statistics.median(seconds), 4), "runs": RUNS})
-            cpu_median[name, n] = statistics.median(cpu)
             print(f"  {name} @ {n}: " + " ".join(f"{s:.3f}" for s in seconds), flush=True)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["strategy", "history", "median_s", "runs"],
-                            lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(OUTPUT, buffer.getvalue())
-
-    # CPU seconds count every thread: above the wall time when BLAS runs threads, and far
-    # below it when other processes compete for the cores (then wall time overstates).
-    print(f"\n{'strategy':<9}{'history':>8}{'median s':>10}{'cpu s':>8}{'runs':>6}")
-    for row in rows:
-        cpu = cpu_median[row["strategy"], row["history"]]
-        print(f"{row['strategy']:<9}{row['history']:>8}{row['median_s']:>10.3f}{cpu:>8.3f}"
-              f"{row['runs']:>6}")
-    slow = [row for row in rows if row["history"] == max(HISTORIES) and row["median_s"] > TARGET_S]
-    verdict = "over" if slow else "within"
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(f"\n{verdict} the {TARGET_S:g} s target at {max(HISTORIES)} trials (BLAS threads: "
-          f"{threads}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
-          f"wrote {OUTPUT.relative_to(REPO)}")
+            # CPU seconds count every thread: above the wall time when BLAS runs threads,
+            # and far below it when other processes compete for the cores.
+            note = f"CPU {statistics.median(cpu):.3f} s; BLAS threads: {threads}"
+            measure = f"{name.upper()} proposal latency, {n} trials of history, median of {RUNS}"
+            if n == max(HISTORIES):
+                rows.append(common.row(measure, statistics.median(seconds), "s", "<=",
+                                       TARGET_S, note=note))
+            else:
+                rows.append(common.row(measure, statistics.median(seconds), "s", note=note))
+    common.write_item("proposals", rows, ARGS.quick)
     return 0
 
 

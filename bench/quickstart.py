@@ -1,0 +1,109 @@
+"""Quickstart: the wall time of the default study, as a new user runs it.
+
+`snakemake --cores 8` with the repository's config.yaml (4 strategies x 12 trials x 3 folds of
+the CNN on digits, held-out tests, report, MLflow) in an empty temporary directory, through
+the installed environment (.venv). Target: <= 10 min. From that run it also records what
+each strategy trained (results/<strategy>/timings.csv: trials x folds, >= 12 x 3 each) and
+each training job's wall time, CPU time and peak RSS (Snakemake's benchmark files,
+results/benchmarks/**/*.tsv), in results/bench/quickstart_jobs.csv (bench/memory.py reports
+the RSS).
+
+--quick: the same workflow on a tiny study (2 trials per strategy, 1 epoch, 300 digits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+TARGET_S = 600
+MIN_TRIALS, MIN_FOLDS = 12, 3
+
+
+def quick_config(config: dict) -> dict:
+    config["dataset"]["limit"] = 300
+    config["objective"]["cnn"]["epochs"] = 1
+    config["space"]["learning_rate"]["grid"] = 2
+    config["space"]["momentum"]["grid"] = 1
+    config["strategies"] = {"grid": {}, "random": {"budget": 2},
+                            "tpe": {"budget": 2, "batch_size": 1, "n_startup_jobs": 1},
+                            "gp": {"budget": 2, "batch_size": 1, "n_initial_points": 1}}
+    return config
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny study (validation only)")
+    parser.add_argument("--cores", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    common.start("quickstart", args.quick)
+    import pandas as pd
+
+    config = yaml.safe_load((common.REPO / "config.yaml").read_text(encoding="utf-8"))
+    if args.quick:
+        config = quick_config(config)
+    directory = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
+    try:
+        common.write_config(directory, config)
+        print(f"quickstart: snakemake --cores {args.cores} in {directory} ...", flush=True)
+        result = common.snakemake(directory, "--cores", str(args.cores))
+        wall = result.wall_s
+        results = directory / "results"
+        rows = [common.row("snakemake exit status", result.returncode, "", "==", 0),
+                common.row(f"wall time, snakemake --cores {args.cores}, default config, "
+                           f"empty results/", wall, "s", "<=", TARGET_S)]
+        timings = []
+        for strategy in config["strategies"]:
+            path = results / strategy / "timings.csv"
+            table = pd.read_csv(path) if path.exists() else pd.DataFrame(
+                columns=["trial", "folds", "fit_seconds", "fit_cpu_seconds"])
+            table.insert(0, "strategy", strategy)
+            timings.append(table)
+            trials, folds = len(table), int(table["folds"].min()) if len(table) else 0
+            rows.append(common.row(
+                f"{strategy}: trials with >= {MIN_FOLDS} folds trained", int(
+                    (table["folds"] >= MIN_FOLDS).sum()), "trials", ">=", MIN_TRIALS,
+                note=f"{trials} trials, {folds}..{int(table['folds'].max()) if trials else 0}"
+                     f" folds each"))
+        timings = pd.concat(timings, ignore_index=True)
+        jobs = pd.DataFrame(common.job_benchmarks(results))
+        if len(jobs):
+            jobs = jobs.rename(columns={"study": "strategy"}).merge(
+                timings, on=["strategy", "trial"], how="left")
+            common.write_csv(common.out_dir(args.quick) / "quickstart_jobs.csv",
+                             jobs.to_dict("records"))
+            fit, cpu = jobs["fit_seconds"].sum(), jobs["fit_cpu_seconds"].sum()
+            rows += [
+                common.row("training jobs (Snakemake benchmark files)", len(jobs), "jobs"),
+                common.row("training job wall time, median", common.median(jobs["s"]), "s",
+                           note="the job's process: interpreter, TensorFlow import, data, fit"),
+                common.row("fold fit time summed over all folds (wall / CPU)",
+                           f"{fit:.0f} / {cpu:.0f}", "s"),
+                common.row("CPU time of the whole run (snakemake and every job)", result.cpu_s,
+                           "s", note=f"fits {100 * cpu / result.cpu_s:.0f} % of it"),
+                common.row("machine efficiency: fit CPU s / (wall x cores)",
+                           100 * cpu / (wall * os.cpu_count()), "%",
+                           note="fit CPU seconds of all folds; held-out tests not counted"),
+            ]
+        common.write_item("quickstart", rows, args.quick)
+        return 0 if result.returncode == 0 else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            print(f"kept {directory}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
