@@ -198,3 +198,23 @@ def test_redact_removes_credentials_and_tokens():
     assert redact("postgresql://u:p@db.example:5432/mlflow") == \
         "postgresql://db.example:5432/mlflow"
     assert redact("sqlite:///results/mlflow.db") == "sqlite:///results/mlflow.db"
+
+
+def test_log_batch_splits_at_mlflow_limits_and_loses_nothing(tmp_path):
+    """More params, tags and metrics than one request may carry (100, 100, 1000 in all)."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    from hpstudy.tracking import log_batch
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("limits")).info.run_id
+    log_batch(client, run_id,
+              metrics=[Metric("loss", float(step), 1000 + step, step) for step in range(2300)],
+              params=[Param(f"p{i}", str(i)) for i in range(130)],
+              tags=[RunTag(f"t{i}", str(i)) for i in range(120)])
+    run = client.get_run(run_id)
+    assert len(run.data.params) == 130
+    assert len([t for t in run.data.tags if t.startswith("t")]) == 120
+    history = client.get_metric_history(run_id, "loss")
+    assert sorted(m.step for m in history) == list(range(2300))

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 KEY_TAG = "hpstudy.key"
 PARENT_TAG = "mlflow.parentRunId"
-MAX_BATCH_METRICS = 1000  # MLflow's log_batch limits
+MAX_BATCH_ENTITIES = 1000  # MLflow's log_batch limits: entities in all, params, tags
 MAX_BATCH_PARAMS_TAGS = 100
 PACKAGES = ("tensorflow", "keras", "hyperopt", "scikit-optimize", "mlflow", "snakemake",
             "numpy", "scikit-learn")
@@ -110,32 +110,52 @@ def find_run(client, experiment_id: str, key: str):
     return runs[0] if runs else None
 
 
-def ensure_run(client, experiment_id: str, key: str, name: str, parent_id: str | None = None):
-    """The run with this key: found (after a kill or a --forcerun) or created."""
-    run = find_run(client, experiment_id, key)
-    if run is not None:
-        if run.info.lifecycle_stage == "deleted":
-            client.restore_run(run.info.run_id)
-        return run
+def _restored(client, run):
+    if run.info.lifecycle_stage == "deleted":
+        client.restore_run(run.info.run_id)
+    return run
+
+
+def _create_run(client, experiment_id: str, key: str, name: str, parent_id: str | None):
     tags = {KEY_TAG: key}
     if parent_id:
         tags[PARENT_TAG] = parent_id
     return client.create_run(experiment_id, run_name=name, tags=tags)
 
 
-def _chunks(items: Sequence[Any], size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def ensure_run(client, experiment_id: str, key: str, name: str, parent_id: str | None = None):
+    """The run with this key: found (after a kill or a --forcerun) or created."""
+    run = find_run(client, experiment_id, key)
+    if run is not None:
+        return _restored(client, run)
+    return _create_run(client, experiment_id, key, name, parent_id)
+
+
+def ensure_runs(client, experiment_id: str, prefix: str, names: Mapping[str, str],
+                parent_id: str) -> dict[str, Any]:
+    """{key: run} for keys that all start with `prefix`: one search finds the ones a killed or
+    forced job made before, the rest are created. (One search, not one per run: each request
+    costs CPU, and 8 writers share the cores.)"""
+    from mlflow.entities import ViewType
+
+    found = client.search_runs([experiment_id],
+                               filter_string=f"tags.`{KEY_TAG}` LIKE '{prefix}%'",
+                               run_view_type=ViewType.ALL, max_results=1000)
+    by_key = {run.data.tags[KEY_TAG]: run for run in found}  # LIKE's _ is a wildcard: exact
+    return {key: _restored(client, by_key[key]) if key in by_key else
+            _create_run(client, experiment_id, key, name, parent_id)
+            for key, name in names.items()}
 
 
 def log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
+    """As few requests as MLflow's limits allow: params, tags and metrics travel together."""
     metrics, params, tags = list(metrics), list(params), list(tags)
-    for chunk in _chunks(params, MAX_BATCH_PARAMS_TAGS):
-        client.log_batch(run_id, params=chunk)
-    for chunk in _chunks(tags, MAX_BATCH_PARAMS_TAGS):
-        client.log_batch(run_id, tags=chunk)
-    for chunk in _chunks(metrics, MAX_BATCH_METRICS):
-        client.log_batch(run_id, metrics=chunk)
+    while metrics or params or tags:
+        batch_params, params = params[:MAX_BATCH_PARAMS_TAGS], params[MAX_BATCH_PARAMS_TAGS:]
+        batch_tags, tags = tags[:MAX_BATCH_PARAMS_TAGS], tags[MAX_BATCH_PARAMS_TAGS:]
+        room = MAX_BATCH_ENTITIES - len(batch_params) - len(batch_tags)
+        batch_metrics, metrics = metrics[:room], metrics[room:]
+        client.log_batch(run_id, metrics=batch_metrics, params=batch_params, tags=batch_tags)
 
 
 @functools.cache  # constant for the process; a writer logging many trials asks once
@@ -243,11 +263,14 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
                   params=[Param(k, str(v)) for k, v in sorted(score["params"].items())],
                   tags=[RunTag(k, str(v)) for k, v in sorted(tags.items())])
         fold_runs = {}
+        fold_keys = {record["fold"]: f"{trial_key}/fold-{record['fold']}"
+                     for record in fold_records}
+        existing = ensure_runs(client, tracking["experiment_id"], f"{trial_key}/fold-",
+                               {key: f"{study} trial {trial} fold {fold}"
+                                for fold, key in fold_keys.items()}, run_id)
         for record in fold_records:
             fold = record["fold"]
-            fold_run = ensure_run(client, tracking["experiment_id"],
-                                  f"{trial_key}/fold-{fold}", f"{study} trial {trial} fold "
-                                  f"{fold}", run_id)
+            fold_run = existing[fold_keys[fold]]
             fold_id, fold_base = fold_run.info.run_id, fold_run.info.start_time
             history = [Metric(k, float(v), fold_base + step, step)
                        for k, values in sorted(record["history"].items())
