@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/installed.lock
 CORES ?= 8
 
-.PHONY: run test test-slow test-all lint ui bench lock venv clean
+.PHONY: run test test-slow test-cluster test-all lint ui bench lock venv clean
 
 venv: $(STAMP)
 
@@ -35,12 +35,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 
-# The fast suite; the long end-to-end runs (kill and resume, faults) are marked slow.
+# The fast suite; the long end-to-end runs (kill and resume, faults) are marked slow, the
+# runs on a real SLURM cluster and PostgreSQL-backed MLflow server (root: they install and
+# start those services) cluster.
 test: $(STAMP) lint
-	$(BIN)/pytest -ra -m "not slow"
+	$(BIN)/pytest -ra -m "not slow and not cluster"
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -ra -m slow
+	$(BIN)/pytest -ra -m "slow and not cluster"
+
+test-cluster: $(STAMP)
+	$(BIN)/pytest -ra -m cluster
 
 test-all: $(STAMP) lint
 	$(BIN)/pytest -ra

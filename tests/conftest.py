@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import socket
@@ -81,22 +82,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` on 127.0.0.1 (its URL); its store, artifacts and log lie in
-    tmp_path / "server"."""
+@contextlib.contextmanager
+def running_mlflow_server(store_uri: str, artifacts: Path, server_log: Path,
+                          extra_args: tuple[str, ...] = (), env: dict | None = None):
+    """A real `mlflow server` on 127.0.0.1 (yields its URL) for the length of the block."""
     port = free_port()
-    backend = tmp_path / "server"
-    backend.mkdir()
     command = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{backend / 'mlflow.db'}",
-               "--artifacts-destination", str(backend / "artifacts")]
+               "--port", str(port), "--workers", "1", *extra_args,
+               "--backend-store-uri", store_uri, "--artifacts-destination", str(artifacts)]
     # Its output goes to a file: a pipe nobody reads would block the server once full.
-    server_log = backend / "server.log"
     with open(server_log, "wb") as log_file:
         server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+                                  start_new_session=True, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -111,9 +108,22 @@ def mlflow_server(tmp_path):
     else:
         server.kill()
         raise AssertionError("mlflow server did not start within 120 s")
-    yield url
-    os.killpg(server.pid, 15)
-    server.wait(timeout=30)
+    try:
+        yield url
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on 127.0.0.1 (its URL); its store, artifacts and log lie in
+    tmp_path / "server"."""
+    backend = tmp_path / "server"
+    backend.mkdir()
+    with running_mlflow_server(f"sqlite:///{backend / 'mlflow.db'}", backend / "artifacts",
+                               backend / "server.log") as url:
+        yield url
 
 
 def mlflow_runs(uri: str, experiment: str):
@@ -126,3 +136,31 @@ def mlflow_runs(uri: str, experiment: str):
     assert found is not None, f"no experiment {experiment} at {uri}"
     return client, client.search_runs([found.experiment_id], run_view_type=ViewType.ALL,
                                       max_results=5000)
+
+
+# Metrics that measure time: they differ between any two runs.
+TIMING_METRICS = {"duration_s", "cpu_seconds", "fit_seconds", "fit_cpu_seconds"}
+
+
+def run_tree(uri: str, experiment: str) -> dict:
+    """An experiment's runs as {run key: what was logged}, without what differs between
+    stores and runs by nature (run ids, times): parents as keys, artifacts as names."""
+    client, runs = mlflow_runs(uri, experiment)
+    key_of = {run.info.run_id: run.data.tags["hpstudy.key"] for run in runs}
+    tree = {}
+    for run in runs:
+        tags = dict(run.data.tags)
+        parent = tags.pop("mlflow.parentRunId", None)
+        key = key_of[run.info.run_id]
+        assert key not in tree, f"run {key} logged twice"
+        tree[key] = {
+            "name": run.info.run_name,
+            "status": run.info.status,
+            "parent": key_of.get(parent),
+            "params": dict(run.data.params),
+            "metrics": {name: value for name, value in run.data.metrics.items()
+                        if name not in TIMING_METRICS},
+            "tags": tags,
+            "artifacts": sorted(a.path for a in client.list_artifacts(run.info.run_id)),
+        }
+    return tree

@@ -66,7 +66,19 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "tracking": {"uri": "sqlite:///results/mlflow.db"},
-    "execution": {"fold_jobs": "per_fold"},
+    "execution": {
+        "fold_jobs": "per_fold",
+        "group": "none",
+        # What each kind of job asks a cluster for (profiles/slurm); runtime in minutes.
+        # Measured peaks: a training job ~0.8 GB, data prep of MNIST ~1 GB (README).
+        "resources": {
+            "data": {"runtime": 30, "mem_mb": 4000},
+            "propose": {"runtime": 15, "mem_mb": 1000},
+            "train": {"runtime": 120, "mem_mb": 2000},
+            "test": {"runtime": 120, "mem_mb": 2000},
+            "light": {"runtime": 10, "mem_mb": 1000},
+        },
+    },
     "report": {"margin": 0.05},
 }
 
@@ -106,7 +118,11 @@ def _describe(error) -> str:
         extra = sorted(set(error.instance) - set(allowed))
         where = key if error.absolute_path else "top level"
         allowed_text = ", ".join(allowed) if allowed else "(none)"
-        return f"{where}: unknown key(s) {', '.join(map(repr, extra))}; allowed: {allowed_text}"
+        hint = ""
+        if key.startswith("execution.resources.") and {"threads", "gpu"} & set(extra):
+            hint = " (threads and GPUs of training jobs: objective.cnn.threads and .device)"
+        return (f"{where}: unknown key(s) {', '.join(map(repr, extra))}; "
+                f"allowed: {allowed_text}{hint}")
     if kind == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{key}: {error.instance!r} is not allowed; allowed: {allowed}"
@@ -339,6 +355,23 @@ class Study:
     @property
     def fold_jobs(self) -> str:
         return self.config["execution"]["fold_jobs"]
+
+    @property
+    def group(self) -> str:
+        return self.config["execution"]["group"]
+
+    def resources(self, kind: str) -> dict[str, int]:
+        """Cluster resources of one kind of job (execution.resources.<kind>): runtime in
+        minutes, mem_mb, threads and gpu. Threads and GPUs of training jobs come from the
+        objective (objective.cnn.threads and .device): TensorFlow's thread count changes
+        the numbers in the last bits, so it is part of what a result depends on. Every other
+        job is single-threaded on purpose: more BLAS threads in a GP proposal would change
+        its floats too."""
+        resources = dict(self.config["execution"]["resources"][kind])
+        trains = kind in ("train", "test") and self.objective_name == "cnn"
+        resources["threads"] = self.objective_settings["threads"] if trains else 1
+        resources["gpu"] = 1 if trains and self.objective_settings["device"] == "gpu" else 0
+        return resources
 
     @property
     def needs_data(self) -> bool:

@@ -48,6 +48,10 @@ class TrackingError(RuntimeError):
 _CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
 
 
+# How MLflow's REST client reports a server that refused the credentials (HTTP 401 or 403).
+_REFUSED = re.compile(r"error code (401|403) != 200")
+
+
 def redact(uri: str) -> str:
     """The URI without user, password or query (tokens): safe for logs, tags and files."""
     return _CREDENTIALS.sub(r"\1", uri.split("?", 1)[0])
@@ -74,6 +78,12 @@ def retry(action: Callable[[], T], what: str, attempts: int | None = None,
         try:
             return action()
         except Exception as error:  # MLflow raises many types for one unreachable server
+            if _REFUSED.search(str(error)):  # wrong or missing credentials: retrying won't help
+                raise TrackingError(
+                    f"MLflow {what} refused at {redact(tracking_uri())}: {scrub(str(error))} "
+                    f"(a server with authentication reads the user and password from "
+                    f"~/.mlflow/credentials or MLFLOW_TRACKING_USERNAME and "
+                    f"MLFLOW_TRACKING_PASSWORD; README, Running on a cluster)") from None
             if attempt == attempts:
                 raise TrackingError(
                     f"MLflow {what} failed after {attempts} attempts at "

@@ -172,11 +172,29 @@ def test_inputs(wildcards):
     return inputs
 
 
-def fold_threads():
-    return STUDY.objective_settings.get("threads", 1)
+def job_threads(kind):
+    """Threads of one kind of job (hpstudy.config.Study.resources says where they come from)."""
+    return STUDY.resources(kind)["threads"]
 
 
-def fold_gpus():
-    """With `device: gpu`, each fold job asks for one GPU (--resources gpu=N caps how many
-    share the machine's GPUs; TensorFlow's memory growth lets them share one)."""
-    return 1 if STUDY.objective_settings.get("device") == "gpu" else 0
+def job_resources(kind):
+    """execution.resources.<kind> as Snakemake resources: runtime (minutes) and mem_mb, which
+    a cluster executor turns into its job's limits, and gpu: with `device: gpu` a training job
+    asks for one GPU (locally, --resources gpu=N caps how many share the machine's GPUs)."""
+    resources = STUDY.resources(kind)
+    return {name: resources[name] for name in ("runtime", "mem_mb", "gpu")}
+
+
+def trial_group(wildcards):
+    """execution.group for a trial's training and scoring jobs: the cluster job they join
+    (Snakemake merges the connected jobs of one group id into one submission)."""
+    if STUDY.group == "trial":
+        return f"{wildcards.study}-trial{wildcards.trial}"
+    return f"{wildcards.study}-round{STUDY.round_of(wildcards.study, int(wildcards.trial))}"
+
+
+# None: each job is its own cluster job (and `localrules` can apply; see tracking.smk).
+TRIAL_GROUP = None if STUDY.group == "none" else trial_group
+# With group "round", a round's proposal job joins it too: it is what connects the round's
+# trials, so Snakemake sees them as one group.
+ROUND_GROUP = "{study}-round{round}" if STUDY.group == "round" else None

@@ -7,6 +7,8 @@ rule prepare_data:
     params:
         dataset=STUDY.config["dataset"],
         cv=STUDY.config["cv"],
+    resources:
+        **job_resources("data"),
     conda:
         "../../envs/data.yaml"
     log:

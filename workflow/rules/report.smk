@@ -7,15 +7,20 @@ rule evaluate_test:
         objective=STUDY.objective_name,
         settings=STUDY.objective_settings,
         seed=STUDY.seed,
-    threads: fold_threads()
+    threads: job_threads("test")
     resources:
-        gpu=fold_gpus(),
+        **job_resources("test"),
     conda:
         "../../envs/train.yaml"
     log:
         "results/logs/{study}/evaluate_test.log",
     script:
         "../scripts/evaluate_test.py"
+
+
+# A few seconds of pandas and matplotlib: not worth a cluster job.
+localrules:
+    report,
 
 
 rule report:

@@ -11,6 +11,10 @@ rule propose:
         trial_ids=lambda w: STUDY.rounds(w.study)[int(w.round)],
     conda:
         "../../envs/search.yaml"
+    resources:
+        **job_resources("propose"),
+    group:
+        ROUND_GROUP
     log:
         "results/logs/{study}/propose_round_{round}.log",
     script:
@@ -33,9 +37,11 @@ if STUDY.fold_jobs == "per_trial":
             objective=STUDY.objective_name,
             settings=STUDY.objective_settings,
             folds=list(range(STUDY.folds)),
-        threads: fold_threads()
+        threads: job_threads("train")
         resources:
-            gpu=fold_gpus(),
+            **job_resources("train"),
+        group:
+            TRIAL_GROUP
         benchmark:
             "results/benchmarks/{study}/trial_{trial}.tsv"
         conda:
@@ -57,9 +63,11 @@ else:
             objective=STUDY.objective_name,
             settings=STUDY.objective_settings,
             folds=lambda w: [int(w.fold)],
-        threads: fold_threads()
+        threads: job_threads("train")
         resources:
-            gpu=fold_gpus(),
+            **job_resources("train"),
+        group:
+            TRIAL_GROUP
         benchmark:
             "results/benchmarks/{study}/trial_{trial}_fold_{fold}.tsv"
         conda:
@@ -70,6 +78,18 @@ else:
             "../scripts/train_folds.py"
 
 
+# Summaries are cheap; so is scoring, which joins its trial's cluster job when there are
+# groups (execution.group) and otherwise runs beside Snakemake instead of as a tiny job.
+localrules:
+    summarize_study,
+
+
+if STUDY.group == "none":
+
+    localrules:
+        score_trial,
+
+
 rule score_trial:
     input:
         folds=score_inputs,
@@ -78,6 +98,10 @@ rule score_trial:
     params:
         objective=STUDY.objective_name,
         settings=STUDY.objective_settings,
+    resources:
+        **job_resources("light"),
+    group:
+        TRIAL_GROUP
     conda:
         "../../envs/report.yaml"
     log:

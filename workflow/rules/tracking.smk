@@ -1,6 +1,17 @@
 # MLflow: the DB is created once (init_tracking) before anything is logged; each study's
 # parent run is made by its own job (start_study); each trial is logged as soon as it is
 # scored; a study's parent run is closed once the report exists.
+#
+# On a cluster these jobs run where Snakemake runs (the login node), not as cluster jobs:
+# they are seconds each, that node reaches the team's tracking server, and the default
+# sqlite DB stays on one machine (sqlite's locks are not safe on network file systems).
+
+
+localrules:
+    init_tracking,
+    start_study,
+    log_trial,
+    finish_study,
 
 
 rule init_tracking:
