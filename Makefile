@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/installed.lock
 CORES ?= 8
 
-.PHONY: run test test-slow test-cluster test-all lint ui bench lock venv clean
+.PHONY: run test test-slow test-cluster test-all lint ui bench bench-cluster lock venv clean
 
 venv: $(STAMP)
 
@@ -66,6 +66,12 @@ bench: $(STAMP)
 	-$(BIN)/python bench/tracking.py
 	-$(BIN)/python bench/memory.py
 	$(BIN)/python bench/summary.py
+
+# Local run vs SLURM (one-node cluster on loopback; root): results/bench/cluster.csv.
+bench-cluster: $(STAMP)
+	$(BIN)/python bench/cluster.py --runs $(RUNS)
+
+RUNS ?= 1
 
 # Regenerate the hashed lock from pyproject.toml (needs uv: pip install uv).
 lock:

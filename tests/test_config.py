@@ -81,6 +81,18 @@ BAD_CONFIGS = [
      ["dataset.classes: label(s) [10, 11] not in digits; labels present: 0, 1, 2, 3, 4, 5, 6, "
       "7, 8, 9"]),
     ("no strategies", "strategies", {}, ["strategies: must not be empty"]),
+    ("unknown group", "execution.group", "node",
+     ["execution.group: 'node' is not allowed; allowed: none, trial, round"]),
+    ("unknown job kind", "execution.resources.gpu", {"runtime": 5},
+     ["execution.resources: unknown key(s) 'gpu'", "allowed: data, propose, train, test, light"]),
+    ("unknown resource", "execution.resources.train", {"mem": 4000},
+     ["execution.resources.train: unknown key(s) 'mem'; allowed: runtime, mem_mb"]),
+    ("threads as a resource", "execution.resources.train", {"threads": 4},
+     ["execution.resources.train: unknown key(s) 'threads'", "objective.cnn.threads"]),
+    ("zero runtime", "execution.resources.data", {"runtime": 0},
+     ["execution.resources.data.runtime: must be >= 1, got 0"]),
+    ("memory as text", "execution.resources.test", {"mem_mb": "4G"},
+     ["execution.resources.test.mem_mb: must be integer, got '4G'"]),
 ]
 
 
@@ -142,3 +154,29 @@ def test_dataset_classes_with_a_path_are_checked_against_the_files_not_the_name(
     config = load_config("default")
     config["dataset"].update(name="mnist", path="/data/mnist-relabelled", classes=[10, 11])
     assert resolve(config)["dataset"]["classes"] == [10, 11]
+
+
+def test_job_resources_come_from_config_and_the_objective():
+    config = load_config("default")
+    config["execution"]["resources"] = {"train": {"mem_mb": 3000}}
+    config["objective"]["cnn"].update(threads=2, device="gpu")
+    study = Study.from_config(config)
+    # Given keys override, the rest keep their defaults (runtime 120 for train).
+    assert study.resources("train") == {"runtime": 120, "mem_mb": 3000, "threads": 2, "gpu": 1}
+    assert study.resources("test") == {"runtime": 120, "mem_mb": 2000, "threads": 2, "gpu": 1}
+    # Everything else is one thread, no GPU, whatever the objective's settings.
+    for kind in ("data", "propose", "light"):
+        assert study.resources(kind)["threads"] == 1
+        assert study.resources(kind)["gpu"] == 0
+    assert study.group == "none"
+
+
+def test_execution_settings_leave_every_study_hash_alone():
+    """How jobs are run (groups, resources) is not what results depend on: changing it must
+    not make MLflow runs or results new."""
+    config = load_config("default")
+    before = {s: Study.from_config(config).study_hash(s) for s in config["strategies"]}
+    config["execution"] = {"fold_jobs": "per_fold", "group": "round",
+                           "resources": {"train": {"runtime": 5, "mem_mb": 100}}}
+    after = {s: Study.from_config(config).study_hash(s) for s in config["strategies"]}
+    assert after == before

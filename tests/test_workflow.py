@@ -62,9 +62,15 @@ def test_function_study_end_to_end(workdir, branin_config):
     assert {"best_so_far.png", "best_so_far_time.png", "cv_vs_test.png",
             "tpe_space.png", "gp_parameters.png"} <= figures
 
-    # Everything is up to date right after.
+    # Everything is up to date right after, also when only how jobs run changed (cluster
+    # groups and resources are not what results depend on).
     again = workdir.snakemake("--cores", "4", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+    workdir.write_config({**branin_config, "execution": {
+        "group": "round", "resources": {"train": {"runtime": 5, "mem_mb": 500}}}})
+    again = workdir.snakemake("--cores", "4", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    workdir.write_config(branin_config)
 
     # Snakemake's own report of the flagged figures and tables.
     workdir.snakemake("--report", "report.html")
