@@ -128,6 +128,14 @@ def cnn_config() -> dict:
     return config
 
 
+def study_dir(path: Path, config: dict) -> Workdir:
+    """A fresh study directory holding the config."""
+    path.mkdir()
+    workdir = Workdir(path)
+    workdir.write_config(config)
+    return workdir
+
+
 def result_files(results: Path) -> dict[str, bytes]:
     """Every result file that is a pure function of the config."""
     return {str(path.relative_to(results)): path.read_bytes()
@@ -164,14 +172,8 @@ def test_cnn_study_through_slurm_equals_local_run_and_logs_to_team_server(
     config = cnn_config()
     study = Study.from_config(config)
 
-    local = Workdir(tmp_path / "local")
-    local.path.mkdir()
-    local.write_config(config)
+    local, cluster = (study_dir(tmp_path / name, config) for name in ("local", "cluster"))
     local.snakemake("--cores", "2")
-
-    cluster = Workdir(tmp_path / "cluster")
-    cluster.path.mkdir()
-    cluster.write_config(config)
     env = {"MLFLOW_TRACKING_URI": url, "HOME": str(credentials_home(tmp_path / "home"))}
     result = cluster.snakemake(*SLURM_ARGS, env=env)
     console = result.stdout + result.stderr
@@ -229,14 +231,8 @@ def test_round_groups_send_one_slurm_job_per_round(slurm_cluster, tmp_path):
     config["execution"] = {"fold_jobs": "per_fold", "group": "round"}
     study = Study.from_config(config)
 
-    local = Workdir(tmp_path / "local")
-    local.path.mkdir()
-    local.write_config(config)
+    local, cluster = (study_dir(tmp_path / name, config) for name in ("local", "cluster"))
     local.snakemake("--cores", "2")
-
-    cluster = Workdir(tmp_path / "cluster")
-    cluster.path.mkdir()
-    cluster.write_config(config)
     result = cluster.snakemake(*SLURM_ARGS)
 
     assert result_files(cluster.results) == result_files(local.results)
