@@ -68,10 +68,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/summary.py
 
 # Local run vs SLURM (one-node cluster on loopback; root): results/bench/cluster.csv.
+RUNS ?= 1
 bench-cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py --runs $(RUNS)
-
-RUNS ?= 1
 
 # Regenerate the hashed lock from pyproject.toml (needs uv: pip install uv).
 lock:

@@ -18,27 +18,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
+sys.path.insert(0, str(common.REPO))
+# The test's study and SLURM arguments, so that the bench measures what the test checks.
+from tests.test_cluster import SLURM_ARGS, cnn_config  # noqa: E402
+
 SLURM_SCRIPT = common.REPO / "tests" / "cluster" / "slurm.sh"
-# As in tests/test_cluster.py: groups fit the node's 2 CPUs, no accounts, no slurmdbd.
-SLURM_ARGS = ("--profile", str(common.REPO / "profiles" / "slurm"), "--cores", "2",
-              "--resources", "mem_mb=8000", "--slurm-no-account",
-              "--slurm-status-command", "squeue",
-              "--slurm-init-seconds-before-status-checks", "2")
 MODES = ("local", "none", "trial", "round")
 
 
 def study_config(group: str) -> dict:
-    config = yaml.safe_load((common.REPO / "tests" / "configs" / "cnn_tiny.yaml").read_text())
-    config["experiment"] = "bench-cluster"
-    config["strategies"]["tpe"] = {"budget": 2, "batch_size": 1, "n_startup_jobs": 1}
-    config["strategies"]["gp"] = {"budget": 2, "batch_size": 1, "n_initial_points": 1}
-    config["execution"] = {"fold_jobs": "per_fold", "group": group}
+    """The cluster test's study, with the group mode under measurement."""
+    config = cnn_config()
+    config["execution"]["group"] = group
     return config
 
 
