@@ -60,7 +60,9 @@ ui: $(STAMP)
 # memory.py reads quickstart's job table: keep the order.
 bench: $(STAMP)
 	-$(BIN)/python bench/quickstart.py --cores $(CORES)
-	-$(BIN)/python bench/pipeline.py --cores $(CORES)
+	-$(BIN)/python bench/pipeline.py
+	-$(BIN)/python bench/classic_fold.py
+	-$(BIN)/python bench/function_study.py --cores $(CORES)
 	-$(BIN)/python bench/dag.py 100 1000
 	-$(BIN)/python bench/proposals.py
 	-$(BIN)/python bench/tracking.py

@@ -10,14 +10,17 @@ bench/summary.py prints every item's rows as one table.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import os
 import re
 import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +33,8 @@ from hpstudy import fileio  # noqa: E402
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 PYTHON = sys.executable
-ITEMS = ("quickstart", "pipeline", "dag", "proposals", "tracking", "memory")
+ITEMS = ("quickstart", "pipeline", "classic_fold", "function_study", "dag", "proposals",
+         "tracking", "memory")
 FIELDS = ("measure", "value", "unit", "target", "met", "note", "measured_at", "load_average")
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 # The 28x28 workload of bench/pipeline.py (bench/memory.py runs one of its fold jobs).
@@ -136,6 +140,19 @@ def snakemake(directory: Path, *args: str, timeout: float = 3600) -> Run:
                 str(directory), *args], timeout=timeout)
 
 
+@contextlib.contextmanager
+def work_directory(prefix: str, keep: bool):
+    """A fresh temporary directory for one study, removed afterwards unless `keep`."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield directory
+    finally:
+        if keep:
+            print(f"kept {directory}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def write_config(directory: Path, config: dict) -> Path:
     import yaml
 
@@ -162,23 +179,25 @@ def fashion_config(limit: int, folds: int, epochs: int, trials: int,
     }
 
 
-def job_benchmarks(results: Path) -> list[dict]:
-    """Snakemake's `benchmark:` files under results/benchmarks/: one row per job, with the
-    study and the file's stem (trial_<t> or trial_<t>_fold_<k>), wall s, max_rss and max_pss
-    (MB; PSS shares the TensorFlow libraries' pages among the jobs mapping them), cpu_time.
-    Snakemake samples the job's processes (every 0.5 s for ~15 s, then every 30 s), so
-    max_rss can miss a late peak and cpu_time misses up to 30 s at the end."""
-    import pandas as pd
-
+def job_usage(results: Path) -> list[dict]:
+    """Every job's resource line (hpstudy.launch writes it at the end of the job's log):
+    one row per job with the study (the log's folder), the job (the log's stem), wall s, the
+    launcher's CPU s (the process Snakemake started), the job's own CPU s (the worker's
+    forked child, or the rest of a cold process), peak RSS in MB (of the child: it counts
+    the pages shared with the worker, TensorFlow's included) and the mode (warm or cold)."""
     rows = []
-    for path in sorted((results / "benchmarks").glob("**/*.tsv")):
-        table = pd.read_csv(path, sep="\t")
-        for _, record in table.iterrows():
-            rows.append({"study": path.parent.name, "job": path.stem,
-                         "trial": int(re.match(r"trial_(\d+)", path.stem).group(1)),
-                         "s": float(record["s"]), "max_rss_mb": float(record["max_rss"]),
-                         "max_pss_mb": float(record["max_pss"]),
-                         "cpu_time_s": float(record["cpu_time"])})
+    for path in sorted((results / "logs").glob("**/*.log")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("hpstudy.launch usage "):
+                usage = json.loads(line.removeprefix("hpstudy.launch usage "))
+                found = re.match(r"trial_(\d+)", path.stem)
+                rows.append({"study": path.parent.name if path.parent != results / "logs"
+                             else "", "job": path.stem,
+                             "trial": int(found.group(1)) if found else None,
+                             "s": usage["wall_s"], "launcher_cpu_s": usage["launcher_cpu_s"],
+                             "job_cpu_s": usage["job_cpu_s"],
+                             "cpu_time_s": usage["launcher_cpu_s"] + usage["job_cpu_s"],
+                             "max_rss_mb": usage["peak_rss_mb"], "mode": usage["mode"]})
     return rows
 
 

@@ -1,12 +1,11 @@
 """Memory: peak RSS of training jobs and of Snakemake itself on a large study's DAG.
 
-- a per_trial training job of the default study: from the quickstart's Snakemake benchmark
-  files (results/bench/quickstart_jobs.csv; run bench/quickstart.py first);
+- a per_trial training job of the default study: from the resource lines of the quickstart's
+  job logs (results/bench/quickstart_jobs.csv; run bench/quickstart.py first);
 - a per_fold job on the 28x28 workload of bench/pipeline.py (common.WORKLOAD: 6000
   Fashion-MNIST examples, 3 folds, 3 epochs): one fold job run through Snakemake, its
-  benchmark file read, and the same work (hpstudy.jobs.train_folds, the next fold) under
-  /usr/bin/time -v, since Snakemake samples RSS (every 0.5 s, then every 30 s after ~15 s)
-  and can miss the peak;
+  resource line read, and the same work (hpstudy.jobs.train_folds, the next fold) in a fresh
+  interpreter under /usr/bin/time -v;
 - the Snakemake process on the classic study's DAG (4 strategies x 100 trials x 5 folds, one
   job per fold): `snakemake -n` with config/fashion_mnist.yaml, the classic MNIST study's
   shape on the local Fashion-MNIST IDX files (config/classic_mnist.yaml needs MNIST, which is
@@ -51,13 +50,12 @@ def quickstart_rows(quick: bool) -> list[dict]:
         return [common.row("quickstart training job peak RSS", "not measured", "",
                            note=f"{path.relative_to(common.REPO)} missing: run "
                                 f"bench/quickstart.py first")]
-    jobs = common.read_csv(path)
+    jobs = [r for r in common.read_csv(path) if r["job"].startswith("trial_")]
     rss = [float(r["max_rss_mb"]) for r in jobs]
-    pss = [float(r.get("max_pss_mb") or "nan") for r in jobs]
     return [common.row("per_trial job peak RSS (default study, 3 digits folds), max", max(rss),
                        "MB", note=f"median {common.median(rss):.0f} MB over {len(rss)} jobs "
-                                  f"of the quickstart run; PSS (shared library pages split "
-                                  f"among jobs) max {max(pss):.0f} MB")]
+                                  f"of the quickstart run; a warm job's RSS counts the pages "
+                                  f"it shares with the worker (TensorFlow's included)")]
 
 
 def fold_job_rows(quick: bool) -> list[dict]:
@@ -68,7 +66,8 @@ def fold_job_rows(quick: bool) -> list[dict]:
                                                              epochs, 1, "per_fold"))
         result = common.snakemake(directory, "--cores", "2",
                                      "results/random/trials/0/fold_0.json")
-        jobs = common.job_benchmarks(directory / "results")
+        jobs = [job for job in common.job_usage(directory / "results")
+                if job["job"].startswith("trial_")]
         if result.returncode != 0 or not jobs:
             return [common.row("per_fold job peak RSS (28x28)", "failed", "")]
         job = jobs[0]
@@ -79,9 +78,10 @@ def fold_job_rows(quick: bool) -> list[dict]:
             env={**os.environ, "PYTHONPATH": str(common.REPO / "workflow")})
         shape = f"28x28, {limit} examples, {epochs} epochs"
         return [
-            common.row(f"per_fold job peak RSS ({shape}), Snakemake benchmark file",
+            common.row(f"per_fold job peak RSS ({shape}), from its log",
                        job["max_rss_mb"], "MB",
-                       note=f"PSS {job['max_pss_mb']:.0f} MB; job wall {job['s']:.1f} s"),
+                       note=f"{job['mode']} job, the kernel's peak (getrusage); job wall "
+                            f"{job['s']:.1f} s"),
             common.row(f"per_fold job's work run directly, peak RSS ({shape})",
                        rss if code == 0 else "failed", "MB",
                        note=f"hpstudy.jobs.train_folds for one fold under {RSS_TOOL}; "

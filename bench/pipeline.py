@@ -13,9 +13,10 @@ Fashion-MNIST subset from the local IDX files, the default config's CNN, random 
     evaluate_fold, with the proposals read from the pipeline's rounds/round_*.json and the
     fold seeds derived as hpstudy.jobs.train_folds derives them.
 Timed: (a) the snakemake call alone (data prep included); (b) the whole process (start,
-imports, data prep and loading, training). Targets: wall(a)/wall(b) <= 0.8, and machine
-efficiency = fold fit seconds / (wall(a) x cores) >= 85 %, computed from fit CPU seconds
-(work done) and from fit wall seconds (which stretch when 8 jobs share the cores).
+imports, data prep and loading, training). (a) runs once per execution.fold_jobs mode and
+--cores value (default: per_trial and per_fold, each with --cores 8 and 2), (b) once.
+Target: wall(a)/wall(b) <= 0.8 in every run. Also reported: fit efficiency = fold fit CPU
+seconds / (wall(a) x cores) and CPU efficiency = fit CPU seconds / all CPU seconds of (a).
 Each fold's metrics from (a) and (b) are compared; results/bench/pipeline_folds.csv has them.
 
 Default workload (common.WORKLOAD): 6000 examples (4800 for CV), 3 folds, 3 epochs, 8 trials.
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
-RATIO_TARGET, EFFICIENCY_TARGET = 0.8, 85
+RATIO_TARGET = 0.8
 
 
 def serial_loop(directory: Path, threads: int) -> None:
@@ -111,16 +112,37 @@ def compare(directory: Path) -> list[dict]:
     return rows
 
 
-def tf_import_seconds(logs: Path) -> list[float]:
-    """Each training job's TensorFlow import + set-up, from its log (first fold's line)."""
-    import re
+def pipeline_rows(directory: Path, wall_b: float, cores_arg: int, fold_jobs: str,
+                  result: common.Run) -> list[dict]:
+    """The rows of one pipeline run (a) against the loop (b)."""
+    import pandas as pd
 
-    seconds = []
-    for path in sorted(logs.glob("*.log")):
-        found = re.search(r"TensorFlow \S+ and Keras \S+ ready in ([\d.]+) s", path.read_text())
-        if found and "fold" in path.name:
-            seconds.append(float(found.group(1)))
-    return seconds
+    wall_a = result.wall_s
+    folds = pd.DataFrame(compare(directory))
+    cores = os.cpu_count()
+    fit_cpu = folds["pipeline_fit_cpu_s"].sum()
+    unequal = folds[~folds["equal_metrics"]]
+    jobs = pd.DataFrame(common.job_usage(directory / "results"))
+    training = jobs[jobs["job"].str.startswith("trial_")]
+    label = f"{fold_jobs}, --cores {cores_arg}"
+    return [
+        common.row(f"[{label}] (a) pipeline wall (data prep included)", wall_a, "s"),
+        common.row(f"[{label}] wall(a) / wall(b)", wall_a / wall_b, "", "<=", RATIO_TARGET),
+        common.row(f"[{label}] fit efficiency, fit CPU s / (wall(a) x cores)",
+                   100 * fit_cpu / (wall_a * cores), "%",
+                   note=f"{fit_cpu:.0f} CPU s of fits; cores = {cores}"),
+        common.row(f"[{label}] CPU efficiency, fit CPU s / all CPU s of (a)",
+                   100 * fit_cpu / result.cpu_s, "%",
+                   note=f"{result.cpu_s:.0f} CPU s: snakemake, worker, every job"),
+        common.row(f"[{label}] training jobs' start-up, median launcher CPU",
+                   common.median(training["launcher_cpu_s"]), "s",
+                   note=f"{len(training)} training jobs, "
+                        f"{int((training['mode'] == 'warm').sum())} warm"),
+        common.row(f"[{label}] folds with metrics equal between (a) and (b)",
+                   f"{len(folds) - len(unequal)}/{len(folds)}", "",
+                   note="" if unequal.empty else
+                   f"max |difference| {unequal['max_abs_difference'].max():.3g}"),
+    ]
 
 
 def main() -> int:
@@ -131,11 +153,13 @@ def main() -> int:
     parser.add_argument("--folds", type=int, default=common.WORKLOAD["folds"])
     parser.add_argument("--epochs", type=int, default=common.WORKLOAD["epochs"])
     parser.add_argument("--trials", type=int, default=common.WORKLOAD["trials"])
-    parser.add_argument("--cores", type=int, default=8, help="snakemake --cores for (a)")
-    parser.add_argument("--fold-jobs", choices=["per_trial", "per_fold"], default="per_trial")
+    parser.add_argument("--cores", default="8,2",
+                        help="snakemake --cores for (a), comma-separated: one run each")
+    parser.add_argument("--fold-jobs", default="per_trial,per_fold",
+                        help="execution.fold_jobs for (a), comma-separated: one run each")
     parser.add_argument("--loop-threads", type=int, default=0,
                         help="TensorFlow threads in (b); 0: TensorFlow's default (all cores)")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--keep", action="store_true", help="keep the work directories")
     parser.add_argument("--loop", type=Path, help=argparse.SUPPRESS)  # (b)'s own process
     args = parser.parse_args()
     if args.loop:
@@ -144,84 +168,59 @@ def main() -> int:
     if args.quick:
         args.limit, args.folds, args.epochs, args.trials = 300, 2, 1, 2
     common.start("pipeline", args.quick)
-    import pandas as pd
-
-    directory = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    shape = (f"{args.trials} trials x {args.folds} folds x {args.epochs} epochs, "
+             f"{args.limit} Fashion-MNIST examples")
+    runs = [(fold_jobs, int(cores)) for fold_jobs in args.fold_jobs.split(",")
+            for cores in args.cores.split(",")]
+    directories = []
     try:
-        common.write_config(directory, common.fashion_config(
-            args.limit, args.folds, args.epochs, args.trials, args.fold_jobs))
-        shape = (f"{args.trials} trials x {args.folds} folds x {args.epochs} epochs, "
-                 f"{args.limit} Fashion-MNIST examples")
-        print(f"pipeline (a): snakemake --cores {args.cores}, {shape} ...", flush=True)
-        result = common.snakemake(directory, "--cores", str(args.cores),
-                                  "results/random/trials.csv")
-        wall_a = result.wall_s
-        if result.returncode != 0:
-            common.write_item("pipeline", [common.row("(a) snakemake exit status",
-                                                      result.returncode, "", "==", 0)],
+        results = []
+        for fold_jobs, cores in runs:
+            directory = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+            directories.append(directory)
+            common.write_config(directory, common.fashion_config(
+                args.limit, args.folds, args.epochs, args.trials, fold_jobs))
+            print(f"pipeline (a): {fold_jobs}, snakemake --cores {cores}, {shape} ...",
+                  flush=True)
+            results.append(common.snakemake(directory, "--cores", str(cores),
+                                             "results/random/trials.csv"))
+        failed = [(run, r.returncode) for run, r in zip(runs, results, strict=True) if r.returncode]
+        if failed:
+            common.write_item("pipeline", [common.row(f"(a) {run} snakemake exit status", code,
+                                                      "", "==", 0) for run, code in failed],
                               args.quick)
             return 1
         print("serial loop (b) ...", flush=True)
-        loop_run = common.run([common.PYTHON, __file__, "--loop", str(directory),
+        loop_dir = directories[0]
+        loop_run = common.run([common.PYTHON, __file__, "--loop", str(loop_dir),
                                "--loop-threads", str(args.loop_threads)])
-        (directory / "loop.log").write_text(loop_run.stderr)  # TensorFlow's start-up noise
+        (loop_dir / "loop.log").write_text(loop_run.stderr)  # TensorFlow's start-up noise
         if loop_run.returncode != 0:
             raise RuntimeError("the serial loop failed")
-        wall_b = loop_run.wall_s
-        loop = json.loads((directory / "loop.json").read_text())
-        pipeline_sha = json.loads((directory / "results/data/dataset.json").read_text())["sha256"]
-        folds = pd.DataFrame(compare(directory))
-        common.write_csv(common.out_dir(args.quick) / "pipeline_folds.csv",
-                         folds.to_dict("records"))
-        imports = tf_import_seconds(directory / "results" / "logs" / "random")
-        cores = os.cpu_count()
-        fit, fit_cpu = folds["pipeline_fit_s"].sum(), folds["pipeline_fit_cpu_s"].sum()
-        unequal = folds[~folds["equal_metrics"]]
-        threads = args.loop_threads or f"TensorFlow's default ({cores} cores)"
+        loop = json.loads((loop_dir / "loop.json").read_text())
+        threads = args.loop_threads or f"TensorFlow's default ({os.cpu_count()} cores)"
         rows = [
-            common.row("workload", shape, note=f"random search; (a) {args.fold_jobs}, "
-                       f"1 TensorFlow thread per job; (b) {threads} threads"),
-            common.row(f"(a) pipeline wall, snakemake --cores {args.cores} (data prep "
-                       f"included)", wall_a, "s", note="target results/random/trials.csv: "
-                       "prepare_data, propose, train, score, summarize jobs"),
+            common.row("workload", shape, note=f"random search; (a) 1 TensorFlow thread per "
+                                                f"job; (b) {threads} threads"),
             common.row("(b) serial loop wall, whole process (TF import, data prep incl.)",
-                       wall_b, "s"),
-            common.row("wall(a) / wall(b)", wall_a / wall_b, "", "<=", RATIO_TARGET),
-            common.row("machine efficiency, fit CPU s / (wall(a) x cores)",
-                       100 * fit_cpu / (wall_a * cores), "%", ">=", EFFICIENCY_TARGET,
-                       note=f"{fit_cpu:.0f} CPU s of fits; cores = {cores}"),
-            common.row("machine efficiency, fit wall s / (wall(a) x cores)",
-                       100 * fit / (wall_a * cores), "%", ">=", EFFICIENCY_TARGET,
-                       note=f"{fit:.0f} s: fit wall clocks stretch when {args.cores} jobs share "
-                            f"{cores} cores"),
-            common.row("(a) CPU time of the whole run (snakemake and every job)",
-                       result.cpu_s, "s",
-                       note=f"fits {100 * fit_cpu / result.cpu_s:.0f} %; the rest, "
-                            f"{(result.cpu_s - fit_cpu) / args.trials:.1f} s per trial, is "
-                            f"interpreters, imports, data, Snakemake"),
-            common.row("(a) TensorFlow import + set-up per training job, median wall",
-                       common.median(imports), "s",
-                       note=f"{len(imports)} jobs' logs; {args.cores} jobs at once on "
-                            f"{cores} cores"),
-            common.row("(b) loop: CPU time of the whole process", loop_run.cpu_s, "s",
-                       note=f"fits {100 * folds['loop_fit_cpu_s'].sum() / loop_run.cpu_s:.0f} "
-                            f"%; TensorFlow + Keras import {loop['tf_import_s']:.1f} s wall"),
-            common.row("same data (sha256 of x, y, folds)", loop["sha256"] == pipeline_sha),
-            common.row("same fold seeds", bool(folds["same_seed"].all())),
-            common.row("folds with metrics equal between (a) and (b)",
-                       f"{len(folds) - len(unequal)}/{len(folds)}", "",
-                       note="" if unequal.empty else
-                       f"max |difference| {unequal['max_abs_difference'].max():.3g}, val "
-                       f"accuracy {unequal['pipeline_val_accuracy'].mean():.4f} (a) vs "
-                       f"{unequal['loop_val_accuracy'].mean():.4f} (b) on average"),
+                       loop_run.wall_s, "s",
+                       note=f"TensorFlow + Keras import {loop['tf_import_s']:.1f} s wall"),
         ]
+        for directory, (fold_jobs, cores), result in zip(directories, runs, results, strict=True):
+            if directory != loop_dir:
+                shutil.copy(loop_dir / "loop.json", directory / "loop.json")
+            sha = json.loads((directory / "results/data/dataset.json").read_text())["sha256"]
+            rows.append(common.row(f"[{fold_jobs}, --cores {cores}] same data as (b)",
+                                   loop["sha256"] == sha))
+            rows += pipeline_rows(directory, loop_run.wall_s, cores, fold_jobs, result)
         common.write_item("pipeline", rows, args.quick)
         return 0
     finally:
-        if args.keep:
-            print(f"kept {directory}")
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
+        for directory in directories:
+            if args.keep:
+                print(f"kept {directory}")
+            else:
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ KILL_MOMENTS = {
     "data prep": "results/logs/prepare_data.log",
     "proposals": "results/logs/tpe/propose_round_1.log",
     "fold training": "results/*/trials/*/fold_0.json",
-    "scoring": "results/logs/*/score_trial_*.log",
+    # One job per trial trains and scores it: a trial is scored while others still train.
+    "scoring": "results/*/trials/*/score.json",
     "mlflow logging": "results/logs/*/log_trial_*.log",
     "report": "results/logs/report.log",
 }
@@ -81,7 +82,8 @@ def kill_when(run: Workdir, pattern: str, timeout: float = 600) -> None:
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    # Every job was in the group: nothing of the killed run is left to write behind our back
+    # Every job was in the group, the warm worker and its forked jobs too: nothing of the
+    # killed run is left to write behind our back
     # (SIGKILL lands asynchronously; a dead child may stay a zombie until it is reaped).
     deadline = time.monotonic() + 30
     while alive := living_members(process.pid):
@@ -175,7 +177,7 @@ def test_changing_the_data_seed_reruns_everything_after_data_prep(reference):
     # Round 0's proposals do not depend on the data; TPE's later rounds do (via scores).
     assert ("propose", "tpe") in jobs
     for study in ("grid", "random", "tpe"):
-        for rule in ("train_trial", "score_trial", "summarize_study", "start_study",
+        for rule in ("train_trial", "summarize_study", "start_study",
                      "log_trial", "evaluate_test", "finish_study"):
             assert (rule, study) in jobs, (rule, study)
     assert ("prepare_data", "") in jobs and ("report", "") in jobs

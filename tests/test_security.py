@@ -1,8 +1,9 @@
 """Security properties of the workflow, each checked on the real thing:
 
-- no rule runs a shell command or inline Python (`shell:`, `run:`, ...): every rule with an
-  action runs a Python script, so a config value reaches a job as data (the pickled
-  `snakemake` object), never spliced into a command line;
+- every rule with an action runs one fixed command, `python -m hpstudy.launch <script>
+  {threads} {log:q} {params.job:q}` (no other shell, no `run:`): a config value reaches a job
+  as data, one shell-quoted JSON argument, never as words of a command line; a hostile
+  experiment name goes through a real run unchanged and runs nothing;
 - what the project starts listens on 127.0.0.1 only (`make ui`, the tests' `mlflow server`);
 - credentials in MLFLOW_TRACKING_URI reach no file, no output and nothing on the server, in a
   run that succeeds against a real `mlflow server`. (The unreachable-server case, where the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +44,7 @@ def action(rule):
 with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
     workflow = api.workflow(resource_settings=ResourceSettings(cores=1),
                             snakefile=Path(sys.argv[1]), workdir=Path(sys.argv[2]))._workflow
-    print(json.dumps({rule.name: [action(rule), str(rule.script)] for rule in workflow.rules}))
+    print(json.dumps({rule.name: [action(rule), str(rule.shellcmd)] for rule in workflow.rules}))
 """
 
 
@@ -60,7 +62,7 @@ def listed_rules(study: Workdir) -> set[str]:
 
 @pytest.mark.parametrize("fold_jobs, train_rule", [("per_trial", "train_trial"),
                                                    ("per_fold", "train_fold")])
-def test_every_rule_runs_a_python_script_or_nothing(workdir, fold_jobs, train_rule):
+def test_every_rule_runs_the_launcher_or_nothing(workdir, fold_jobs, train_rule):
     # Both values of execution.fold_jobs: each defines a different training rule.
     config = load_config("default")
     config["execution"] = {"fold_jobs": fold_jobs}
@@ -68,14 +70,32 @@ def test_every_rule_runs_a_python_script_or_nothing(workdir, fold_jobs, train_ru
     actions = rule_actions(workdir)
     assert set(actions) == listed_rules(workdir)  # the API sees what --list-rules lists
     assert {train_rule, "prepare_data", "propose", "init_tracking", "report"} <= set(actions)
-    unsafe = {name: kind for name, (kind, _) in actions.items() if kind not in ("script", "none")}
-    assert not unsafe, f"rules that run commands or inline code: {unsafe}"
     scripts_dir = REPO / "workflow" / "scripts"
-    for name, (kind, script) in actions.items():
-        if kind == "script":
-            path = (REPO / "workflow" / "rules" / script).resolve()
-            assert path.parent == scripts_dir and path.suffix == ".py", (name, script)
-    assert [kind for kind, _ in actions.values()].count("script") >= 10
+    launched = 0
+    for name, (kind, command) in actions.items():
+        if kind == "none":
+            continue
+        assert kind == "shell", f"{name} runs {kind}, not the launcher"
+        match = re.fullmatch(r"python -m hpstudy\.launch (\w+) \{threads\} \{log:q\} "
+                             r"\{params\.job:q\}", command)
+        assert match, f"{name} runs {command!r}"
+        assert (scripts_dir / f"{match.group(1)}.py").is_file(), (name, command)
+        launched += 1
+    assert launched >= 10
+
+
+def test_a_hostile_config_value_reaches_its_job_as_data(workdir, branin_config):
+    """Quotes, $(...), backticks and ; in a config value: the job receives it verbatim
+    (the MLflow experiment has exactly that name) and no command in it ran."""
+    name = """it's "$(touch pwned-a)" `touch pwned-b`; touch pwned-c && echo \\ %s {x}"""
+    branin_config["experiment"] = name
+    branin_config["strategies"] = {"random": {"budget": 1}}
+    workdir.write_config(branin_config)
+    workdir.snakemake("--cores", "2", "results/tracking/experiment.json")
+    from hpstudy.fileio import read_json
+
+    assert read_json(workdir.results / "tracking" / "experiment.json")["experiment"] == name
+    assert not list(workdir.path.rglob("pwned-*")) and not list(REPO.rglob("pwned-*"))
 
 
 def _calls(tree: ast.AST):

@@ -99,7 +99,7 @@ def test_one_strategy_target_runs_only_that_strategy(workdir, branin_config):
     assert (workdir.results / "random" / "trials.csv").exists()
     # Data prep is not needed by a function objective; MLflow's DB and study runs are.
     assert sorted(p.name for p in workdir.results.iterdir()) == [
-        "benchmarks", "logs", "mlflow.db", "random", "tracking"]
+        "logs", "mlflow.db", "random", "tracking"]
 
 
 def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdir):
@@ -112,8 +112,7 @@ def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdi
     assert jobs == {
         "prepare_data": 1,
         "propose": len(study.rounds("tpe")),
-        "train_trial": budget,  # config.yaml: execution.fold_jobs = per_trial
-        "score_trial": budget,
+        "train_trial": budget,  # config.yaml: execution.fold_jobs = per_trial, which scores
         "summarize_study": 1,
         "init_tracking": 1,
         "start_study": 1,
@@ -183,3 +182,41 @@ def test_repeats_run_each_stochastic_strategy_with_several_seeds(workdir):
     # The strategy target covers all of a strategy's seeds.
     plan = _planned_jobs(workdir.snakemake("-n", "--forceall", "tpe").stdout)
     assert plan["summarize_study"] == 3
+
+
+def reproducible_files(results) -> dict[str, bytes]:
+    """Every result file that is a pure function of the config: data, rounds, fold records,
+    scores, trials.csv, test.json, the report's comparison.csv and repeats.csv. (Not:
+    measured times, logs, MLflow run ids.)"""
+    measured = re.compile(r"(^|/)(logs|tracking|mlartifacts)/|_timing\.json$|timings\.csv$"
+                          r"|training_time\.csv$|mlflow(_study)?\.json$|\.(html|png|db)$")
+    return {str(path.relative_to(results)): path.read_bytes()
+            for path in sorted(results.rglob("*")) if path.is_file()
+            and not measured.search(str(path.relative_to(results)))}
+
+
+@pytest.mark.slow
+def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
+    """The tiny real CNN (with a diverging grid point), TPE over two rounds: one job per trial
+    in fresh interpreters (execution.warm_start: false, the old way), then forked from the
+    warm worker, one job per trial and one per fold. Every reproducible file is equal."""
+    from tests.conftest import Workdir
+
+    config = load_config("cnn_tiny")
+    config["strategies"]["tpe"] = {"budget": 2, "batch_size": 1, "n_startup_jobs": 1}
+    files = {}
+    for name, execution in (("cold", {"fold_jobs": "per_trial", "warm_start": False}),
+                            ("warm", {"fold_jobs": "per_trial", "warm_start": True}),
+                            ("warm_per_fold", {"fold_jobs": "per_fold", "warm_start": True})):
+        run = Workdir(tmp_path / name)
+        run.path.mkdir()
+        run.write_config({**config, "execution": execution})
+        run.snakemake("--cores", "4")
+        files[name] = reproducible_files(run.results)
+        modes = {json.loads(line.split("usage ", 1)[1])["mode"]
+                 for log in (run.results / "logs").rglob("*.log")
+                 for line in log.read_text().splitlines() if "hpstudy.launch usage" in line}
+        assert modes == ({"cold"} if name == "cold" else {"warm"}), (name, modes)
+    assert len(files["cold"]) > 20 and "tpe/rounds/round_1.json" in files["cold"]
+    assert files["warm"] == files["cold"]
+    assert files["warm_per_fold"] == files["cold"]

@@ -69,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     "execution": {
         "fold_jobs": "per_fold",
         "group": "none",
+        # Jobs start as forks of one warm interpreter (hpstudy.worker) instead of fresh ones.
+        "warm_start": True,
         # What each kind of job asks a cluster for (profiles/slurm); runtime in minutes.
         # Measured peaks: a training job ~0.8 GB, data prep of MNIST ~1 GB (README).
         "resources": {
@@ -359,6 +361,10 @@ class Study:
     @property
     def group(self) -> str:
         return self.config["execution"]["group"]
+
+    @property
+    def warm_start(self) -> bool:
+        return self.config["execution"]["warm_start"]
 
     def resources(self, kind: str) -> dict[str, int]:
         """Cluster resources of one kind of job (execution.resources.<kind>): runtime in

@@ -1,5 +1,6 @@
 # Validated config, the study plan, and the input functions the rules share.
 # Only light imports here: the Snakefile is parsed by every `snakemake` call.
+import json
 import os
 import re
 import sys
@@ -14,11 +15,19 @@ os.environ.update(
         part for part in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if part
     )
 )
+# Every job runs `python -m hpstudy.launch`: the Python running this Snakefile (in a conda
+# environment's jobs, its own python comes first in PATH).
+os.environ.update(
+    PATH=os.pathsep.join(
+        part for part in (str(Path(sys.executable).parent), os.environ.get("PATH")) if part
+    )
+)
 # Adaptive studies chain rounds (round r needs round r-1's scores); Snakemake walks that
 # chain recursively when it builds the DAG (snakemake issue 2420).
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 
 from hpstudy.config import ConfigError, Study
+from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV
 from hpstudy.tracking import redact
 
 
@@ -198,3 +207,84 @@ TRIAL_GROUP = None if STUDY.group == "none" else trial_group
 # With group "round", a round's proposal job joins it too: it is what connects the round's
 # trials, so Snakemake sees them as one group.
 ROUND_GROUP = "{study}-round{round}" if STUDY.group == "round" else None
+
+
+# How jobs start (hpstudy.launch, hpstudy.worker). Each rule runs its adapter script through
+# `python -m hpstudy.launch`, which forks it from this run's warm worker when there is one
+# (TensorFlow, MLflow, hyperopt, scikit-optimize imported once per run, not once per job) and
+# otherwise runs it in a fresh interpreter. Snakemake schedules the jobs either way.
+def _files(files):
+    return {
+        "named": {name: value if isinstance(value, str) else list(value) for name, value in files.items()},
+        "positional": [str(path) for path in files],
+    }
+
+
+def job(**params):
+    """A rule's `params.job`: its params (values, or functions of the wildcards), named
+    input, output and wildcards as one JSON argument for hpstudy.launch."""
+
+    def spec(wildcards, input, output):
+        values = {
+            name: value(wildcards) if callable(value) else value
+            for name, value in params.items()
+        }
+        return json.dumps(
+            {
+                "input": _files(input),
+                "output": _files(output),
+                "params": values,
+                "wildcards": dict(wildcards.items()),
+            }
+        )
+
+    return spec
+
+
+def launch(script):
+    """The shell command of a job: workflow/scripts/<script>.py through hpstudy.launch."""
+    return f"python -m hpstudy.launch {script} {{threads}} {{log:q}} {{params.job:q}}"
+
+
+# A job of a cluster executor runs inside its own allocation: never in the worker of the
+# `snakemake` that submitted it (which it would reach on a one-node cluster).
+if workflow.remote_exec:
+    for name in (WORKER_SOCKET_ENV, WORKER_PID_ENV):
+        os.environ.pop(name, None)
+
+
+def warm_start_possible():
+    """execution.warm_start, for jobs that run here in this Python: not with conda or
+    container deployment, whose jobs run other interpreters."""
+    from snakemake.settings.types import DeploymentMethod
+
+    methods = workflow.deployment_settings.deployment_method
+    isolated = {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(methods)
+    return STUDY.warm_start and not isolated and not workflow.remote_exec
+
+
+WORKER = {}
+
+
+onstart:
+    if warm_start_possible():
+        from hpstudy import worker
+
+        device = STUDY.objective_settings.get("device", "cpu")
+        WORKER["process"] = worker.start(
+            worker.preload_modules(STUDY.objective_name, STUDY.strategies, device),
+            device,
+            "results/logs/worker.log",
+        )
+
+
+onsuccess:
+    from hpstudy import worker
+
+    worker.stop(WORKER.pop("process", None))
+
+
+onerror:
+    from hpstudy import worker
+
+    worker.stop(WORKER.pop("process", None))

@@ -5,13 +5,15 @@ rule prepare_data:
         folds=DATA["folds"],
         metadata=DATA["metadata"],
     params:
-        dataset=STUDY.config["dataset"],
-        cv=STUDY.config["cv"],
+        job=job(
+            dataset=STUDY.config["dataset"],
+            cv=STUDY.config["cv"],
+        ),
     resources:
         **job_resources("data"),
     conda:
         "../../envs/data.yaml"
     log:
         "results/logs/prepare_data.log",
-    script:
-        "../scripts/prepare_data.py"
+    shell:
+        launch("prepare_data")

@@ -4,9 +4,11 @@ rule evaluate_test:
     output:
         "results/{study}/test.json",
     params:
-        objective=STUDY.objective_name,
-        settings=STUDY.objective_settings,
-        seed=STUDY.seed,
+        job=job(
+            objective=STUDY.objective_name,
+            settings=STUDY.objective_settings,
+            seed=STUDY.seed,
+        ),
     threads: job_threads("test")
     resources:
         **job_resources("test"),
@@ -14,8 +16,8 @@ rule evaluate_test:
         "../../envs/train.yaml"
     log:
         "results/logs/{study}/evaluate_test.log",
-    script:
-        "../scripts/evaluate_test.py"
+    shell:
+        launch("evaluate_test")
 
 
 # A few seconds of pandas and matplotlib: not worth a cluster job.
@@ -57,14 +59,16 @@ rule report:
             category="Figures",
         ),
     params:
-        experiment=STUDY.config["experiment"],
-        strategies=STUDY.strategies,
-        space=STUDY.config["space"],
-        margin=STUDY.config["report"]["margin"],
-        repeats=repeat_trials(),
+        job=job(
+            experiment=STUDY.config["experiment"],
+            strategies=STUDY.strategies,
+            space=STUDY.config["space"],
+            margin=STUDY.config["report"]["margin"],
+            repeats=repeat_trials(),
+        ),
     conda:
         "../../envs/report.yaml"
     log:
         "results/logs/report.log",
-    script:
-        "../scripts/report.py"
+    shell:
+        launch("report")

@@ -18,14 +18,16 @@ rule init_tracking:
     output:
         TRACKING,
     params:
-        experiment=STUDY.config["experiment"],
-        tracking_uri=TRACKING_URI_REDACTED,
+        job=job(
+            experiment=STUDY.config["experiment"],
+            tracking_uri=TRACKING_URI_REDACTED,
+        ),
     conda:
         "../../envs/tracking.yaml"
     log:
         "results/logs/init_tracking.log",
-    script:
-        "../scripts/init_tracking.py"
+    shell:
+        launch("init_tracking")
 
 
 rule start_study:
@@ -34,16 +36,19 @@ rule start_study:
     output:
         study_tracking("{study}"),
     params:
-        strategy=lambda w: STUDY.strategy_of(w.study),
-        # Only what this study's results depend on: another strategy's change keeps its runs.
-        study_hash=lambda w: STUDY.study_hash(w.study),
-        tracking_uri=TRACKING_URI_REDACTED,
+        job=job(
+            strategy=lambda w: STUDY.strategy_of(w.study),
+            # Only what this study's results depend on: another strategy's change
+            # keeps its runs.
+            study_hash=lambda w: STUDY.study_hash(w.study),
+            tracking_uri=TRACKING_URI_REDACTED,
+        ),
     conda:
         "../../envs/tracking.yaml"
     log:
         "results/logs/{study}/start_study.log",
-    script:
-        "../scripts/start_study.py"
+    shell:
+        launch("start_study")
 
 
 rule log_trial:
@@ -52,15 +57,17 @@ rule log_trial:
     output:
         logged_file("{study}", "{trial}"),
     params:
-        strategy=lambda w: STUDY.strategy_of(w.study),
-        round=lambda w: STUDY.round_of(w.study, int(w.trial)),
-        tracking_uri=TRACKING_URI_REDACTED,
+        job=job(
+            strategy=lambda w: STUDY.strategy_of(w.study),
+            round=lambda w: STUDY.round_of(w.study, int(w.trial)),
+            tracking_uri=TRACKING_URI_REDACTED,
+        ),
     conda:
         "../../envs/tracking.yaml"
     log:
         "results/logs/{study}/log_trial_{trial}.log",
-    script:
-        "../scripts/log_trial.py"
+    shell:
+        launch("log_trial")
 
 
 rule finish_study:
@@ -80,10 +87,12 @@ rule finish_study:
     output:
         "results/{study}/mlflow_study.json",
     params:
-        tracking_uri=TRACKING_URI_REDACTED,
+        job=job(
+            tracking_uri=TRACKING_URI_REDACTED,
+        ),
     conda:
         "../../envs/tracking.yaml"
     log:
         "results/logs/{study}/finish_study.log",
-    script:
-        "../scripts/finish_study.py"
+    shell:
+        launch("finish_study")

@@ -1,15 +1,18 @@
-from hpstudy.jobs import setup_logging, train_folds
+from hpstudy.jobs import score_trial, setup_logging, train_folds
 
 setup_logging(snakemake.log[0])
-inputs = snakemake.input
+inputs, params, output = snakemake.input, snakemake.params, snakemake.output
 train_folds(
-    objective=snakemake.params.objective,
-    settings=snakemake.params.settings,
+    objective=params.objective,
+    settings=params.settings,
     round_path=inputs.round,
     trial=int(snakemake.wildcards.trial),
-    folds=snakemake.params.folds,
+    folds=params.folds,
     data_paths={key: inputs[key] for key in ("x", "y", "folds")} if "x" in inputs.keys() else None,
     threads=snakemake.threads,
-    outputs=list(snakemake.output.folds),
-    timing_outputs=list(snakemake.output.timings),
+    outputs=list(output.folds),
+    timing_outputs=list(output.timings),
 )
+# One job per trial (execution.fold_jobs: per_trial) also scores it: no job of its own.
+if "score" in output.keys():
+    score_trial(params.objective, params.settings, list(output.folds), output.score)

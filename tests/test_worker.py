@@ -1,0 +1,194 @@
+"""The warm worker and the job launcher (hpstudy.worker, hpstudy.launch), run for real: a
+worker process, `python -m hpstudy.launch` processes connecting to it, real jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hpstudy import worker
+from hpstudy.fileio import read_json, write_json
+from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV, Job
+from hpstudy.noise import is_noise
+from tests.conftest import REPO, free_port
+
+TF_START_UP = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "E0000 00:00:1795464676.706508    1994 node_def_util.cc:682] NodeDef mentions attribute "
+    "use_unbounded_threadpool which is not in the op definition: Op<name=MapDataset>",
+]
+CUDA_PROBE = [
+    "I0000 00:00:1795464668.470187    1994 cudart_stub.cc:31] Could not find cuda drivers on "
+    "your machine, GPU will not be used.",
+    "E0000 00:00:1795464676.706508    1994 cuda_platform.cc:52] failed call to cuInit: "
+    "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
+]
+
+
+def test_tensorflow_start_up_lines_are_noise_and_errors_are_not(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert all(is_noise(line) for line in TF_START_UP + CUDA_PROBE)
+    for line in ("Traceback (most recent call last):",
+                 "E0000 00:00:1.0  1 op_kernel.cc:1] OOM when allocating tensor",
+                 "ValueError: Kernel shape must have the same length as input",
+                 "2026-11-23 20:00:00 INFO hpstudy: trial 3 fold 0: ok"):
+        assert not is_noise(line), line
+    # With a GPU asked for, a failed CUDA probe is an error, not noise.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert not any(is_noise(line) for line in CUDA_PROBE)
+
+
+def test_job_object_offers_what_the_scripts_use():
+    job = Job({"input": {"named": {"round": "r.json", "x": "x.npy"},
+                         "positional": ["r.json", "x.npy"]},
+               "output": {"named": {"folds": ["f0", "f1"]}, "positional": ["f0", "f1"]},
+               "params": {"seed": 3}, "wildcards": {"study": "tpe"}}, threads=2, log="a.log")
+    assert job.input.round == "r.json" and job.input["x"] == "x.npy"
+    assert job.input.get("previous_round") is None and "x" in job.input.keys()
+    assert list(job.output.folds) == ["f0", "f1"] and job.output[0] == "f0"
+    assert job.params.seed == 3 and job.wildcards.study == "tpe"
+    assert job.log[0] == "a.log" and job.threads == 2
+
+
+def score_job(directory: Path, trial: int) -> list[str]:
+    """The command line of a real scoring job (function objective) on two fold records."""
+    folds = []
+    for fold in range(2):
+        path = directory / f"trials/{trial}/fold_{fold}.json"
+        write_json(path, {"trial": trial, "fold": fold, "seed": fold, "trial_seed": 5,
+                          "params": {"x": 1.0}, "status": "ok",
+                          "metrics": {"value": 2.0 + fold}})
+        folds.append(str(path))
+    spec = {"input": {"named": {"folds": folds}, "positional": folds},
+            "output": {"named": {}, "positional": [str(directory / f"score_{trial}.json")]},
+            "params": {"objective": "function", "settings": {"name": "branin"}},
+            "wildcards": {"study": "random", "trial": str(trial)}}
+    return [sys.executable, "-m", "hpstudy.launch", "score_trial", "1",
+            str(directory / f"score_{trial}.log"), json.dumps(spec)]
+
+
+def usage(log: Path) -> dict:
+    line = [line for line in log.read_text().splitlines() if "hpstudy.launch usage" in line]
+    return json.loads(line[-1].split("usage ", 1)[1])
+
+
+@pytest.fixture
+def warm_worker(tmp_path, monkeypatch):
+    """A real worker for this test's directory (its socket under .snakemake/)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "workflow"))
+    process = worker.start(["hpstudy.jobs", "hpstudy.tracking", "mlflow"], "cpu",
+                           str(tmp_path / "worker.log"))
+    env = {**os.environ}
+    socket_path = Path(env[WORKER_SOCKET_ENV])
+    deadline = time.monotonic() + 120
+    while not socket_path.exists():
+        assert process.poll() is None, (tmp_path / "worker.log").read_text()
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.1)
+    try:
+        yield process, env
+    finally:
+        worker.stop(process)
+    assert process.returncode == 0, (tmp_path / "worker.log").read_text()
+    assert not socket_path.exists()
+
+
+def test_jobs_fork_from_the_worker_and_match_a_fresh_interpreter(tmp_path, warm_worker):
+    process, env = warm_worker
+    warm = subprocess.run(score_job(tmp_path, 1), env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert warm.returncode == 0, warm.stderr
+    assert usage(tmp_path / "score_1.log")["mode"] == "warm"
+    cold_env = {k: v for k, v in env.items() if k not in (WORKER_SOCKET_ENV, WORKER_PID_ENV)}
+    cold = subprocess.run(score_job(tmp_path, 1)[:-2] + [str(tmp_path / "cold.log"),
+                                                         score_job(tmp_path, 1)[-1]],
+                          env=cold_env, capture_output=True, text=True, timeout=120)
+    assert cold.returncode == 0, cold.stderr
+    assert usage(tmp_path / "cold.log")["mode"] == "cold"
+    assert read_json(tmp_path / "score_1.json")["objective"] == 2.5
+    # The job's own log lines reach the launcher's stderr (Snakemake's console) and its log.
+    assert "trial 1: objective 2.5 (ok)" in warm.stderr
+    assert "trial 1: objective 2.5 (ok)" in (tmp_path / "score_1.log").read_text()
+
+
+def test_a_failing_job_fails_its_launcher_and_the_worker_goes_on(tmp_path, warm_worker):
+    process, env = warm_worker
+    command = score_job(tmp_path, 2)
+    (tmp_path / "trials/2/fold_1.json").unlink()  # a genuine bug: an input is missing
+    failed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1
+    assert "FileNotFoundError" in (tmp_path / "score_2.log").read_text()
+    ok = subprocess.run(score_job(tmp_path, 3), env=env, capture_output=True, text=True,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert process.poll() is None
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_killing_a_job_kills_its_forked_child(tmp_path, warm_worker):
+    """Snakemake kills a job by killing its process: the child in the worker must not go on
+    writing. A log_trial job against a tracking server that does not answer retries for
+    minutes; SIGKILL its launcher, and its child is gone within seconds."""
+    process, env = warm_worker
+    write_json(tmp_path / "study.json", {"experiment_id": "1", "study_hash": "h",
+                                         "run_id": "r", "study": "random"})
+    spec = {"input": {"named": {"tracking": str(tmp_path / "study.json")},
+                      "positional": [str(tmp_path / "study.json")]},
+            "output": {"named": {}, "positional": [str(tmp_path / "logged.json")]},
+            "params": {}, "wildcards": {"study": "random", "trial": "0"}}
+    env = {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+           "HPSTUDY_MLFLOW_ATTEMPTS": "100", "HPSTUDY_MLFLOW_RETRY_DELAY": "1"}
+    launcher = subprocess.Popen([sys.executable, "-m", "hpstudy.launch", "init_tracking", "1",
+                                 str(tmp_path / "init.log"),
+                                 json.dumps({**spec, "params": {"experiment": "x"}})],
+                                env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not children_of(process.pid):
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(0.05)
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    deadline = time.monotonic() + 10
+    while children_of(process.pid):
+        assert time.monotonic() < deadline, "the job's child outlived its launcher"
+        time.sleep(0.05)
+    assert process.poll() is None  # the worker serves on
+
+
+def test_without_a_running_worker_jobs_start_cold(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "workflow"))
+    env = {**os.environ, WORKER_SOCKET_ENV: str(tmp_path / "gone.sock"),
+           WORKER_PID_ENV: "999999999"}
+    result = subprocess.run(score_job(tmp_path, 4), env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "no warm worker" in result.stderr
+    assert usage(tmp_path / "score_4.log")["mode"] == "cold"
+
+
+def test_only_workflow_scripts_run(tmp_path, warm_worker):
+    _, env = warm_worker
+    command = score_job(tmp_path, 5)
+    command[3] = "../../../tmp/evil"
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "not a workflow script" in result.stderr

@@ -1,0 +1,202 @@
+"""Start one workflow job: as a fork of the warm worker when one runs, else in this process.
+
+Every rule's command is `python -m hpstudy.launch <script> <threads> <log> <spec>`, where
+<spec> is the job's named input, output, params and wildcards as JSON (made by the rule's
+`params.job`, common.smk). The job itself is the rule's adapter script in workflow/scripts/,
+run with a `snakemake` object that offers the same attributes as Snakemake's own, so the
+scripts stay what they were: a few lines that unpack a job and call hpstudy.jobs.
+
+Why: a `script:` job is a fresh interpreter that imports Snakemake's script preamble and then
+TensorFlow, MLflow, hyperopt or scikit-optimize; that start-up (10 s for TensorFlow here) cost
+more than a small fit. This module imports only the standard library; the warm worker
+(hpstudy.worker) has imported the heavy libraries once and forks a child per job, so a job's
+start-up is a connect and a fork. Snakemake still schedules every job (cores, resources,
+resume, -n); only where a job's Python starts from changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+WORKER_SOCKET_ENV = "HPSTUDY_WORKER"  # path of the warm worker's socket, set by common.smk
+WORKER_PID_ENV = "HPSTUDY_WORKER_PID"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+HEADER = struct.Struct("!Q")  # length of the JSON request that follows
+# How long a job waits for a worker that is still importing (it binds its socket when ready).
+STARTUP_WAIT_S = float(os.environ.get("HPSTUDY_WORKER_STARTUP_WAIT", "600"))
+
+
+class Named:
+    """Snakemake's Namedlist, as much of it as the adapter scripts use: items by position
+    (flattened, as Snakemake flattens named lists) and by name, `.get`, `.keys`."""
+
+    def __init__(self, named: dict, positional: list):
+        self._named, self._positional = dict(named), list(positional)
+
+    def __getattr__(self, name):
+        try:
+            return self._named[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key):
+        return self._positional[key] if isinstance(key, int) else self._named[key]
+
+    def __iter__(self):
+        return iter(self._positional)
+
+    def __len__(self):
+        return len(self._positional)
+
+    def get(self, name, default=None):
+        return self._named.get(name, default)
+
+    def keys(self):
+        return self._named.keys()
+
+
+class Job:
+    """The `snakemake` object a script sees: input, output, params, wildcards, log, threads."""
+
+    def __init__(self, spec: dict, threads: int, log: str):
+        def files(part):
+            return Named(part["named"], part["positional"])
+
+        self.input, self.output = files(spec["input"]), files(spec["output"])
+        self.params = Named(spec["params"], list(spec["params"].values()))
+        self.wildcards = Named(spec["wildcards"], list(spec["wildcards"].values()))
+        self.log = Named({}, [log] if log else [])
+        self.threads = threads
+
+
+def run_script(script: str, spec: dict, threads: int, log: str) -> int:
+    """Run workflow/scripts/<script>.py on this job; its exit status (1 when it raised).
+
+    Called in the worker's forked child or in this process. BLAS and OpenMP pools are capped
+    at the job's threads, as Snakemake's OMP_NUM_THREADS & co. do for a fresh interpreter
+    (a forked child inherits pools the worker sized before the job's variables existed)."""
+    from threadpoolctl import threadpool_limits
+
+    from hpstudy.noise import filter_native_stderr
+
+    if not script.isidentifier():  # a name, never a path: only workflow/scripts/ runs
+        print(f"hpstudy.launch: not a workflow script: {script!r}", file=sys.stderr)
+        return 2
+    noise = filter_native_stderr()
+    path = SCRIPTS / f"{script}.py"
+    code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    try:
+        with threadpool_limits(limits=threads):
+            exec(code, {"__name__": "__main__", "__file__": str(path),
+                        "snakemake": Job(spec, threads, log)})
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
+        # setup_logging (first line of every script) sent uncaught errors to the job's log.
+        sys.excepthook(*sys.exc_info())
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        noise.stop()
+    return 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def connect_worker() -> socket.socket | None:
+    """A connection to the warm worker, waiting while it still imports; None when there is
+    none (not configured, or not running: the job then starts cold, in this process)."""
+    path = os.environ.get(WORKER_SOCKET_ENV)
+    if not path:
+        return None
+    pid = int(os.environ.get(WORKER_PID_ENV, "0") or 0)
+    deadline = time.monotonic() + STARTUP_WAIT_S
+    while True:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.connect(path)
+            return connection
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError):
+            connection.close()
+            if not pid or not _pid_alive(pid) or time.monotonic() > deadline:
+                print(f"hpstudy.launch: no warm worker at {path}; starting this job in a "
+                      f"fresh interpreter", file=sys.stderr)
+                return None
+            time.sleep(0.05)
+
+
+def send_request(connection: socket.socket, request: dict) -> None:
+    """The request, and this process's stdout and stderr: the child writes to them directly,
+    so the job's output reaches Snakemake as if the job ran here."""
+    payload = json.dumps(request).encode("utf-8")
+    socket.send_fds(connection, [HEADER.pack(len(payload))], [1, 2])
+    connection.sendall(payload)
+
+
+def receive_result(connection: socket.socket) -> dict:
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
+    if not chunks:
+        return {"status": 1, "error": "the warm worker ended before the job did (its log: "
+                                      "results/logs/worker.log)"}
+    return json.loads(b"".join(chunks))
+
+
+def record_usage(log: str, usage: dict) -> None:
+    """One line at the end of the job's log: where its time went. bench/ reads these."""
+    if not log or not Path(log).parent.is_dir():
+        return
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write("hpstudy.launch usage " + json.dumps(usage, sort_keys=True) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    started = time.perf_counter()
+    script, threads, log, spec_json = argv
+    spec = json.loads(spec_json)
+    threads = int(threads)
+    connection = connect_worker()
+    if connection is None:
+        launcher_cpu = time.process_time()  # the interpreter's own start
+        status = run_script(script, spec, threads, log)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        usage = {"mode": "cold", "status": status, "wall_s": time.perf_counter() - started,
+                 "launcher_cpu_s": launcher_cpu,
+                 "job_cpu_s": own.ru_utime + own.ru_stime - launcher_cpu,
+                 "peak_rss_mb": own.ru_maxrss / 1024}
+    else:
+        with connection:
+            send_request(connection, {"script": script, "spec": spec, "threads": threads,
+                                      "log": log, "cwd": os.getcwd(), "env": dict(os.environ)})
+            result = receive_result(connection)
+        if "error" in result:
+            print(f"hpstudy.launch: {result['error']}", file=sys.stderr)
+        status = result["status"]
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        usage = {"mode": "warm", "status": status, "wall_s": time.perf_counter() - started,
+                 "launcher_cpu_s": own.ru_utime + own.ru_stime,
+                 "job_cpu_s": result.get("cpu_s", 0.0),
+                 "peak_rss_mb": result.get("peak_rss_mb", 0.0)}
+    record_usage(log, usage)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,291 @@
+"""The warm worker: one process per `snakemake` run that imports the heavy libraries once
+and forks a child per job (the pattern of Python's multiprocessing forkserver with preloaded
+modules, and of Bazel's persistent workers).
+
+- Snakemake still decides what runs, when, and how many at once: each job is a Snakemake job
+  whose command (hpstudy.launch) connects here and waits for its child. The worker holds no
+  queue; it forks as soon as a job connects.
+- Started by the Snakefile's `onstart` (never for -n, --lint, or a job of a cluster executor,
+  whose jobs start cold on their node), stopped by `onsuccess`/`onerror`, and gone with its
+  `snakemake`: it exits when its stdin, a pipe from `snakemake`, closes, and each child gets
+  SIGKILL when the worker dies (PR_SET_PDEATHSIG). A job whose `hpstudy.launch` is killed
+  has its child killed too, so a killed run leaves nothing writing behind it.
+- Forking after `import tensorflow` is safe as long as the parent never ran a TensorFlow op
+  (no thread pools, no CUDA context yet): the worker only imports. Each child configures
+  TensorFlow's threads for its job, as a fresh interpreter does; results are byte-identical
+  (tests/test_worker.py, tests/test_workflow.py).
+- Only the user who started it can connect: the socket lies in a 0700 directory, and the
+  peer's uid is checked (SO_PEERCRED).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from hpstudy.launch import HEADER, WORKER_PID_ENV, WORKER_SOCKET_ENV, run_script
+
+SOCKET_DIR = ".snakemake/hpstudy-worker"
+PR_SET_PDEATHSIG = 1
+REQUEST_TIMEOUT_S = 30
+
+
+def preload_modules(objective: str, strategies, device: str = "cpu") -> list[str]:
+    """What the jobs of a study import: every heavy library once, in the worker."""
+    modules = ["numpy", "pandas", "sklearn", "scipy.stats", "hpstudy.jobs", "hpstudy.data",
+               "hpstudy.tracking", "mlflow", "hpstudy.report", "hpstudy.strategies",
+               f"hpstudy.objectives.{objective}"]
+    if objective == "cnn":
+        modules += ["tensorflow", "keras"]
+    if "tpe" in strategies:
+        modules += ["hyperopt", "hpstudy.strategies.tpe"]
+    if "gp" in strategies:
+        modules += ["skopt", "hpstudy.strategies.gp"]
+    return modules
+
+
+def start(preload: list[str], device: str, log_path: str) -> subprocess.Popen:
+    """Start the worker for this `snakemake` run and tell its jobs (their environment) where
+    it listens. It imports in the background: jobs wait for its socket."""
+    directory = Path(SOCKET_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    path = directory / f"{os.getpid()}.sock"
+    path.unlink(missing_ok=True)
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hpstudy.worker", "--socket", str(path), "--device", device,
+             *preload], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
+    os.environ[WORKER_SOCKET_ENV] = str(path)
+    os.environ[WORKER_PID_ENV] = str(process.pid)
+    return process
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    os.environ.pop(WORKER_SOCKET_ENV, None)
+    os.environ.pop(WORKER_PID_ENV, None)
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _prepare_imports(device: str) -> None:
+    """The environment a job's fresh interpreter would import with."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    if device == "cpu":
+        # As hpstudy.objectives.cnn sets it: no CUDA driver probe on CPU studies.
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _receive_request(connection: socket.socket) -> tuple[dict, list[int]]:
+    connection.settimeout(REQUEST_TIMEOUT_S)
+    header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 2)
+    if len(header) != HEADER.size or len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        raise ConnectionError("incomplete request")
+    (length,) = HEADER.unpack(header)
+    payload = bytearray()
+    while len(payload) < length:
+        chunk = connection.recv(min(65536, length - len(payload)))
+        if not chunk:
+            raise ConnectionError("request cut short")
+        payload += chunk
+    connection.settimeout(None)
+    return json.loads(payload), fds
+
+
+def _peer_uid(connection: socket.socket) -> int:
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                        struct.calcsize("3i"))
+    return struct.unpack("3i", credentials)[1]
+
+
+def _run_child(request: dict, fds: list[int], parent: int) -> None:
+    """In the forked child: become the job's process, run it, exit with its status."""
+    status = 1
+    try:
+        _die_with_parent()
+        if os.getppid() != parent:  # the worker died between fork and prctl
+            os._exit(1)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in (devnull, *fds):
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        status = run_script(request["script"], request["spec"], request["threads"],
+                            request["log"])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(status)
+
+
+class Worker:
+    def __init__(self, path: str):
+        self.path = path
+        self.jobs: dict[int, tuple[socket.socket, float]] = {}  # pid -> client, start
+        self.selector = selectors.DefaultSelector()
+        self.wakeup_read, wakeup_write = os.pipe()
+        os.set_blocking(self.wakeup_read, False)
+        os.set_blocking(wakeup_write, False)
+        signal.set_wakeup_fd(wakeup_write)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the loop through the pipe
+        signal.signal(signal.SIGTERM, self._terminate)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        Path(path).unlink(missing_ok=True)
+        self.listener.bind(path)
+        os.chmod(path, 0o600)
+        self.listener.listen(128)
+        self.selector.register(self.listener, selectors.EVENT_READ, "accept")
+        self.selector.register(self.wakeup_read, selectors.EVENT_READ, "signal")
+        self.selector.register(sys.stdin, selectors.EVENT_READ, "parent")
+
+    def _terminate(self, *_):
+        raise SystemExit(0)
+
+    def serve(self) -> None:
+        try:
+            while True:
+                for key, _ in self.selector.select():
+                    if key.data == "accept":
+                        self._accept()
+                    elif key.data == "signal":
+                        os.read(self.wakeup_read, 4096)
+                        self._reap()
+                    elif key.data == "parent":
+                        if not os.read(sys.stdin.fileno(), 4096):
+                            return  # snakemake is gone
+                    else:
+                        self._client_readable(key.fileobj, key.data)
+        finally:
+            for pid in list(self.jobs):
+                with _ignore(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            Path(self.path).unlink(missing_ok=True)
+
+    def _accept(self) -> None:
+        connection, _ = self.listener.accept()
+        try:
+            if _peer_uid(connection) != os.getuid():
+                raise ConnectionError("a job of another user")
+            request, fds = _receive_request(connection)
+        except (OSError, ValueError) as error:
+            print(f"worker: refused a connection: {error}", file=sys.stderr, flush=True)
+            connection.close()
+            return
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            self.listener.close()
+            for client, _ in self.jobs.values():
+                client.close()
+            connection.close()
+            signal.set_wakeup_fd(-1)
+            for number in (signal.SIGCHLD, signal.SIGTERM):
+                signal.signal(number, signal.SIG_DFL)
+            _run_child(request, fds, parent)
+        for fd in fds:
+            os.close(fd)
+        self.jobs[pid] = (connection, time.perf_counter())
+        self.selector.register(connection, selectors.EVENT_READ, pid)
+
+    def _client_readable(self, connection: socket.socket, pid: int) -> None:
+        """A job's launcher sends nothing after its request: readable means it is gone
+        (killed by Snakemake or by a signal), so its child goes too."""
+        try:
+            gone = not connection.recv(1)
+        except OSError:
+            gone = True
+        if gone:
+            self.selector.unregister(connection)
+            with _ignore(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            connection, started = self.jobs.pop(pid, (None, 0.0))
+            if connection is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            result = {"status": code if code >= 0 else 128 - code,
+                      "cpu_s": usage.ru_utime + usage.ru_stime,
+                      "peak_rss_mb": usage.ru_maxrss / 1024,
+                      "wall_s": time.perf_counter() - started}
+            with _ignore(KeyError, ValueError):
+                self.selector.unregister(connection)
+            with _ignore(OSError):
+                connection.sendall(json.dumps(result).encode("utf-8"))
+            connection.close()
+
+
+class _ignore:
+    def __init__(self, *errors):
+        self.errors = errors
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        return kind is not None and issubclass(kind, self.errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="hpstudy's warm worker (see module doc)")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("preload", nargs="*")
+    args = parser.parse_args(argv)
+    _prepare_imports(args.device)
+    from hpstudy.noise import filter_native_stderr
+
+    started, started_cpu = time.perf_counter(), time.process_time()
+    noise = filter_native_stderr()
+    try:
+        for module in args.preload:
+            importlib.import_module(module)
+    finally:
+        noise.stop()  # no thread may live in a process that forks
+    print(f"worker {os.getpid()}: imported {', '.join(args.preload)} in "
+          f"{time.perf_counter() - started:.1f} s ({time.process_time() - started_cpu:.1f} "
+          f"CPU s); serving {args.socket}", flush=True)
+    Worker(args.socket).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
