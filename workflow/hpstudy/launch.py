@@ -163,8 +163,11 @@ def record_usage(log: str, usage: dict) -> None:
     """One line at the end of the job's log: where its time went. bench/ reads these."""
     if not log or not Path(log).parent.is_dir():
         return
-    with open(log, "a", encoding="utf-8") as handle:
-        handle.write("hpstudy.launch usage " + json.dumps(usage, sort_keys=True) + "\n")
+    try:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write("hpstudy.launch usage " + json.dumps(usage, sort_keys=True) + "\n")
+    except OSError as error:  # a full disk: the job's own status is what counts
+        print(f"hpstudy.launch: could not record the job's usage: {error}", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:

@@ -220,9 +220,11 @@ def _files(files):
     }
 
 
-def job(**params):
-    """A rule's `params.job`: its params (values, or functions of the wildcards), named
-    input, output and wildcards as one JSON argument for hpstudy.launch."""
+def job_params(**params):
+    """A rule's params: each one (a value, or a function of the wildcards) as Snakemake
+    knows it, so that changing one reruns the job, plus `job`, the JSON argument of
+    hpstudy.launch with the params, named input, output and wildcards. (`job` is derived
+    from input and output, which Snakemake leaves out of its params trigger.)"""
 
     def spec(wildcards, input, output):
         values = {
@@ -238,7 +240,7 @@ def job(**params):
             }
         )
 
-    return spec
+    return {**params, "job": spec}
 
 
 def launch(script):

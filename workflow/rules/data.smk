@@ -5,7 +5,7 @@ rule prepare_data:
         folds=DATA["folds"],
         metadata=DATA["metadata"],
     params:
-        job=job(
+        **job_params(
             dataset=STUDY.config["dataset"],
             cv=STUDY.config["cv"],
         ),

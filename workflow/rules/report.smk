@@ -4,7 +4,7 @@ rule evaluate_test:
     output:
         "results/{study}/test.json",
     params:
-        job=job(
+        **job_params(
             objective=STUDY.objective_name,
             settings=STUDY.objective_settings,
             seed=STUDY.seed,
@@ -59,7 +59,7 @@ rule report:
             category="Figures",
         ),
     params:
-        job=job(
+        **job_params(
             experiment=STUDY.config["experiment"],
             strategies=STUDY.strategies,
             space=STUDY.config["space"],

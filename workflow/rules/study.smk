@@ -4,7 +4,7 @@ rule propose:
     output:
         round_file("{study}", "{round}"),
     params:
-        job=job(
+        **job_params(
             strategy=lambda w: STUDY.strategy_of(w.study),
             space=STUDY.config["space"],
             settings=lambda w: STUDY.settings(w.study),
@@ -36,7 +36,7 @@ if STUDY.fold_jobs == "per_trial":
             timings=[timing_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
             score=score_file("{study}", "{trial}"),
         params:
-            job=job(
+            **job_params(
                 objective=STUDY.objective_name,
                 settings=STUDY.objective_settings,
                 folds=list(range(STUDY.folds)),
@@ -62,7 +62,7 @@ else:
             folds=[fold_file("{study}", "{trial}", "{fold}")],
             timings=[timing_file("{study}", "{trial}", "{fold}")],
         params:
-            job=job(
+            **job_params(
                 objective=STUDY.objective_name,
                 settings=STUDY.objective_settings,
                 folds=lambda w: [int(w.fold)],
@@ -92,7 +92,7 @@ else:
         output:
             score_file("{study}", "{trial}"),
         params:
-            job=job(objective=STUDY.objective_name, settings=STUDY.objective_settings),
+            **job_params(objective=STUDY.objective_name, settings=STUDY.objective_settings),
         resources:
             **job_resources("light"),
         group:
@@ -117,7 +117,7 @@ rule summarize_study:
         trials="results/{study}/trials.csv",
         timings="results/{study}/timings.csv",
     params:
-        job=job(names=STUDY.space.names),
+        **job_params(names=STUDY.space.names),
     conda:
         "../../envs/report.yaml"
     log:

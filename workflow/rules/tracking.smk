@@ -18,7 +18,7 @@ rule init_tracking:
     output:
         TRACKING,
     params:
-        job=job(
+        **job_params(
             experiment=STUDY.config["experiment"],
             tracking_uri=TRACKING_URI_REDACTED,
         ),
@@ -36,7 +36,7 @@ rule start_study:
     output:
         study_tracking("{study}"),
     params:
-        job=job(
+        **job_params(
             strategy=lambda w: STUDY.strategy_of(w.study),
             # Only what this study's results depend on: another strategy's change
             # keeps its runs.
@@ -57,7 +57,7 @@ rule log_trial:
     output:
         logged_file("{study}", "{trial}"),
     params:
-        job=job(
+        **job_params(
             strategy=lambda w: STUDY.strategy_of(w.study),
             round=lambda w: STUDY.round_of(w.study, int(w.trial)),
             tracking_uri=TRACKING_URI_REDACTED,
@@ -87,7 +87,7 @@ rule finish_study:
     output:
         "results/{study}/mlflow_study.json",
     params:
-        job=job(
+        **job_params(
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:
