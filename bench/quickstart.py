@@ -2,11 +2,13 @@
 
 `snakemake --cores 8` with the repository's config.yaml (4 strategies x 12 trials x 3 folds of
 the CNN on digits, held-out tests, report, MLflow) in an empty temporary directory, through
-the installed environment (.venv). Target: <= 10 min. From that run it also records what
-each strategy trained (results/<strategy>/timings.csv: trials x folds, >= 12 x 3 each) and
-each training job's wall time, CPU time and peak RSS (Snakemake's benchmark files,
-results/benchmarks/**/*.tsv), in results/bench/quickstart_jobs.csv (bench/memory.py reports
-the RSS).
+the installed environment (.venv). Targets: <= 10 min; fit efficiency = the trials' fit CPU
+seconds (results/*/timings.csv) / (wall x cores) >= 80 %, and CPU efficiency = fit CPU
+seconds / the CPU seconds of every process of the run (snakemake, the warm worker, every
+job: getrusage of the children) >= 80 %. From that run it also records what each strategy
+trained (timings.csv: trials x folds, >= 12 x 3 each) and every job's wall time, CPU time
+and peak RSS (the resource line hpstudy.launch ends each job's log with), in
+results/bench/quickstart_jobs.csv (bench/memory.py reports the RSS).
 
 --quick: the same workflow on a tiny study (2 trials per strategy, 1 epoch, 300 digits).
 """

@@ -218,3 +218,21 @@ def test_log_batch_splits_at_mlflow_limits_and_loses_nothing(tmp_path):
     assert len([t for t in run.data.tags if t.startswith("t")]) == 120
     history = client.get_metric_history(run_id, "loss")
     assert sorted(m.step for m in history) == list(range(2300))
+
+
+def test_a_new_sqlite_store_appears_only_once_migrated(tmp_path):
+    """Created under a temporary name and renamed: a kill during MLflow's migration leaves
+    no half-migrated DB behind (the resumed run would fail: "table ... already exists")."""
+    import sqlite3
+
+    from hpstudy.tracking import create_sqlite_atomically
+
+    database = tmp_path / "results" / "mlflow.db"
+    create_sqlite_atomically(f"sqlite:///{database}")
+    tables = {row[0] for row in sqlite3.connect(database).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables
+    assert [p.name for p in database.parent.iterdir()] == ["mlflow.db"]
+    before = database.stat().st_mtime_ns
+    create_sqlite_atomically(f"sqlite:///{database}")  # an existing store is left alone
+    assert database.stat().st_mtime_ns == before

@@ -193,9 +193,28 @@ def study_key(study_hash: str, study: str) -> str:
     return f"{study_hash}/{study}"
 
 
+def create_sqlite_atomically(uri: str) -> None:
+    """A new sqlite store is created and migrated under a temporary name, then renamed into
+    place: a run killed during MLflow's migration (seconds of DDL) leaves no half-migrated DB
+    that the resumed run could not open ("table ... already exists")."""
+    if not uri.startswith("sqlite:///"):
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    if database.exists():
+        return
+    from mlflow import MlflowClient
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    staging = database.with_name(f".{database.name}.{os.getpid()}.tmp")
+    staging.unlink(missing_ok=True)
+    MlflowClient(tracking_uri=f"sqlite:///{staging}").search_experiments(max_results=1)
+    os.replace(staging, database)
+
+
 def init_tracking(experiment: str, output: str) -> None:
     """Create (or find) the experiment, creating and migrating the DB: once, in one job,
     before any other job logs (fresh sqlite DBs race in their migration)."""
+    create_sqlite_atomically(tracking_uri())
     client = _client()
 
     def setup():
