@@ -199,7 +199,8 @@ class Worker:
                 raise ConnectionError("a job of another user")
             request, fds = _receive_request(connection)
         except (OSError, ValueError) as error:
-            print(f"worker: refused a connection: {error}", file=sys.stderr, flush=True)
+            with _ignore(OSError):
+                print(f"worker: refused a connection: {error}", file=sys.stderr, flush=True)
             connection.close()
             return
         parent = os.getpid()
@@ -280,9 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             importlib.import_module(module)
     finally:
         noise.stop()  # no thread may live in a process that forks
-    print(f"worker {os.getpid()}: imported {', '.join(args.preload)} in "
-          f"{time.perf_counter() - started:.1f} s ({time.process_time() - started_cpu:.1f} "
-          f"CPU s); serving {args.socket}", flush=True)
+    with _ignore(OSError):  # its log may sit on a full disk; the jobs' own errors say so
+        print(f"worker {os.getpid()}: imported {', '.join(args.preload)} in "
+              f"{time.perf_counter() - started:.1f} s ({time.process_time() - started_cpu:.1f}"
+              f" CPU s); serving {args.socket}", flush=True)
     Worker(args.socket).serve()
     return 0
 
