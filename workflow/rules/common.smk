@@ -240,7 +240,13 @@ def job_params(**params):
             }
         )
 
-    return {**params, "job": spec}
+    # Constants as functions too: Snakemake formats a string param with the wildcards, so a
+    # config value holding "{x}" would otherwise stop the workflow (or change meaning).
+    constant = {
+        name: value if callable(value) else (lambda wildcards, value=value: value)
+        for name, value in params.items()
+    }
+    return {**constant, "job": spec}
 
 
 def launch(script):
