@@ -24,6 +24,7 @@ TARGET_S = 300
 
 
 def study_config(seeds: int, trials: int, batch: int) -> dict:
+    startup = min(10, trials // 2)  # model-free first trials (at most half the budget)
     return {
         "experiment": "bench-branin",
         "seed": 2026,
@@ -34,8 +35,8 @@ def study_config(seeds: int, trials: int, batch: int) -> dict:
         "space": {"x": {"type": "uniform", "low": -5.0, "high": 10.0, "grid": 3},
                   "y": {"type": "uniform", "low": 0.0, "high": 15.0, "grid": 3}},
         "strategies": {"random": {"budget": trials},
-                       "tpe": {"budget": trials, "batch_size": batch, "n_startup_jobs": 10},
-                       "gp": {"budget": trials, "batch_size": batch, "n_initial_points": 10}},
+                       "tpe": {"budget": trials, "batch_size": batch, "n_startup_jobs": startup},
+                       "gp": {"budget": trials, "batch_size": batch, "n_initial_points": startup}},
         "execution": {"fold_jobs": "per_trial"},
     }
 

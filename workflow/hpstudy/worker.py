@@ -38,6 +38,15 @@ from pathlib import Path
 from hpstudy.launch import HEADER, WORKER_PID_ENV, WORKER_SOCKET_ENV, run_script
 
 SOCKET_DIR = ".snakemake/hpstudy-worker"
+# `import mlflow` leaves its client, its stores and alembic to the first call: 1.4 of the 1.5
+# CPU s a logging job spent (measured), so the worker imports them too. Internal module
+# names: one that a newer MLflow lacks is skipped (and said in the worker's log).
+MLFLOW_CLIENT_MODULES = ("mlflow.tracking.client", "mlflow.entities",
+                         "mlflow.store.tracking.sqlalchemy_store",
+                         "mlflow.store.tracking.rest_store", "mlflow.store.db.utils",
+                         "mlflow.store.model_registry.sqlalchemy_store", "alembic.command",
+                         "alembic.config", "alembic.script", "alembic.runtime.migration",
+                         "sqlalchemy.dialects.sqlite")
 PR_SET_PDEATHSIG = 1
 REQUEST_TIMEOUT_S = 30
 
@@ -45,8 +54,8 @@ REQUEST_TIMEOUT_S = 30
 def preload_modules(objective: str, strategies, device: str = "cpu") -> list[str]:
     """What the jobs of a study import: every heavy library once, in the worker."""
     modules = ["numpy", "pandas", "sklearn", "scipy.stats", "hpstudy.jobs", "hpstudy.data",
-               "hpstudy.tracking", "mlflow", "hpstudy.report", "hpstudy.strategies",
-               f"hpstudy.objectives.{objective}"]
+               "hpstudy.tracking", "mlflow", *MLFLOW_CLIENT_MODULES, "hpstudy.report",
+               "hpstudy.strategies", f"hpstudy.objectives.{objective}"]
     if objective == "cnn":
         modules += ["tensorflow", "keras"]
     if "tpe" in strategies:
@@ -65,7 +74,7 @@ def start(preload: list[str], device: str, log_path: str) -> subprocess.Popen:
     path = directory / f"{os.getpid()}.sock"
     path.unlink(missing_ok=True)
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:  # appended: an earlier run's lines stay
         process = subprocess.Popen(
             [sys.executable, "-m", "hpstudy.worker", "--socket", str(path), "--device", device,
              *preload], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
@@ -278,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     noise = filter_native_stderr()
     try:
         for module in args.preload:
-            importlib.import_module(module)
+            try:
+                importlib.import_module(module)
+            except ImportError as error:  # the job that needs it imports it, or says why
+                print(f"worker: not preloaded: {module}: {error}", flush=True)
     finally:
         noise.stop()  # no thread may live in a process that forks
     with _ignore(OSError):  # its log may sit on a full disk; the jobs' own errors say so
