@@ -154,8 +154,8 @@ def receive_result(connection: socket.socket) -> dict:
     while chunk := connection.recv(65536):
         chunks.append(chunk)
     if not chunks:
-        return {"status": 1, "error": "the warm worker ended before the job did (its log: "
-                                      "results/logs/worker.log)"}
+        return {"status": 1, "error": "the warm worker ended before the job did (its logs: "
+                                      "results/logs/worker/)"}
     return json.loads(b"".join(chunks))
 
 

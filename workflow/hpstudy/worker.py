@@ -74,7 +74,7 @@ def start(preload: list[str], device: str, log_path: str) -> subprocess.Popen:
     path = directory / f"{os.getpid()}.sock"
     path.unlink(missing_ok=True)
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:  # appended: an earlier run's lines stay
+    with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "hpstudy.worker", "--socket", str(path), "--device", device,
              *preload], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
@@ -282,7 +283,8 @@ onstart:
         WORKER["process"] = worker.start(
             worker.preload_modules(STUDY.objective_name, STUDY.strategies, device),
             device,
-            "results/logs/worker.log",
+            # One log per run: a new file, so a run on a full disk changes no earlier file.
+            f"results/logs/worker/{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log",
         )
 
 
