@@ -199,7 +199,8 @@ def reproducible_files(results) -> dict[str, bytes]:
 def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
     """The tiny real CNN (with a diverging grid point), TPE over two rounds: one job per trial
     in fresh interpreters (execution.warm_start: false, the old way), then forked from the
-    warm worker, one job per trial and one per fold. Every reproducible file is equal."""
+    warm worker, one job per trial and one per fold. Every reproducible file is equal, and
+    no run's console shows TensorFlow's start-up noise."""
     from tests.conftest import Workdir
 
     config = load_config("cnn_tiny")
@@ -211,8 +212,14 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
         run = Workdir(tmp_path / name)
         run.path.mkdir()
         run.write_config({**config, "execution": execution})
-        run.snakemake("--cores", "4")
+        console = run.snakemake("--cores", "4")
         files[name] = reproducible_files(run.results)
+        # TensorFlow's start-up lines stay off the console; the jobs' own lines do not.
+        output = console.stdout + console.stderr
+        for noise in ("absl::InitializeLog", "cuInit", "cudart_stub",
+                      "use_unbounded_threadpool"):
+            assert noise not in output, (name, noise)
+        assert "fold 1: ok" in output and "diverged" in output
         modes = {json.loads(line.split("usage ", 1)[1])["mode"]
                  for log in (run.results / "logs").rglob("*.log")
                  for line in log.read_text().splitlines() if "hpstudy.launch usage" in line}
