@@ -28,11 +28,11 @@ The loop's metrics equal the pipeline's only with the same TensorFlow thread cou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -173,10 +173,11 @@ def main() -> int:
     runs = [(fold_jobs, int(cores)) for fold_jobs in args.fold_jobs.split(",")
             for cores in args.cores.split(",")]
     directories = []
-    try:
+    with contextlib.ExitStack() as cleanup:
         results = []
         for fold_jobs, cores in runs:
-            directory = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+            directory = cleanup.enter_context(
+                common.work_directory("bench-pipeline-", args.keep))
             directories.append(directory)
             common.write_config(directory, common.fashion_config(
                 args.limit, args.folds, args.epochs, args.trials, fold_jobs))
@@ -215,12 +216,6 @@ def main() -> int:
             rows += pipeline_rows(directory, loop_run.wall_s, cores, fold_jobs, result)
         common.write_item("pipeline", rows, args.quick)
         return 0
-    finally:
-        for directory in directories:
-            if args.keep:
-                print(f"kept {directory}")
-            else:
-                shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -56,8 +54,7 @@ def main() -> int:
     config = yaml.safe_load((common.REPO / "config.yaml").read_text(encoding="utf-8"))
     if args.quick:
         config = quick_config(config)
-    directory = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
-    try:
+    with common.work_directory("bench-quickstart-", args.keep) as directory:
         common.write_config(directory, config)
         print(f"quickstart: snakemake --cores {args.cores} in {directory} ...", flush=True)
         result = common.snakemake(directory, "--cores", str(args.cores))
@@ -110,11 +107,6 @@ def main() -> int:
         ]
         common.write_item("quickstart", rows, args.quick)
         return 0 if result.returncode == 0 else 1
-    finally:
-        if not args.keep:
-            shutil.rmtree(directory, ignore_errors=True)
-        else:
-            print(f"kept {directory}")
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ def test_without_a_running_worker_jobs_start_cold(tmp_path, monkeypatch):
 def test_only_workflow_scripts_run(tmp_path, warm_worker):
     _, env = warm_worker
     command = score_job(tmp_path, 5)
-    command[3] = "../../../tmp/evil"
+    command[3] = "../scripts/../../evil"
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "not a workflow script" in result.stderr

@@ -84,12 +84,12 @@ def run_script(script: str, spec: dict, threads: int, log: str) -> int:
     (a forked child inherits pools the worker sized before the job's variables existed)."""
     from threadpoolctl import threadpool_limits
 
-    from hpstudy.noise import filter_native_stderr
+    from hpstudy.noise import StderrFilter
 
     if not script.isidentifier():  # a name, never a path: only workflow/scripts/ runs
         print(f"hpstudy.launch: not a workflow script: {script!r}", file=sys.stderr)
         return 2
-    noise = filter_native_stderr()
+    noise = StderrFilter()
     path = SCRIPTS / f"{script}.py"
     code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
     try:

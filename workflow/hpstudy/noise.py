@@ -71,7 +71,3 @@ class StderrFilter:
         os.dup2(self._target, 2)  # closes the pipe's last write end: the reader sees EOF
         self._thread.join(timeout=10)
         os.close(self._target)
-
-
-def filter_native_stderr() -> StderrFilter:
-    return StderrFilter()

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import suppress
 from pathlib import Path
 
 from hpstudy.launch import HEADER, WORKER_PID_ENV, WORKER_SOCKET_ENV, run_script
@@ -52,7 +53,7 @@ PR_SET_PDEATHSIG = 1
 REQUEST_TIMEOUT_S = 30
 
 
-def preload_modules(objective: str, strategies, device: str = "cpu") -> list[str]:
+def preload_modules(objective: str, strategies) -> list[str]:
     """What the jobs of a study import: every heavy library once, in the worker."""
     modules = ["numpy", "pandas", "sklearn", "scipy.stats", "hpstudy.jobs", "hpstudy.data",
                "hpstudy.tracking", "mlflow", *MLFLOW_CLIENT_MODULES, "hpstudy.report",
@@ -163,7 +164,7 @@ def _run_child(request: dict, fds: list[int], parent: int) -> None:
 class Worker:
     def __init__(self, path: str):
         self.path = path
-        self.jobs: dict[int, tuple[socket.socket, float]] = {}  # pid -> client, start
+        self.jobs: dict[int, socket.socket] = {}  # pid -> its launcher's connection
         self.selector = selectors.DefaultSelector()
         self.wakeup_read, wakeup_write = os.pipe()
         os.set_blocking(self.wakeup_read, False)
@@ -199,7 +200,7 @@ class Worker:
                         self._client_readable(key.fileobj, key.data)
         finally:
             for pid in list(self.jobs):
-                with _ignore(ProcessLookupError):
+                with suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             Path(self.path).unlink(missing_ok=True)
 
@@ -210,7 +211,7 @@ class Worker:
                 raise ConnectionError("a job of another user")
             request, fds = _receive_request(connection)
         except (OSError, ValueError) as error:
-            with _ignore(OSError):
+            with suppress(OSError):
                 print(f"worker: refused a connection: {error}", file=sys.stderr, flush=True)
             connection.close()
             return
@@ -218,7 +219,7 @@ class Worker:
         pid = os.fork()
         if pid == 0:
             self.listener.close()
-            for client, _ in self.jobs.values():
+            for client in self.jobs.values():
                 client.close()
             connection.close()
             signal.set_wakeup_fd(-1)
@@ -227,7 +228,7 @@ class Worker:
             _run_child(request, fds, parent)
         for fd in fds:
             os.close(fd)
-        self.jobs[pid] = (connection, time.perf_counter())
+        self.jobs[pid] = connection
         self.selector.register(connection, selectors.EVENT_READ, pid)
 
     def _client_readable(self, connection: socket.socket, pid: int) -> None:
@@ -239,7 +240,7 @@ class Worker:
             gone = True
         if gone:
             self.selector.unregister(connection)
-            with _ignore(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
     def _reap(self) -> None:
@@ -250,30 +251,18 @@ class Worker:
                 return
             if pid == 0:
                 return
-            connection, started = self.jobs.pop(pid, (None, 0.0))
+            connection = self.jobs.pop(pid, None)
             if connection is None:
                 continue
             code = os.waitstatus_to_exitcode(status)
             result = {"status": code if code >= 0 else 128 - code,
                       "cpu_s": usage.ru_utime + usage.ru_stime,
-                      "peak_rss_mb": usage.ru_maxrss / 1024,
-                      "wall_s": time.perf_counter() - started}
-            with _ignore(KeyError, ValueError):
+                      "peak_rss_mb": usage.ru_maxrss / 1024}
+            with suppress(KeyError, ValueError):
                 self.selector.unregister(connection)
-            with _ignore(OSError):
+            with suppress(OSError):
                 connection.sendall(json.dumps(result).encode("utf-8"))
             connection.close()
-
-
-class _ignore:
-    def __init__(self, *errors):
-        self.errors = errors
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, trace):
-        return kind is not None and issubclass(kind, self.errors)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,10 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     # pages the children share with the worker.
     gc.disable()
     _prepare_imports(args.device)
-    from hpstudy.noise import filter_native_stderr
+    from hpstudy.noise import StderrFilter
 
     started, started_cpu = time.perf_counter(), time.process_time()
-    noise = filter_native_stderr()
+    noise = StderrFilter()
     try:
         for module in args.preload:
             try:
@@ -301,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"worker: not preloaded: {module}: {error}", flush=True)
     finally:
         noise.stop()  # no thread may live in a process that forks
-    with _ignore(OSError):  # its log may sit on a full disk; the jobs' own errors say so
+    with suppress(OSError):  # its log may sit on a full disk; the jobs' own errors say so
         print(f"worker {os.getpid()}: imported {', '.join(args.preload)} in "
               f"{time.perf_counter() - started:.1f} s ({time.process_time() - started_cpu:.1f}"
               f" CPU s); serving {args.socket}", flush=True)

@@ -215,10 +215,11 @@ ROUND_GROUP = "{study}-round{round}" if STUDY.group == "round" else None
 # (TensorFlow, MLflow, hyperopt, scikit-optimize imported once per run, not once per job) and
 # otherwise runs it in a fresh interpreter. Snakemake schedules the jobs either way.
 def _files(files):
-    return {
-        "named": {name: value if isinstance(value, str) else list(value) for name, value in files.items()},
-        "positional": [str(path) for path in files],
+    named = {
+        name: value if isinstance(value, str) else list(value)
+        for name, value in files.items()
     }
+    return {"named": named, "positional": [str(path) for path in files]}
 
 
 def job_params(**params):
@@ -226,28 +227,24 @@ def job_params(**params):
     knows it, so that changing one reruns the job, plus `job`, the JSON argument of
     hpstudy.launch with the params, named input, output and wildcards. (`job` is derived
     from input and output, which Snakemake leaves out of its params trigger.)"""
+    # Constants as functions too: Snakemake formats a string param with the wildcards, so a
+    # config value holding "{x}" would otherwise stop the workflow (or change meaning).
+    functions = {
+        name: value if callable(value) else (lambda wildcards, value=value: value)
+        for name, value in params.items()
+    }
 
     def spec(wildcards, input, output):
-        values = {
-            name: value(wildcards) if callable(value) else value
-            for name, value in params.items()
-        }
         return json.dumps(
             {
                 "input": _files(input),
                 "output": _files(output),
-                "params": values,
+                "params": {name: value(wildcards) for name, value in functions.items()},
                 "wildcards": dict(wildcards.items()),
             }
         )
 
-    # Constants as functions too: Snakemake formats a string param with the wildcards, so a
-    # config value holding "{x}" would otherwise stop the workflow (or change meaning).
-    constant = {
-        name: value if callable(value) else (lambda wildcards, value=value: value)
-        for name, value in params.items()
-    }
-    return {**constant, "job": spec}
+    return {**functions, "job": spec}
 
 
 def launch(script):
@@ -281,7 +278,7 @@ onstart:
 
         device = STUDY.objective_settings.get("device", "cpu")
         WORKER["process"] = worker.start(
-            worker.preload_modules(STUDY.objective_name, STUDY.strategies, device),
+            worker.preload_modules(STUDY.objective_name, STUDY.strategies),
             device,
             # One log per run: a new file, so a run on a full disk changes no earlier file.
             f"results/logs/worker/{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log",
