@@ -109,18 +109,29 @@ def test_fold_records_hold_epoch_histories(tiny_study):
     assert stopped["status"] == "diverged" and stopped["epochs_run"] == 1
 
 
-def test_fold_runs_in_mlflow_hold_epoch_histories(tiny_study):
+def test_trial_runs_in_mlflow_hold_each_folds_epoch_history(tiny_study):
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tiny_study.results / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("test-cnn-tiny")
-    folds = client.search_runs([experiment.experiment_id], "tags.role = 'fold'")
-    assert len(folds) == (2 + 2) * 2  # (grid + random trials) x folds
-    for run in folds:
-        history = client.get_metric_history(run.info.run_id, "val_accuracy")
-        assert [m.step for m in history] == list(range(int(run.data.tags["epochs_run"])))
-        assert run.data.metrics["final_val_accuracy"] == history[-1].value
     trials = client.search_runs([experiment.experiment_id], "tags.role = 'trial'")
+    assert len(trials) == 2 + 2  # grid + random
+    histories = 0
+    for run in trials:
+        study, trial = run.data.tags["study"], run.data.tags["trial"]
+        for fold in range(2):
+            record = json.loads(
+                (tiny_study.results / study / "trials" / trial / f"fold_{fold}.json").read_text())
+            history = client.get_metric_history(run.info.run_id, f"fold_{fold}/val_accuracy")
+            assert run.data.tags[f"fold_{fold}.epochs_run"] == str(record["epochs_run"])
+            assert [m.step for m in history] == [
+                step for step, value in enumerate(record["history"]["val_accuracy"])
+                if value is not None]
+            assert [m.value for m in history] == pytest.approx(
+                [v for v in record["history"]["val_accuracy"] if v is not None])
+            assert run.data.metrics[f"fold_{fold}/fit_seconds"] > 0
+            histories += len(history)
+    assert histories >= 4 * 2  # every fold ran at least one epoch
     assert all(len(r.data.tags["data_checksum"]) == 64 for r in trials)
     assert all("cv_accuracy_mean" in r.data.metrics for r in trials
                if r.data.tags["status"] == "ok")

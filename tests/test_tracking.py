@@ -3,6 +3,7 @@ writers, reruns, kills and an unreachable server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ FAST_FAILURE = {"HPSTUDY_MLFLOW_ATTEMPTS": "2", "HPSTUDY_MLFLOW_RETRY_DELAY": "0
 
 
 def _check_run_tree(uri: str, config: dict, results: Path) -> dict:
-    """One study run per strategy, one trial run per trial, one fold run per fold."""
+    """One study run per strategy, one trial run per trial carrying its folds' metrics."""
     study = Study.from_config(config)
     client, runs = mlflow_runs(uri, config["experiment"])
     by_role = {}
@@ -44,10 +45,12 @@ def _check_run_tree(uri: str, config: dict, results: Path) -> dict:
         assert set(run.data.params) == {"x", "y"}
         for metric in ("objective", "duration_s", "value_mean", "value_std"):
             assert metric in run.data.metrics, metric
-    folds = by_role["fold"]
-    assert len(folds) == len(trials) * study.folds
-    trial_ids = {r.info.run_id for r in trials}
-    assert all(r.data.tags["mlflow.parentRunId"] in trial_ids for r in folds)
+        for fold in range(study.folds):
+            assert tags[f"fold_{fold}.status"] == "ok"
+            for metric in ("value", "fit_seconds", "fit_cpu_seconds"):
+                assert f"fold_{fold}/{metric}" in run.data.metrics, (fold, metric)
+        assert f"fold_{study.folds}/value" not in run.data.metrics
+    assert sorted(by_role) == ["study", "trial"]  # no run per fold: folds are on the trial
     # The trial's objective in MLflow is the one in trials.csv.
     import pandas as pd
 
@@ -59,7 +62,7 @@ def _check_run_tree(uri: str, config: dict, results: Path) -> dict:
     # The report is attached to each study run.
     names = {a.path for a in client.list_artifacts(studies["tpe"].info.run_id)}
     assert {"trials.csv", "index.html", "comparison.csv", "figures", "test.json"} <= names
-    return {"study": len(studies), "trial": len(trials), "fold": len(folds)}
+    return {"study": len(studies), "trial": len(trials)}
 
 
 @pytest.fixture(scope="module")
@@ -78,22 +81,20 @@ def _sqlite(run: Workdir) -> str:
 def test_sqlite_run_tree(logged_study):
     run, config = logged_study
     counts = _check_run_tree(_sqlite(run), config, run.results)
-    assert counts == {"study": 2, "trial": 7, "fold": 14}
+    assert counts == {"study": 2, "trial": 7}
 
 
 def test_forced_rerun_updates_instead_of_duplicating(logged_study):
     run, config = logged_study
     client, before = mlflow_runs(_sqlite(run), config["experiment"])
-    trial_run = next(r for r in before if r.data.tags.get("role") == "fold")
-    history_before = client.get_metric_history(trial_run.info.run_id, "val_accuracy") \
-        if "val_accuracy" in trial_run.data.metrics else []
+    trial_run = next(r for r in before if r.data.tags.get("role") == "trial")
+    history_before = client.get_metric_history(trial_run.info.run_id, "fold_0/value")
+    assert len(history_before) == 1
     run.snakemake("--cores", "2", "--forcerun", "init_tracking", "start_study", "log_trial",
                   "finish_study")
     client, after = mlflow_runs(_sqlite(run), config["experiment"])
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
-    if history_before:
-        assert len(client.get_metric_history(trial_run.info.run_id, "val_accuracy")) == \
-            len(history_before)
+    assert client.get_metric_history(trial_run.info.run_id, "fold_0/value") == history_before
     _check_run_tree(_sqlite(run), config, run.results)
 
 
@@ -160,7 +161,7 @@ def test_tracking_server_receives_the_same_run_tree(tmp_path, mlflow_server):
     run.snakemake("--cores", "2", env={"MLFLOW_TRACKING_URI": mlflow_server})
     assert not (run.results / "mlflow.db").exists(), "logged to sqlite instead of the server"
     counts = _check_run_tree(mlflow_server, config, run.results)
-    assert counts == {"study": 2, "trial": 7, "fold": 14}
+    assert counts == {"study": 2, "trial": 7}
 
 
 def test_eight_concurrent_writers_into_sqlite(tmp_path):
@@ -229,10 +230,14 @@ def test_a_new_sqlite_store_appears_only_once_migrated(tmp_path):
 
     database = tmp_path / "results" / "mlflow.db"
     create_sqlite_atomically(f"sqlite:///{database}")
-    tables = {row[0] for row in sqlite3.connect(database).execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables
+    # Nothing beside it: no staging file, no -wal file (no connection was left open).
     assert [p.name for p in database.parent.iterdir()] == ["mlflow.db"]
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        tables = {row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # Write-ahead logging, for concurrent writers.
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert {"experiments", "runs", "metrics", "alembic_version"} <= tables
     before = database.stat().st_mtime_ns
     create_sqlite_atomically(f"sqlite:///{database}")  # an existing store is left alone
     assert database.stat().st_mtime_ns == before
