@@ -1,4 +1,4 @@
-# Hyperparameter study: grid, random, TPE and GP search compared on one objective.
+# Hyperparameter study: search strategies (grid, random, TPE, GP, ...) compared on one objective.
 # `snakemake --cores 8` regenerates everything; `snakemake --cores 8 tpe` one strategy.
 from snakemake.utils import min_version
 
@@ -25,23 +25,13 @@ rule all:
         studies_logged=expand("results/{study}/mlflow_study.json", study=STUDY.studies),
 
 
-# One target per strategy: data prep and that strategy's studies (all its seeds). Input
-# functions, so that a strategy missing from config fails only when it is asked for.
-rule grid:
-    input:
-        lambda wildcards: strategy_target("grid"),
+# One target per strategy module (`snakemake --cores 8 tpe`): data prep and that strategy's
+# studies (all its seeds). Input functions, so that a strategy missing from config fails only
+# when it is asked for.
+for strategy_name in STRATEGY_NAMES:
 
-
-rule random:
-    input:
-        lambda wildcards: strategy_target("random"),
-
-
-rule tpe:
-    input:
-        lambda wildcards: strategy_target("tpe"),
-
-
-rule gp:
-    input:
-        lambda wildcards: strategy_target("gp"),
+    rule:
+        name:
+            strategy_name
+        input:
+            lambda wildcards, strategy=strategy_name: strategy_target(strategy),

@@ -35,7 +35,7 @@ if ARGS.blas_threads is not None:
 
 import common  # noqa: E402
 
-from hpstudy.config import STRATEGY_DEFAULTS  # noqa: E402
+from hpstudy.config import strategy_defaults  # noqa: E402
 from hpstudy.space import SearchSpace  # noqa: E402
 from hpstudy.strategies import Observation, make_strategy  # noqa: E402
 
@@ -60,14 +60,14 @@ def loss(params: dict) -> float:
 
 def make_history(n: int) -> list[Observation]:
     """n finished trials at random points (what a study holds after n trials)."""
-    points = make_strategy("random", SPACE, STRATEGY_DEFAULTS["random"], SEED).propose(
+    points = make_strategy("random", SPACE, strategy_defaults("random"), SEED).propose(
         list(range(n)), [])
     return [Observation(trial, params, loss(params)) for trial, params in enumerate(points)]
 
 
 def time_proposal(name: str, n: int) -> tuple[list[float], list[float]]:
     """Wall-clock and CPU seconds (all threads) of RUNS proposals for trial n (and on)."""
-    strategy = make_strategy(name, SPACE, STRATEGY_DEFAULTS[name], SEED)
+    strategy = make_strategy(name, SPACE, strategy_defaults(name), SEED)
     history = make_history(n)
     wall, cpu = [], []
     for run in range(RUNS):
@@ -82,7 +82,7 @@ def main() -> int:
     common.start("proposals", ARGS.quick)
     warnings.filterwarnings("ignore", category=UserWarning)  # skopt's repeated-point notes
     for name in STRATEGIES:  # imports and first-call costs are not what is measured
-        make_strategy(name, SPACE, STRATEGY_DEFAULTS[name], SEED).propose([10], make_history(10))
+        make_strategy(name, SPACE, strategy_defaults(name), SEED).propose([10], make_history(10))
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     rows = []
     for name in STRATEGIES:

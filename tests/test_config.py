@@ -7,7 +7,8 @@ import copy
 
 import pytest
 
-from hpstudy.config import STRATEGIES, ConfigError, Study, resolve
+from hpstudy.config import ConfigError, Study, resolve
+from hpstudy.strategies import registry
 from tests.conftest import load_config
 
 
@@ -108,7 +109,7 @@ def test_resolve_rejects_bad_config_naming_the_key(case, key, value, words):
 def test_default_and_shipped_configs_are_valid():
     for name in ("default", "branin"):
         study = Study.from_config(load_config(name))
-        assert set(study.strategies) <= set(STRATEGIES)
+        assert set(study.strategies) <= set(registry())
         assert study.config["tracking"]["uri"]
 
 

@@ -23,7 +23,7 @@ import scipy.stats
 from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
 
 from hpstudy import report
-from hpstudy.config import STRATEGY_DEFAULTS
+from hpstudy.config import strategy_defaults
 from hpstudy.objectives.function import branin
 from hpstudy.space import SearchSpace
 from hpstudy.strategies import Observation, make_strategy
@@ -59,7 +59,7 @@ CHANCE = math.log10(1 - 1 / 10)  # the CNN's penalty for a diverged trial (10 cl
 def run_study(name: str, space_config: dict, evaluate, seed: int) -> pd.DataFrame:
     """Drive a real strategy round by round; evaluate(trial, params) -> the row's results."""
     space = SearchSpace.from_config(space_config)
-    settings = {**STRATEGY_DEFAULTS[name], **SETTINGS[name]}
+    settings = {**strategy_defaults(name), **SETTINGS[name]}
     strategy = make_strategy(name, space, settings, seed)
     budget = space.grid_size() if name == "grid" else settings["budget"]
     batch = settings.get("batch_size", budget)

@@ -1,4 +1,5 @@
-"""Strategies: one conformance suite for all four, then what is specific to each.
+"""Strategies: one conformance suite over the registry (every strategy module), then what
+is specific to each.
 
 A proposal must be a pure function of (space, settings, study seed, trial ids, history): the
 DAG calls it in a fresh process per round and expects the same answer every time.
@@ -22,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from hpstudy.config import STRATEGIES, STRATEGY_DEFAULTS
+from hpstudy.config import load_schema, strategy_defaults
 from hpstudy.objectives.function import beale, branin
 from hpstudy.space import SearchSpace
-from hpstudy.strategies import Observation, make_strategy, strategy_class
+from hpstudy.strategies import Observation, make_strategy, registry, strategy_class
 from tests.conftest import ALL_KINDS_SPACE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,12 +40,13 @@ GRID_SIZE = 48
 
 # Small start-up phases, so that a few trials of history already reach the model.
 SMALL = {"tpe": {"n_startup_jobs": 3}, "gp": {"n_initial_points": 3}}
+STRATEGIES = list(registry())
 ADAPTIVE = [name for name in STRATEGIES if strategy_class(name).adaptive]
 NON_ADAPTIVE = [name for name in STRATEGIES if not strategy_class(name).adaptive]
 
 
 def settings(name: str, **overrides) -> dict:
-    return {**STRATEGY_DEFAULTS[name], **SMALL.get(name, {}), **overrides}
+    return {**strategy_defaults(name), **SMALL.get(name, {}), **overrides}
 
 
 def strategy(name: str, seed: int = SEED, space: SearchSpace = SPACE, **overrides):
@@ -106,6 +108,35 @@ def ids_after(n: int, count: int) -> list[int]:
 
 # --- conformance: every strategy ---------------------------------------------------------
 
+def test_every_strategy_module_has_a_schema_block_and_every_block_a_module():
+    blocks = load_schema()["properties"]["strategies"]["properties"]
+    assert sorted(blocks) == sorted(STRATEGIES)
+    assert len(STRATEGIES) >= 4
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_a_strategy_declares_what_the_workflow_asks(name):
+    chosen = strategy_class(name)
+    assert chosen.name == name
+    assert chosen.label and isinstance(chosen.label, str)
+    assert isinstance(chosen.adaptive, bool) and isinstance(chosen.stochastic, bool)
+    assert chosen.check(settings(name), SPACE) == []
+    for module in chosen.imports:  # what the warm worker preloads for it
+        __import__(module)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+@pytest.mark.parametrize("budget", [1, 7, 20])
+def test_rounds_partition_the_trials_in_order(name, budget):
+    rounds = strategy_class(name).plan_rounds(budget, settings(name, budget=budget,
+                                                                 batch_size=3))
+    assert all(rounds), rounds  # no empty round
+    assert [trial for trial_ids in rounds for trial in trial_ids] == list(range(budget))
+    if not strategy_class(name).adaptive:
+        assert len(rounds) == 1  # nothing to wait for
+
+
+
 @pytest.mark.parametrize("name", STRATEGIES)
 @pytest.mark.parametrize("case", ["first round", "after history", "after failures"])
 def test_proposals_lie_inside_the_space_with_python_types(name, case):
@@ -129,10 +160,10 @@ def test_same_inputs_same_proposals(name):
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
-def test_study_seed_changes_proposals_except_grid(name):
+def test_study_seed_changes_proposals_of_stochastic_strategies(name):
     ids = [0, 1, 2, 3]
     one, other = strategy(name, seed=1).propose(ids, []), strategy(name, seed=2).propose(ids, [])
-    if name == "grid":
+    if not strategy_class(name).stochastic:
         assert one == other
     else:
         assert all(key(a) != key(b) for a, b in zip(one, other, strict=True))
@@ -363,7 +394,7 @@ def best_of_sequential_run(name: str, function_name: str, seed: int) -> tuple[fl
     start = time.perf_counter()
     function, space_config = FUNCTIONS[function_name]
     space = SearchSpace.from_config(space_config)
-    chosen = make_strategy(name, space, {**STRATEGY_DEFAULTS[name], "n_startup_jobs": 5,
+    chosen = make_strategy(name, space, {**strategy_defaults(name), "n_startup_jobs": 5,
                                          "n_initial_points": 5, "batch_size": 1}, seed)
     past: list[Observation] = []
     for trial in range(ADAPTIVITY_TRIALS):

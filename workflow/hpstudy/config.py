@@ -8,6 +8,7 @@ grid sizes, which parameters an objective understands). Every message names the 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -21,12 +22,9 @@ import yaml
 from hpstudy.data import NAMED_DATASET_LABELS, classes_problem
 from hpstudy.seeds import derive_seed
 from hpstudy.space import Parameter, SearchSpace
+from hpstudy.strategies import strategy_class
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
-
-STRATEGIES = ("grid", "random", "tpe", "gp")
-ADAPTIVE_STRATEGIES = ("tpe", "gp")
-STOCHASTIC_STRATEGIES = ("random", "tpe", "gp")
 
 # Settings a CNN search-space parameter may override (the rest are fixed by the model).
 CNN_TUNABLE = (
@@ -84,26 +82,32 @@ DEFAULTS: dict[str, Any] = {
     "report": {"margin": 0.05},
 }
 
-# Per-strategy defaults, applied only to the strategies present in config.
-# TPE: hyperopt's own n_startup_jobs default (20) would make TPE random search at small
-# budgets; 5 keeps it adaptive from the sixth trial on.
-STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "grid": {},
-    "random": {"budget": 20},
-    "tpe": {"budget": 20, "batch_size": 1, "n_startup_jobs": 5, "gamma": 0.25,
-            "n_EI_candidates": 24},
-    "gp": {"budget": 20, "batch_size": 1, "n_initial_points": 5, "acq_func": "EI",
-           "xi": 0.01, "kappa": 1.96},
-}
-
-
 class ConfigError(ValueError):
     """A config that cannot run; the message names each offending key."""
 
 
+@functools.cache
 def load_schema() -> dict:
     with open(SCHEMA_PATH, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+def schema_defaults(block: Mapping[str, Any]) -> dict[str, Any]:
+    """The `default:` values of an object schema's properties (nested objects too)."""
+    defaults = {}
+    for name, spec in block.get("properties", {}).items():
+        if "default" in spec:
+            defaults[name] = copy.deepcopy(spec["default"])
+        elif spec.get("type") == "object" and "properties" in spec:
+            nested = schema_defaults(spec)
+            if nested:
+                defaults[name] = nested
+    return defaults
+
+
+def strategy_defaults(name: str) -> dict[str, Any]:
+    """A strategy's defaults: its block of the schema (strategies.<name>)."""
+    return schema_defaults(load_schema()["properties"]["strategies"]["properties"][name])
 
 
 def _key(path) -> str:
@@ -268,25 +272,8 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
             if name not in CNN_TUNABLE:
                 errors.append(f"space.{name}: the cnn objective has no setting {name!r}; "
                               f"tunable: {', '.join(CNN_TUNABLE)}")
-    strategies = config["strategies"]
-    if "grid" in strategies:
-        size = space.grid_size()
-        budget = strategies["grid"].get("budget")
-        if budget is not None and budget != size:
-            errors.append(f"strategies.grid.budget: {budget} disagrees with the grid's size "
-                          f"{size} (product of the space's grid points); remove it or set {size}")
-    if "tpe" in strategies:
-        tpe = strategies["tpe"]
-        if tpe["n_startup_jobs"] >= tpe["budget"]:
-            errors.append(
-                f"strategies.tpe.n_startup_jobs: {tpe['n_startup_jobs']} >= budget "
-                f"{tpe['budget']}: TPE would be random search throughout; lower it")
-    if "gp" in strategies:
-        gp = strategies["gp"]
-        if gp["n_initial_points"] >= gp["budget"]:
-            errors.append(
-                f"strategies.gp.n_initial_points: {gp['n_initial_points']} >= budget "
-                f"{gp['budget']}: the GP would never be used; lower it")
+    for name, settings in config["strategies"].items():
+        errors += strategy_class(name).check(settings, space)
     return errors
 
 
@@ -300,7 +287,7 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError("invalid config: " + "\n  ".join(errors))
     resolved = _merge(DEFAULTS, config)
     resolved["strategies"] = {
-        name: _merge(STRATEGY_DEFAULTS[name], settings or {})
+        name: _merge(strategy_defaults(name), settings or {})
         for name, settings in config["strategies"].items()
     }
     errors = _semantic_errors(resolved)
@@ -312,12 +299,6 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
 def config_hash(config: Mapping[str, Any]) -> str:
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
-
-
-def plan_rounds(budget: int, batch_size: int) -> list[list[int]]:
-    """Trial ids per round: round r holds trials [r*b, (r+1)*b), the last one possibly short."""
-    return [list(range(start, min(start + batch_size, budget)))
-            for start in range(0, budget, batch_size)]
 
 
 @dataclass(frozen=True)
@@ -392,7 +373,7 @@ class Study:
         """Every study the DAG runs: one per strategy, plus `repeats - 1` more seeds of each
         stochastic strategy, named `<strategy>-repeat<r>` (grid has nothing to repeat)."""
         extra = [f"{s}-repeat{r}" for r in range(1, self.repeats) for s in self.strategies
-                 if s in STOCHASTIC_STRATEGIES]
+                 if strategy_class(s).stochastic]
         return self.strategies + extra
 
     def repeat_studies(self, strategy: str) -> list[str]:
@@ -421,27 +402,27 @@ class Study:
         return self.config["strategies"][strategy]
 
     def budget(self, study: str) -> int:
-        if self.strategy_of(study) == "grid":
-            return self.space.grid_size()
-        return self.settings(study)["budget"]
-
-    def batch_size(self, study: str) -> int:
-        # Non-adaptive strategies ignore history: one round holds every trial.
-        if self.strategy_of(study) not in ADAPTIVE_STRATEGIES:
-            return self.budget(study)
-        return self.settings(study)["batch_size"]
+        strategy = self.strategy_of(study)
+        return strategy_class(strategy).budget(self.settings(study), self.space)
 
     @cached_property
     def _rounds(self) -> dict[str, list[list[int]]]:
         # Cached: the DAG's input functions ask for it once per job.
-        return {s: plan_rounds(self.budget(s), self.batch_size(s)) for s in self.strategies}
+        return {s: strategy_class(s).plan_rounds(self.budget(s), self.settings(s))
+                for s in self.strategies}
+
+    @cached_property
+    def _round_of(self) -> dict[str, dict[int, int]]:
+        return {s: {trial: index for index, trial_ids in enumerate(rounds)
+                    for trial in trial_ids} for s, rounds in self._rounds.items()}
 
     def rounds(self, study: str) -> list[list[int]]:
         self.settings(study)  # a clear error for an unconfigured strategy
         return self._rounds[self.strategy_of(study)]
 
     def round_of(self, study: str, trial: int) -> int:
-        return trial // self.batch_size(study)
+        self.settings(study)
+        return self._round_of[self.strategy_of(study)][trial]
 
     def trials(self, study: str) -> range:
         return range(self.budget(study))

@@ -49,8 +49,6 @@ REFERENCE = "random"  # the strategy every other one is tested against in the re
 N_BLOCKS = 5  # per-parameter box plots: the trials cut into this many blocks (budget / 5)
 N_BEST = 5  # CV box plots: this many best trials
 COLOURMAP = "viridis_r"  # low objective (better) = bright
-_FIXED_COLOURS = {"grid": "tab:gray", "random": "tab:blue", "tpe": "tab:orange",
-                  "gp": "tab:green"}
 _OTHER_COLOURS = ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 _FOLD_COLUMN = re.compile(r"^fold_(\d+)_(accuracy|value)$")
 OBJECTIVE_LABEL = "objective (lower is better)"
@@ -370,10 +368,23 @@ def _figure(width: float = 7.0, height: float = 4.5) -> Figure:
     return figure
 
 
+def _fixed_colour(strategy: str) -> str | None:
+    """The colour a strategy's module declares (strategies.base.Strategy.colour), if any."""
+    from hpstudy.strategies import registry
+
+    found = registry().get(strategy)
+    return found.colour if found is not None else None
+
+
 def strategy_colour(strategy: str, order: Sequence[str]) -> str:
-    if strategy in _FIXED_COLOURS:
-        return _FIXED_COLOURS[strategy]
-    others = [s for s in order if s not in _FIXED_COLOURS]
+    """A strategy's own colour, or else one of a palette by its place among the strategies
+    in `order` that declare none (so figures of one report agree with each other)."""
+    fixed = _fixed_colour(strategy)
+    if fixed is not None:
+        return fixed
+    others = [s for s in order if _fixed_colour(s) is None]
+    if strategy not in others:
+        others.append(strategy)
     return _OTHER_COLOURS[others.index(strategy) % len(_OTHER_COLOURS)]
 
 

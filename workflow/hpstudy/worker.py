@@ -60,10 +60,10 @@ def preload_modules(objective: str, strategies) -> list[str]:
                "hpstudy.strategies", f"hpstudy.objectives.{objective}"]
     if objective == "cnn":
         modules += ["tensorflow", "keras"]
-    if "tpe" in strategies:
-        modules += ["hyperopt", "hpstudy.strategies.tpe"]
-    if "gp" in strategies:
-        modules += ["skopt", "hpstudy.strategies.gp"]
+    from hpstudy.strategies import strategy_class
+
+    for strategy in strategies:
+        modules += [name for name in strategy_class(strategy).imports if name not in modules]
     return modules
 
 

@@ -28,6 +28,7 @@ os.environ.update(
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 
 from hpstudy.config import ConfigError, Study
+from hpstudy.strategies import registry
 from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV
 from hpstudy.tracking import redact
 
@@ -57,6 +58,7 @@ os.environ.update(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true")
 os.environ.update(
     MLFLOW_TRACKING_URI=os.environ.get("MLFLOW_TRACKING_URI") or STUDY.config["tracking"]["uri"]
 )
+STRATEGY_NAMES = list(registry())
 TRACKING_URI_REDACTED = redact(os.environ.get("MLFLOW_TRACKING_URI"))
 TRACKING = "results/tracking/experiment.json"
 

@@ -1,5 +1,14 @@
 """The one interface every strategy implements.
 
+A strategy is one module in this package that sets `STRATEGY` to a `Strategy` subclass, plus
+one block under `strategies:` in workflow/schemas/config.schema.yaml (its settings, their
+types and `default:` values). The class says everything else the workflow needs to know:
+its name and label, whether it adapts to history and whether another seed changes it, its own
+config checks, its budget and how its trials are laid out in rounds. The registry
+(hpstudy.strategies) finds it; the Snakefile, the config checks, the worker and the report
+ask the registry, never a strategy's name. Heavy libraries are imported inside `propose`:
+the Snakefile imports every strategy module to learn the names.
+
 A proposal is a pure function of (search space, strategy settings, study seed, the ids of the
 trials to propose, the history of finished trials). Nothing else: no global RNG, no clock,
 no state kept between calls. This is what lets the DAG call it in a fresh process per round and
@@ -47,7 +56,32 @@ class Observation:
 
 class Strategy(ABC):
     name: ClassVar[str]
-    adaptive: ClassVar[bool]
+    label: ClassVar[str]  # how the report and the README name it
+    adaptive: ClassVar[bool]  # proposals depend on the history: rounds wait for scores
+    stochastic: ClassVar[bool] = True  # another seed gives other proposals (repeats run it)
+    colour: ClassVar[str | None] = None  # fixed colour in figures (else one from a palette)
+    imports: ClassVar[tuple[str, ...]] = ()  # heavy modules its proposals import (worker)
+
+    @classmethod
+    def budget(cls, settings: Mapping[str, Any], space: SearchSpace) -> int:
+        """How many trials a study of this strategy runs."""
+        return settings["budget"]
+
+    @classmethod
+    def plan_rounds(cls, budget: int, settings: Mapping[str, Any]) -> list[list[int]]:
+        """Trial ids per round, in order: a round's proposals see the scores of every earlier
+        round. Default: a non-adaptive strategy proposes everything in one round; an adaptive
+        one in rounds of `batch_size` (the last one possibly short). A strategy may plan
+        rounds of varying size."""
+        size = settings["batch_size"] if cls.adaptive else budget
+        return [list(range(start, min(start + size, budget)))
+                for start in range(0, budget, size)]
+
+    @classmethod
+    def check(cls, settings: Mapping[str, Any], space: SearchSpace) -> list[str]:
+        """What the schema cannot say about this strategy's settings: one message per
+        problem, naming the key (`strategies.<name>.<setting>`)."""
+        return []
 
     def __init__(self, space: SearchSpace, settings: Mapping[str, Any], study_seed: int):
         self.space = space

@@ -23,7 +23,17 @@ def failure_penalty(history) -> float:
 
 class GaussianProcessBO(Strategy):
     name = "gp"
+    label = "GP (scikit-optimize)"
     adaptive = True
+    colour = "tab:green"
+    imports = ("skopt", "hpstudy.strategies.gp")
+
+    @classmethod
+    def check(cls, settings, space):
+        if settings["n_initial_points"] >= settings["budget"]:
+            return [f"strategies.gp.n_initial_points: {settings['n_initial_points']} >= "
+                    f"budget {settings['budget']}: the GP would never be used; lower it"]
+        return []
 
     def propose(self, trial_ids, history):
         import numpy as np

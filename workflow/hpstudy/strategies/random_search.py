@@ -6,7 +6,10 @@ from hpstudy.strategies.hyperopt_history import suggest_each
 
 class RandomSearch(Strategy):
     name = "random"
+    label = "random search"
     adaptive = False
+    colour = "tab:blue"
+    imports = ("hyperopt",)
 
     def propose(self, trial_ids, history):
         from hyperopt import rand

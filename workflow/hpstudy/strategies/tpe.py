@@ -8,7 +8,17 @@ from hpstudy.strategies.hyperopt_history import suggest_each
 
 class TreeParzenEstimator(Strategy):
     name = "tpe"
+    label = "TPE (hyperopt)"
     adaptive = True
+    colour = "tab:orange"
+    imports = ("hyperopt", "hpstudy.strategies.tpe")
+
+    @classmethod
+    def check(cls, settings, space):
+        if settings["n_startup_jobs"] >= settings["budget"]:
+            return [f"strategies.tpe.n_startup_jobs: {settings['n_startup_jobs']} >= budget "
+                    f"{settings['budget']}: TPE would be random search throughout; lower it"]
+        return []
 
     def propose(self, trial_ids, history):
         from hyperopt import tpe
