@@ -69,7 +69,7 @@ def serial_loop(directory: Path, threads: int) -> None:
     for name, array in (("x", x), ("y", y), ("folds", folds)):
         arrays[name] = str(directory / "loop" / f"{name}.npy")
         fileio.write_npy(arrays[name], array)
-    from hpstudy.objectives import cnn
+    from hpstudy.objectives.cnn import OBJECTIVE as cnn
 
     records = []
     for round_path in sorted((directory / "results" / "random" / "rounds").glob("*.json")):

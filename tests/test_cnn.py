@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpstudy.objectives.cnn import ERROR_FLOOR, score_trial
+from hpstudy.objectives.cnn import OBJECTIVE as CNN
+from hpstudy.objectives.keras_classifier import ERROR_FLOOR
 from tests.conftest import load_config
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -140,16 +141,16 @@ def test_trial_runs_in_mlflow_hold_each_folds_epoch_history(tiny_study):
 def test_speed_ups_early_stopping_and_lr_decay(tmp_path):
     """Both optional speed-ups train for real: early stopping cuts the epochs short."""
     from hpstudy import data
-    from hpstudy.config import DEFAULTS
-    from hpstudy.objectives.cnn import evaluate_fold
+    from hpstudy.config import objective_defaults
+    from hpstudy.objectives.cnn import OBJECTIVE as CNN
 
     x, y, folds, _ = data.prepare({"name": "digits", "path": None, "limit": 300,
                                    "split_seed": 0}, {"folds": 2, "test_fraction": 0.2})
     train, val = (folds != -1) & (folds != 0), folds == 0
     fold = data.FoldData(x[train], y[train], x[val], y[val], 10)
-    settings = {**DEFAULTS["objective"]["cnn"], "filters": 8, "dense_units": 16, "epochs": 30,
+    settings = {**objective_defaults("cnn"), "filters": 8, "dense_units": 16, "epochs": 30,
                 "early_stopping_patience": 2, "lr_decay_rate": 0.01, "lr_decay_steps": 1}
-    record = evaluate_fold(settings, {"learning_rate": 0.05, "momentum": 0.9}, 0, 3, fold)
+    record = CNN.evaluate_fold(settings, {"learning_rate": 0.05, "momentum": 0.9}, 0, 3, fold)
     assert record["status"] == "ok"
     # lr x 0.01 per batch: only the momentum keeps the weights moving, val_loss gains fall
     # below min_delta within a few epochs and patience 2 ends the fit (11 epochs here).
@@ -177,7 +178,7 @@ def test_fold_job_rerun_is_identical(tiny_study):
 def test_perfect_accuracy_stays_finite():
     folds = [{"fold": k, "status": "ok", "classes": 10,
               "metrics": {"val_accuracy": 1.0, "val_loss": 0.0}} for k in range(3)]
-    score = score_trial({"metric": "accuracy"}, folds)
+    score = CNN.score_trial({"metric": "accuracy"}, folds)
     assert score["objective"] == pytest.approx(math.log10(ERROR_FLOOR))
     assert score["metrics"]["cv_accuracy_mean"] == 1.0
 

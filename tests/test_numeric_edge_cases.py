@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpstudy.objectives.cnn import ERROR_FLOOR
+from hpstudy.objectives.keras_classifier import ERROR_FLOOR
 from tests.conftest import Workdir, load_config
 
 FOLDS = 4

@@ -20,49 +20,17 @@ from typing import Any
 import yaml
 
 from hpstudy.data import NAMED_DATASET_LABELS, classes_problem
+from hpstudy.objectives import Objective, objective_class
 from hpstudy.seeds import derive_seed
 from hpstudy.space import Parameter, SearchSpace
 from hpstudy.strategies import strategy_class
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
-# Settings a CNN search-space parameter may override (the rest are fixed by the model).
-CNN_TUNABLE = (
-    "learning_rate",
-    "momentum",
-    "filters",
-    "kernel_size",
-    "dense_units",
-    "batch_size",
-    "epochs",
-    "optimizer",
-)
-
 DEFAULTS: dict[str, Any] = {
     "repeats": 1,
     "dataset": {"path": None, "classes": None, "limit": None, "split_seed": 0},
     "cv": {"test_fraction": 0.2},
-    "objective": {
-        "function": {"name": "branin", "noise_std": 0.0},
-        "cnn": {
-            "filters": 32,
-            "kernel_size": 3,
-            "dense_units": 100,
-            "batch_size": 32,
-            "epochs": 10,
-            "optimizer": "sgd",
-            "learning_rate": 0.01,
-            "momentum": 0.9,
-            "early_stopping_patience": None,
-            "early_stopping_min_delta": 1.0e-3,
-            "lr_decay_rate": None,
-            "lr_decay_steps": 100,
-            "divergence_factor": 3.0,
-            "metric": "accuracy",
-            "threads": 1,
-            "device": "cpu",
-        },
-    },
     "tracking": {"uri": "sqlite:///results/mlflow.db"},
     "execution": {
         "fold_jobs": "per_fold",
@@ -88,8 +56,13 @@ class ConfigError(ValueError):
 
 @functools.cache
 def load_schema() -> dict:
+    """The config schema, with `objective.name` allowing exactly the objective blocks (so an
+    objective is its module and its block, nothing else to edit)."""
     with open(SCHEMA_PATH, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        schema = yaml.safe_load(handle)
+    objective = schema["properties"]["objective"]["properties"]
+    objective["name"]["enum"] = [name for name in objective if name != "name"]
+    return schema
 
 
 def schema_defaults(block: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,6 +76,11 @@ def schema_defaults(block: Mapping[str, Any]) -> dict[str, Any]:
             if nested:
                 defaults[name] = nested
     return defaults
+
+
+def objective_defaults(name: str) -> dict[str, Any]:
+    """An objective's defaults: its block of the schema (objective.<name>)."""
+    return schema_defaults(load_schema()["properties"]["objective"]["properties"][name])
 
 
 def strategy_defaults(name: str) -> dict[str, Any]:
@@ -126,7 +104,8 @@ def _describe(error) -> str:
         allowed_text = ", ".join(allowed) if allowed else "(none)"
         hint = ""
         if key.startswith("execution.resources.") and {"threads", "gpu"} & set(extra):
-            hint = " (threads and GPUs of training jobs: objective.cnn.threads and .device)"
+            hint = (" (threads and GPUs of training jobs: the objective's threads and "
+                    "device, e.g. objective.cnn.threads)")
         return (f"{where}: unknown key(s) {', '.join(map(repr, extra))}; "
                 f"allowed: {allowed_text}{hint}")
     if kind == "enum":
@@ -261,17 +240,7 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
         return errors + space_errors
     space = SearchSpace.from_config(config["space"])
     objective = config["objective"]["name"]
-    if objective == "function":
-        numeric = [p.name for p in space if p.kind != "choice"]
-        if len(space.parameters) != 2 or len(numeric) != 2:
-            errors.append(
-                f"space: the function objective ({config['objective']['function']['name']}) "
-                f"takes exactly 2 numeric parameters (x, y in order), got {space.names}")
-    elif objective == "cnn":
-        for name in space.names:
-            if name not in CNN_TUNABLE:
-                errors.append(f"space.{name}: the cnn objective has no setting {name!r}; "
-                              f"tunable: {', '.join(CNN_TUNABLE)}")
+    errors += objective_class(objective).check(config["objective"][objective], space)
     for name, settings in config["strategies"].items():
         errors += strategy_class(name).check(settings, space)
     return errors
@@ -286,6 +255,10 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     if errors:
         raise ConfigError("invalid config: " + "\n  ".join(errors))
     resolved = _merge(DEFAULTS, config)
+    # Defaults for the chosen objective's block and for any other block written out.
+    objectives = resolved["objective"]
+    for name in sorted({objectives["name"], *objectives} - {"name"}):
+        objectives[name] = _merge(objective_defaults(name), objectives.get(name) or {})
     resolved["strategies"] = {
         name: _merge(strategy_defaults(name), settings or {})
         for name, settings in config["strategies"].items()
@@ -350,19 +323,24 @@ class Study:
     def resources(self, kind: str) -> dict[str, int]:
         """Cluster resources of one kind of job (execution.resources.<kind>): runtime in
         minutes, mem_mb, threads and gpu. Threads and GPUs of training jobs come from the
-        objective (objective.cnn.threads and .device): TensorFlow's thread count changes
+        objective (e.g. objective.cnn.threads and .device): TensorFlow's thread count changes
         the numbers in the last bits, so it is part of what a result depends on. Every other
         job is single-threaded on purpose: more BLAS threads in a GP proposal would change
         its floats too."""
         resources = dict(self.config["execution"]["resources"][kind])
-        trains = kind in ("train", "test") and self.objective_name == "cnn"
-        resources["threads"] = self.objective_settings["threads"] if trains else 1
-        resources["gpu"] = 1 if trains and self.objective_settings["device"] == "gpu" else 0
+        trains = kind in ("train", "test")
+        objective, settings = self.objective, self.objective_settings
+        resources["threads"] = objective.threads(settings) if trains else 1
+        resources["gpu"] = objective.gpus(settings) if trains else 0
         return resources
 
     @property
+    def objective(self) -> type[Objective]:
+        return objective_class(self.objective_name)
+
+    @property
     def needs_data(self) -> bool:
-        return self.objective_name == "cnn"
+        return self.objective.needs_data
 
     @property
     def repeats(self) -> int:

@@ -101,10 +101,10 @@ def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
     per fold, or one per trial: see `execution.fold_jobs`). A diverging fit is recorded,
     not raised, so the study goes on. Each fold's record depends only on its own seed;
     its timings go to its timing file."""
-    from hpstudy.objectives import objective_module
+    from hpstudy.objectives import objective_class
 
     entry = proposal(round_path, trial)
-    module = objective_module(objective)
+    module = objective_class(objective)
     for fold, output, timing_output in zip(folds, outputs, timing_outputs, strict=True):
         seed = derive_seed(entry["seed"], "fold", fold)
         fold_data = None
@@ -127,10 +127,10 @@ def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
 
 def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
                 output: str) -> None:
-    from hpstudy.objectives import objective_module
+    from hpstudy.objectives import objective_class
 
     records = sorted((fileio.read_json(p) for p in fold_paths), key=lambda r: r["fold"])
-    score = objective_module(objective).score_trial(dict(settings), records)
+    score = objective_class(objective).score_trial(dict(settings), records)
     objective_value = score["objective"]
     if objective_value is not None and not math.isfinite(objective_value):
         raise RuntimeError(f"trial {records[0]['trial']}: objective {objective_value} is not "
@@ -157,7 +157,7 @@ def evaluate_test(objective: str, settings: Mapping, strategy: str, score_paths:
                   output: str) -> None:
     """Retrain the strategy's best params on all CV data and score them once on the
     held-out test set, which no search ever saw."""
-    from hpstudy.objectives import objective_module
+    from hpstudy.objectives import objective_class
 
     best = best_score(score_paths)
     if best is None:
@@ -172,7 +172,7 @@ def evaluate_test(objective: str, settings: Mapping, strategy: str, score_paths:
     seed = derive_seed(study_seed, strategy, "test")
     log.info("%s: testing trial %d (CV objective %.6g), params %s", strategy, best["trial"],
              best["objective"], best["params"])
-    record = objective_module(objective).evaluate_test(dict(settings), best["params"], seed,
+    record = objective_class(objective).evaluate_test(dict(settings), best["params"], seed,
                                                       test_data, threads)
     result = {
         "strategy": strategy, "trial": best["trial"], "params": best["params"], "seed": seed,

@@ -50,7 +50,7 @@ N_BLOCKS = 5  # per-parameter box plots: the trials cut into this many blocks (b
 N_BEST = 5  # CV box plots: this many best trials
 COLOURMAP = "viridis_r"  # low objective (better) = bright
 _OTHER_COLOURS = ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
-_FOLD_COLUMN = re.compile(r"^fold_(\d+)_(accuracy|value)$")
+_FOLD_COLUMN = re.compile(r"^fold_(\d+)_(\w+)$")
 OBJECTIVE_LABEL = "objective (lower is better)"
 BEST_LABEL = "best objective so far (lower is better)"
 
@@ -101,15 +101,17 @@ def best_so_far(table: pd.DataFrame) -> pd.Series:
     return values.cummin().replace(np.inf, np.nan)
 
 
-def fold_columns(table: pd.DataFrame) -> list[str]:
-    """fold_<k>_accuracy (CNN) or else fold_<k>_value (functions) columns, by fold k."""
-    found: dict[str, list[tuple[int, str]]] = {"accuracy": [], "value": []}
+def fold_columns(table: pd.DataFrame, metric: str | None = None) -> list[str]:
+    """The fold_<k>_<metric> columns, by fold k: of the objective's fold metric
+    (Objective.fold_metric) or, when not given, of the first metric that has fold columns."""
+    found: dict[str, list[tuple[int, str]]] = {}
     for column in table.columns:
         match = _FOLD_COLUMN.match(str(column))
         if match:
-            found[match.group(2)].append((int(match.group(1)), column))
-    chosen = found["accuracy"] or found["value"]
-    return [column for _, column in sorted(chosen)]
+            found.setdefault(match.group(2), []).append((int(match.group(1)), column))
+    if metric is None and found:
+        metric = sorted(found)[0]
+    return [column for _, column in sorted(found.get(metric, []))]
 
 
 # --- parameter axes -----------------------------------------------------------------------
@@ -495,9 +497,10 @@ def parameters_figure(strategy: str, table: pd.DataFrame, axes: Sequence[ParamAx
     return figure
 
 
-def cv_folds_figure(strategy: str, table: pd.DataFrame, n_best: int = N_BEST) -> Figure | None:
+def cv_folds_figure(strategy: str, table: pd.DataFrame, n_best: int = N_BEST,
+                    fold_metric: str | None = None) -> Figure | None:
     """Box plots of the per-fold CV scores of the n_best best ok trials, best first."""
-    columns = fold_columns(table)
+    columns = fold_columns(table, fold_metric)
     ok = table[ok_mask(table)]
     if not columns or not len(ok):
         return None
@@ -742,7 +745,8 @@ CAPTIONS = {
 def make_figures(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
                  margin: float = 0.05,
                  test_results: Mapping[str, Mapping[str, Any]] | None = None,
-                 curves: Mapping[str, np.ndarray] | None = None) -> dict[str, Figure]:
+                 curves: Mapping[str, np.ndarray] | None = None,
+                 fold_metric: str | None = None) -> dict[str, Figure]:
     """Every figure of the report by name (the PNG's stem), in page order."""
     target = overall_best(trials)
     figures: dict[str, Figure | None] = {
@@ -759,7 +763,7 @@ def make_figures(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
         figures[f"{strategy}_best_so_far"] = strategy_best_so_far_figure(strategy, table)
         if axes:
             figures[f"{strategy}_parameters"] = parameters_figure(strategy, table, axes)
-        figures[f"{strategy}_cv_folds"] = cv_folds_figure(strategy, table)
+        figures[f"{strategy}_cv_folds"] = cv_folds_figure(strategy, table, fold_metric=fold_metric)
         figures[f"{strategy}_space"] = space_figure(strategy, table, axes, grid_table)
     return {name: figure for name, figure in figures.items() if figure is not None}
 
@@ -863,7 +867,8 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
                  margin: float = 0.05,
                  test_results: Mapping[str, Mapping[str, Any]] | None = None,
                  repeats: Mapping[str, Sequence[str]] | None = None,
-                 figures_dir: str | None = None) -> dict[str, Any]:
+                 figures_dir: str | None = None,
+                 fold_metric: str | None = None) -> dict[str, Any]:
     """Write the report into out_dir (PNGs into figures_dir, default out_dir); return what
     was written.
 
@@ -872,7 +877,8 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     (log axes, complement parameters); without it the parameters are read off trials.csv and
     drawn on linear axes. margin: trials_to_margin counts trials until the best-so-far is
     within this absolute distance of the overall best objective. test_results: {strategy:
-    held-out test result dict}. repeats: {strategy: [trials.csv per seed]}.
+    held-out test result dict}. repeats: {strategy: [trials.csv per seed]}. fold_metric:
+    the objective's per-fold metric (Objective.fold_metric) for the CV fold plots.
 
     Returns {"html": path of index.html, "figures": {name: PNG path}, "tables": {"comparison":
     path, "training_time": path, "repeats": path}, "captions": {name: caption}}, names in page
@@ -914,7 +920,8 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     written["tables"]["repeats"] = str(path)
 
     pngs = {}
-    for name, figure in make_figures(trials, axes, margin, test_results, curves).items():
+    figures = make_figures(trials, axes, margin, test_results, curves, fold_metric)
+    for name, figure in figures.items():
         pngs[name] = render_png(figure)
         figure.clear()
         path = Path(figures_dir or out) / f"{name}.png"

@@ -58,8 +58,9 @@ def preload_modules(objective: str, strategies) -> list[str]:
     modules = ["numpy", "pandas", "sklearn", "scipy.stats", "hpstudy.jobs", "hpstudy.data",
                "hpstudy.tracking", "mlflow", *MLFLOW_CLIENT_MODULES, "hpstudy.report",
                "hpstudy.strategies", f"hpstudy.objectives.{objective}"]
-    if objective == "cnn":
-        modules += ["tensorflow", "keras"]
+    from hpstudy.objectives import objective_class
+
+    modules += list(objective_class(objective).imports)
     from hpstudy.strategies import strategy_class
 
     for strategy in strategies:
@@ -103,7 +104,7 @@ def _prepare_imports(device: str) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MPLBACKEND", "Agg")
     if device == "cpu":
-        # As hpstudy.objectives.cnn sets it: no CUDA driver probe on CPU studies.
+        # As hpstudy.objectives.keras_classifier sets it: no CUDA driver probe on CPU studies.
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
 
 

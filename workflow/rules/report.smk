@@ -65,6 +65,7 @@ rule report:
             space=STUDY.config["space"],
             margin=STUDY.config["report"]["margin"],
             repeats=repeat_trials(),
+            fold_metric=STUDY.objective.fold_metric,
         ),
     conda:
         "../../envs/report.yaml"

@@ -17,4 +17,5 @@ build_report(
     margin=snakemake.params.margin,
     test_results={s: t for s, t in tests.items() if t.get("status") != "no_ok_trial"},
     repeats=snakemake.params.repeats or None,
+    fold_metric=snakemake.params.fold_metric,
 )

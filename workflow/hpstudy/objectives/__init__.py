@@ -1,30 +1,40 @@
 """Objectives: what a (trial, fold) job trains and how a trial's folds become one score.
 
-Every objective module provides:
-- `evaluate_fold(settings, params, fold, seed, data, threads) -> dict`: one fold's record
-  (status, final metrics, per-epoch history, fit seconds);
-- `score_trial(settings, fold_records) -> dict`: the trial's `objective` (the value
-  minimised), `status` and `metrics`;
-- `evaluate_test(settings, params, seed, data, threads) -> dict`: the held-out test of the
-  best params (`status`, `test_objective`, `metrics`).
-Modules are imported on demand: the CNN's pulls in TensorFlow (~10 s).
+Every module of this package that sets `OBJECTIVE` is an objective (see base.Objective):
+adding one is adding its module and its block in the config schema. Objective modules import
+TensorFlow inside their methods, so the registry is cheap to build in the Snakefile.
 """
 
+from __future__ import annotations
+
+import functools
 import importlib
+import pkgutil
 
-_MODULES = {"function": "hpstudy.objectives.function", "cnn": "hpstudy.objectives.cnn"}
-
-
-def objective_module(name: str):
-    if name not in _MODULES:
-        raise ValueError(f"unknown objective {name!r}; known: {', '.join(_MODULES)}")
-    return importlib.import_module(_MODULES[name])
+from hpstudy.objectives.base import Objective, trial_status
 
 
-def trial_status(fold_records) -> str:
-    """A trial is as bad as its worst fold: failed > diverged > ok."""
-    statuses = {record["status"] for record in fold_records}
-    for status in ("failed", "diverged"):
-        if status in statuses:
-            return status
-    return "ok"
+@functools.cache
+def registry() -> dict[str, type[Objective]]:
+    """{name: class} of every objective module, by name."""
+    found: dict[str, type[Objective]] = {}
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        objective = getattr(module, "OBJECTIVE", None)
+        if objective is None:  # a helper module (base, keras_classifier)
+            continue
+        if objective.name in found:
+            raise RuntimeError(f"two objectives named {objective.name!r}: "
+                               f"{found[objective.name].__module__} and {module.__name__}")
+        found[objective.name] = objective
+    return dict(sorted(found.items()))
+
+
+def objective_class(name: str) -> type[Objective]:
+    objectives = registry()
+    if name not in objectives:
+        raise ValueError(f"unknown objective {name!r}; known: {', '.join(objectives)}")
+    return objectives[name]
+
+
+__all__ = ["Objective", "objective_class", "registry", "trial_status"]

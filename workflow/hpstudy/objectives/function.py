@@ -12,7 +12,7 @@ import statistics
 
 import numpy as np
 
-from hpstudy.objectives import trial_status
+from hpstudy.objectives.base import Objective, trial_status
 
 
 def branin(x: float, y: float) -> float:
@@ -65,3 +65,34 @@ def score_trial(settings, fold_records) -> dict:
     metrics["value_mean"] = statistics.fmean(values)
     metrics["value_std"] = statistics.pstdev(values)
     return {"status": status, "objective": metrics["value_mean"], "metrics": metrics}
+
+
+class TestFunction(Objective):
+    """objective.function: `name` (branin, beale) of the space's two numeric parameters."""
+
+    name = "function"
+    label = "test function"
+    tunable = None  # the space's two parameters are the function's x and y, in order
+
+    @classmethod
+    def check(cls, settings, space):
+        numeric = [p.name for p in space if p.kind != "choice"]
+        if len(space.parameters) != 2 or len(numeric) != 2:
+            return [f"space: the function objective ({settings['name']}) takes exactly 2 "
+                    f"numeric parameters (x, y in order), got {space.names}"]
+        return []
+
+    @classmethod
+    def evaluate_fold(cls, settings, params, fold, seed, data=None, threads=1):
+        return evaluate_fold(settings, params, fold, seed, data, threads)
+
+    @classmethod
+    def score_trial(cls, settings, fold_records):
+        return score_trial(settings, fold_records)
+
+    @classmethod
+    def evaluate_test(cls, settings, params, seed, data=None, threads=1):
+        return evaluate_test(settings, params, seed, data, threads)
+
+
+OBJECTIVE = TestFunction

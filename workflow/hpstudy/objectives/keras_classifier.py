@@ -1,0 +1,283 @@
+"""What the Keras networks share (cnn, mlp): TensorFlow set-up, one fold's training with the
+divergence guard, the CV score, the held-out test, and the seed write-ups' tunables
+(initializer, activation, dropout, optimizer, Nesterov momentum, learning-rate schedules).
+
+A network module subclasses KerasClassifier with its `build_layers` and its own schema block.
+
+Score (metric: accuracy): objective = log10(1 - mean CV accuracy), the classic write-up's
+score. 1 - accuracy is floored at ERROR_FLOOR so a perfect fold stays finite.
+A fold diverges when its training loss turns NaN/inf, or when an epoch's training loss
+exceeds `divergence_factor` x ln(classes), i.e. that many times the loss of a model that
+guesses uniformly (Keras 3 keeps the loss finite where Keras 2 gave NaN: with lr 50 on digits
+it climbs to ~85 within three epochs, and to ~3e6 at lr 1e6, but never NaN). The fold stops at
+once and is recorded `diverged`; its trial gets the penalty objective of a chance-level model
+(log10(1 - 1/classes), or ln(classes) for the loss metric), so the study goes on and the
+strategies see it as bad. A `zero` initializer is not divergence: it trains to chance and is
+scored as such.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import statistics
+import time
+from abc import abstractmethod
+
+from hpstudy.objectives.base import Objective, trial_status
+
+log = logging.getLogger(__name__)
+
+ERROR_FLOOR = 1e-4  # log10 floor -4: far below one error in any fold used here
+# The optimizers a network can train with (Keras names), and which of them take momentum.
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
+WITH_MOMENTUM = ("sgd", "rmsprop")
+# Settings of every Keras network that a search-space parameter may set.
+TUNABLE = ("learning_rate", "momentum", "nesterov", "batch_size", "epochs", "optimizer",
+           "kernel_initializer", "activation", "dropout", "lr_schedule", "lr_decay_rate")
+
+_configured: tuple[int, str] | None = None
+
+
+def configure_tensorflow(threads: int, device: str):
+    """Threads and devices must be set before TensorFlow runs its first op: once per process
+    (a job that trains several folds calls this for each)."""
+    global _configured
+    if _configured is not None:
+        import tensorflow as tf
+
+        if _configured != (threads, device):
+            raise RuntimeError(f"TensorFlow is already set up for {_configured}; cannot switch "
+                               f"to threads={threads}, device={device} in this process")
+        return tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if device == "cpu":
+        # Skips CUDA's driver probe (and its error lines) on machines without a GPU.
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    if device == "gpu":
+        # Several fold jobs may share one GPU: take memory as needed, not all of it up front.
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    _configured = (threads, device)
+    return tf
+
+
+def learning_rate(settings: dict, steps_per_epoch: int):
+    """A float, or a Keras schedule (per optimizer step) for `lr_schedule`:
+    - exponential: lr * rate^(step / lr_decay_steps) (also with lr_schedule none and an
+      lr_decay_rate, as before schedules had a name);
+    - time_based: lr / (1 + rate * epoch), the classic write-up's time-based decay;
+    - step: lr * rate^floor(epoch / lr_decay_epochs), the classic step decay."""
+    import keras
+
+    schedules = keras.optimizers.schedules
+    rate, schedule = settings["lr_decay_rate"], settings["lr_schedule"]
+    initial = settings["learning_rate"]
+    if schedule == "none" and rate is not None:
+        schedule = "exponential"
+    if schedule == "none":
+        return initial
+    if rate is None:
+        raise ValueError(f"lr_schedule {schedule!r} needs lr_decay_rate")
+    if schedule == "exponential":
+        return schedules.ExponentialDecay(initial, decay_steps=settings["lr_decay_steps"],
+                                          decay_rate=rate)
+    if schedule == "time_based":
+        return schedules.InverseTimeDecay(initial, decay_steps=steps_per_epoch,
+                                          decay_rate=rate)
+    return schedules.ExponentialDecay(
+        initial, decay_steps=steps_per_epoch * settings["lr_decay_epochs"], decay_rate=rate,
+        staircase=True)
+
+
+def make_optimizer(settings: dict, steps_per_epoch: int):
+    import keras
+
+    name, rate = settings["optimizer"], learning_rate(settings, steps_per_epoch)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=rate, momentum=settings["momentum"],
+                                    nesterov=settings["nesterov"])
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=rate, momentum=settings["momentum"])
+    classes = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad,
+               "adadelta": keras.optimizers.Adadelta, "adamax": keras.optimizers.Adamax,
+               "nadam": keras.optimizers.Nadam}
+    return classes[name](learning_rate=rate)
+
+
+def _finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def penalty(settings, classes: int) -> float:
+    if settings["metric"] == "loss":
+        return math.log(classes)
+    return math.log10(1 - 1 / classes)
+
+
+class KerasClassifier(Objective):
+    """A Keras classifier of the prepared images, trained with SGD & co. on one fold."""
+
+    needs_data = True
+    tunable = TUNABLE
+    fold_metric = "accuracy"
+    imports = ("tensorflow", "keras")
+
+    @classmethod
+    @abstractmethod
+    def build_layers(cls, settings: dict, input_shape: tuple[int, ...], classes: int) -> list:
+        """The network's layers, Input first, softmax over `classes` last."""
+
+    @classmethod
+    def inputs(cls, images):
+        """The prepared images (examples x height x width, scaled to [0, 1]) as the network
+        reads them."""
+        return images
+
+    @classmethod
+    def check(cls, settings, space):
+        errors = super().check(settings, space)
+        schedule = settings["lr_schedule"]
+        searched = "lr_decay_rate" in space.names
+        if schedule != "none" and settings["lr_decay_rate"] is None and not searched:
+            errors.append(f"objective.{cls.name}.lr_decay_rate: lr_schedule {schedule!r} "
+                          f"needs a decay rate (a number, or a search-space parameter)")
+        rate = settings["lr_decay_rate"]
+        if rate is not None and rate > 1 and schedule in ("none", "exponential", "step"):
+            errors.append(f"objective.{cls.name}.lr_decay_rate: {rate!r} would grow the "
+                          f"learning rate; a factor per decay must be <= 1 (lr_schedule "
+                          f"{schedule!r}; time_based takes any positive rate)")
+        return errors
+
+    @classmethod
+    def threads(cls, settings):
+        return settings["threads"]
+
+    @classmethod
+    def gpus(cls, settings):
+        return 1 if settings["device"] == "gpu" else 0
+
+    @classmethod
+    def device(cls, settings):
+        return settings["device"]
+
+    @classmethod
+    def build_model(cls, settings: dict, input_shape: tuple[int, ...], classes: int,
+                    steps_per_epoch: int = 1):
+        import keras
+
+        model = keras.Sequential(cls.build_layers(settings, input_shape, classes))
+        model.compile(optimizer=make_optimizer(settings, steps_per_epoch),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    @classmethod
+    def evaluate_fold(cls, settings, params, fold, seed, data, threads=1):
+        settings = {**settings, **params}
+        started = time.perf_counter()
+        tf = configure_tensorflow(threads, settings["device"])
+        import keras
+
+        log.info("TensorFlow %s and Keras %s ready in %.1f s", tf.__version__,
+                 keras.__version__, time.perf_counter() - started)
+        # A fresh graph and seed per fold: a fold's result does not depend on earlier folds
+        # trained in the same process.
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        tf.config.experimental.enable_op_determinism()
+
+        class DivergenceGuard(keras.callbacks.Callback):
+            """Stops at a non-finite batch loss (like TerminateOnNaN, but remembered) or at an
+            epoch whose training loss is past the divergence limit."""
+
+            diverged = False
+
+            def _check(self, loss, limit):
+                if not math.isfinite(loss) or loss > limit:
+                    self.diverged = True
+                    self.model.stop_training = True
+
+            def on_train_batch_end(self, batch, logs=None):
+                self._check(float((logs or {}).get("loss", 0.0)), math.inf)
+
+            def on_epoch_end(self, epoch, logs=None):
+                self._check(float((logs or {}).get("loss", 0.0)), divergence_limit)
+
+        divergence_limit = settings["divergence_factor"] * math.log(data.classes)
+        guard = DivergenceGuard()
+        callbacks = [guard]
+        if settings["early_stopping_patience"] is not None:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=settings["early_stopping_patience"],
+                min_delta=settings["early_stopping_min_delta"]))
+        x_train, x_val = cls.inputs(data.x_train), cls.inputs(data.x_val)
+        steps_per_epoch = math.ceil(len(x_train) / settings["batch_size"])
+        model = cls.build_model(settings, x_train.shape[1:], data.classes, steps_per_epoch)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        fit = model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
+                        batch_size=settings["batch_size"], epochs=settings["epochs"],
+                        shuffle=True, verbose=0, callbacks=callbacks)
+        # Wall clock depends on what else runs on the machine; process CPU time much less so.
+        fit_seconds = time.perf_counter() - started
+        fit_cpu_seconds = time.process_time() - started_cpu
+        history = {key: [_finite_or_none(v) for v in values]
+                   for key, values in fit.history.items()}
+        final = {key: values[-1] if values else None for key, values in history.items()}
+        diverged = guard.diverged or any(v is None for v in final.values())
+        if diverged:
+            log.warning("fold %s diverged after %d epoch(s): %s", fold, len(fit.epoch), final)
+        return {
+            "status": "diverged" if diverged else "ok",
+            "metrics": final,
+            "history": history,
+            "epochs_run": len(fit.history.get("loss", [])),
+            "fit_seconds": round(fit_seconds, 3),
+            "fit_cpu_seconds": round(fit_cpu_seconds, 3),
+            "train_examples": int(len(data.y_train)),
+            "val_examples": int(len(data.y_val)),
+            "classes": data.classes,
+        }
+
+    @classmethod
+    def evaluate_test(cls, settings, params, seed, data, threads=1):
+        """Retrain on every cross-validation example, score once on the held-out test set."""
+        record = cls.evaluate_fold(settings, params, "test", seed, data, threads)
+        settings = {**settings, **params}
+        if record["status"] == "ok":
+            accuracy = record["metrics"]["val_accuracy"]
+            test_objective = (record["metrics"]["val_loss"] if settings["metric"] == "loss"
+                              else math.log10(max(1.0 - accuracy, ERROR_FLOOR)))
+        else:
+            accuracy, test_objective = None, penalty(settings, data.classes)
+        record.update({"test_objective": test_objective, "test_accuracy": accuracy,
+                       "test_loss": record["metrics"].get("val_loss")})
+        return record
+
+    @classmethod
+    def score_trial(cls, settings, fold_records):
+        status = trial_status(fold_records)
+        metrics = {}
+        for record in fold_records:
+            metrics[f"fold_{record['fold']}_accuracy"] = record["metrics"].get("val_accuracy")
+        if status != "ok":
+            return {"status": status,
+                    "objective": penalty(settings, fold_records[0]["classes"]),
+                    "metrics": metrics}
+        accuracies = [r["metrics"]["val_accuracy"] for r in fold_records]
+        losses = [r["metrics"]["val_loss"] for r in fold_records]
+        metrics.update({
+            "cv_accuracy_mean": statistics.fmean(accuracies),
+            "cv_accuracy_std": statistics.pstdev(accuracies),
+            "cv_loss_mean": statistics.fmean(losses),
+        })
+        if settings["metric"] == "loss":
+            objective = metrics["cv_loss_mean"]
+        else:
+            objective = math.log10(max(1.0 - metrics["cv_accuracy_mean"], ERROR_FLOOR))
+        return {"status": status, "objective": objective, "metrics": metrics}
