@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import REPO
+from tests.helpers.environments import missing, provided, rule_environments
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)", re.MULTILINE)
 
@@ -60,3 +61,16 @@ def test_every_rule_names_a_conda_env_that_exists():
         for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', rules.read_text(encoding="utf-8")):
             assert (rules.parent / env).resolve().is_file(), f"{rules.name}: {env}"
             assert Path(env).parent.name == "envs"
+
+
+def test_every_rule_that_runs_a_script_has_an_env_and_the_envs_cover_known_imports():
+    """The full check runs on real jobs (test_workflow's fresh-interpreter run); here what
+    is known without running: the report's repeats statistics import scipy."""
+    environments = rule_environments()
+    scripts = {path.stem for path in (REPO / "workflow" / "scripts").glob("*.py")}
+    assert set(environments) == scripts
+    assert missing("report.yaml", ["scipy", "pandas", "matplotlib", "numpy"]) == []
+    assert missing("train.yaml", ["tensorflow", "keras", "numpy"]) == []
+    assert missing("search.yaml", ["hyperopt", "skopt", "scipy"]) == []
+    assert missing("report.yaml", ["mlflow"]) == ["mlflow"]  # the check can fail
+    assert "sqlalchemy" in provided("tracking.yaml")  # requirements count, as pip installs

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from hpstudy.config import Study
 from tests.conftest import load_config
+from tests.helpers.environments import missing, rule_environments
 
 
 def _planned_jobs(dry_run_output: str) -> dict[str, int]:
@@ -195,12 +197,20 @@ def reproducible_files(results) -> dict[str, bytes]:
             and not measured.search(str(path.relative_to(results)))}
 
 
+def usage_lines(results: Path) -> list[dict]:
+    """Every job's usage line (hpstudy.launch), from the job logs."""
+    return [json.loads(line.split("usage ", 1)[1])
+            for log in (results / "logs").rglob("*.log")
+            for line in log.read_text().splitlines() if "hpstudy.launch usage" in line]
+
+
 @pytest.mark.slow
 def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
     """The tiny real CNN (with a diverging grid point), TPE over two rounds: one job per trial
     in fresh interpreters (execution.warm_start: false, the old way), then forked from the
     warm worker, one job per trial and one per fold. Every reproducible file is equal, and
-    no run's console shows TensorFlow's start-up noise."""
+    no run's console shows TensorFlow's start-up noise; what each fresh interpreter imported,
+    the conda env of its rule provides."""
     from tests.conftest import Workdir
 
     config = load_config("cnn_tiny")
@@ -220,10 +230,15 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
                       "use_unbounded_threadpool"):
             assert noise not in output, (name, noise)
         assert "fold 1: ok" in output and "diverged" in output
-        modes = {json.loads(line.split("usage ", 1)[1])["mode"]
-                 for log in (run.results / "logs").rglob("*.log")
-                 for line in log.read_text().splitlines() if "hpstudy.launch usage" in line}
+        modes = {usage["mode"] for usage in usage_lines(run.results)}
         assert modes == ({"cold"} if name == "cold" else {"warm"}), (name, modes)
+        if name == "cold":  # what each fresh interpreter imported, its conda env provides
+            short = {}
+            for usage in usage_lines(run.results):
+                lacking = missing(rule_environments()[usage["script"]], usage["imports"])
+                if lacking:
+                    short.setdefault(usage["script"], set()).update(lacking)
+            assert short == {}, f"envs/ lack what these jobs import: {short}"
     assert len(files["cold"]) > 20 and "tpe/rounds/round_1.json" in files["cold"]
     assert files["warm"] == files["cold"]
     assert files["warm_per_fold"] == files["cold"]

@@ -159,6 +159,14 @@ def receive_result(connection: socket.socket) -> dict:
     return json.loads(b"".join(chunks))
 
 
+def imported_packages() -> list[str]:
+    """Top-level names of the imported modules that are neither the standard library's nor
+    this package's."""
+    names = {name.partition(".")[0] for name in list(sys.modules)}
+    return sorted(name for name in names if name not in sys.stdlib_module_names
+                  and not name.startswith("_") and name not in ("hpstudy", "__main__"))
+
+
 def record_usage(log: str, usage: dict) -> None:
     """One line at the end of the job's log: where its time went. bench/ reads these."""
     if not log or not Path(log).parent.is_dir():
@@ -183,7 +191,10 @@ def main(argv: list[str]) -> int:
         usage = {"mode": "cold", "status": status, "wall_s": time.perf_counter() - started,
                  "launcher_cpu_s": launcher_cpu,
                  "job_cpu_s": own.ru_utime + own.ru_stime - launcher_cpu,
-                 "peak_rss_mb": own.ru_maxrss / 1024}
+                 "peak_rss_mb": own.ru_maxrss / 1024,
+                 # What this interpreter imported for the job: the packages its conda env
+                 # must provide (tests/helpers/environments.py checks envs/ against them).
+                 "imports": imported_packages()}
     else:
         with connection:
             send_request(connection, {"script": script, "spec": spec, "threads": threads,
@@ -197,7 +208,7 @@ def main(argv: list[str]) -> int:
                  "launcher_cpu_s": own.ru_utime + own.ru_stime,
                  "job_cpu_s": result.get("cpu_s", 0.0),
                  "peak_rss_mb": result.get("peak_rss_mb", 0.0)}
-    record_usage(log, usage)
+    record_usage(log, {"script": script, **usage})
     return status
 
 
