@@ -21,8 +21,8 @@ rule all:
         # Each strategy's trials.csv and every trial's MLflow marker: listed here so that a
         # marker lost to a failed log is made again even when later files exist.
         studies=[strategy_target(strategy) for strategy in STUDY.strategies],
-        report="results/report/index.html",
-        studies_logged=expand("results/{study}/mlflow_study.json", study=STUDY.studies),
+        report=REPORT["html"],
+        studies_logged=[study_logged(study) for study in STUDY.studies],
 
 
 # One target per strategy module (`snakemake --cores 8 tpe`): data prep and that strategy's

@@ -34,7 +34,7 @@ RSS_TOOL = "/usr/bin/time -v" if shutil.which("time", path="/usr/bin") else "get
 # One fold job's work without Snakemake: argv[1] is a study directory that has run fold 0.
 DIRECT_FOLD_JOB = """
 import sys, yaml
-from hpstudy.config import Study
+from hpstudy.plan import Study
 from hpstudy.jobs import train_folds
 d = sys.argv[1]
 study = Study.from_config(yaml.safe_load(open(d + "/config.yaml")))

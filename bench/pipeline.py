@@ -50,7 +50,7 @@ def serial_loop(directory: Path, threads: int) -> None:
     import yaml
 
     from hpstudy import data, fileio
-    from hpstudy.config import Study
+    from hpstudy.plan import Study
     from hpstudy.seeds import derive_seed
 
     logging.basicConfig(level=logging.WARNING)

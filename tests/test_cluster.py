@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hpstudy.config import Study
+from hpstudy.plan import Study
 from tests.conftest import (
     REPO,
     Workdir,

@@ -7,7 +7,8 @@ import copy
 
 import pytest
 
-from hpstudy.config import ConfigError, Study, resolve
+from hpstudy.config import ConfigError, resolve
+from hpstudy.plan import Study
 from hpstudy.strategies import registry
 from tests.conftest import load_config
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpstudy.config import Study
+from hpstudy.plan import Study
 from tests.conftest import REPO, SNAKEMAKE, Workdir, free_port, load_config, mlflow_runs
 from tests.test_tracking import FAST_FAILURE, _check_run_tree
 

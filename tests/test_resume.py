@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpstudy.config import Study
+from hpstudy.plan import Study
 from tests.conftest import REPO, SNAKEMAKE, Workdir, load_config, mlflow_runs
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hpstudy.config import Study
+from hpstudy.plan import Study
 from hpstudy.tracking import redact
 from tests.conftest import REPO, Workdir, free_port, load_config, mlflow_runs
 

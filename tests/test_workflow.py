@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpstudy.config import Study
+from hpstudy.plan import Study
 from tests.conftest import load_config
 from tests.helpers.environments import missing, rule_environments
 

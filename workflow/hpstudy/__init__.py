@@ -1,6 +1,20 @@
 """hpstudy: the logic behind the hyperparameter-study workflow.
 
-One module per concern; the Snakemake scripts only adapt Snakemake's objects to these calls.
-Modules imported by the Snakefile (config, space, plan, seeds) import nothing heavy:
-TensorFlow, hyperopt and scikit-optimize are imported only inside the jobs that need them.
+One module per concern; the scripts in workflow/scripts/ only adapt a job's files and params
+to these calls:
+
+- config: load and validate a config (schema, then checks that name the key);
+- plan: what follows from it (studies, repeats, budgets, rounds, seeds, hashes, resources);
+- paths: every file of results/, named once;
+- space, seeds: the search space and its translations; seeds derived from the study seed;
+- strategies/: one module per search strategy behind strategies.base.Strategy, found by a
+  registry; objectives/: the same for objectives (objectives.base.Objective);
+- data: load, subset, normalise and split the data; jobs: what each kind of job does;
+- tracking: MLflow; report/: tables, statistics, figures and the HTML page;
+- launch, worker, noise: how jobs start (forked from a warm interpreter, or fresh);
+- fileio: atomic writes.
+
+What the Snakefile imports (config, plan, paths, space, seeds and the two registries) imports
+nothing heavy: TensorFlow, hyperopt and scikit-optimize are imported inside the jobs that
+need them.
 """

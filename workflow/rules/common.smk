@@ -27,9 +27,25 @@ os.environ.update(
 # chain recursively when it builds the DAG (snakemake issue 2420).
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 
-from hpstudy.config import ConfigError, Study
+from hpstudy.config import ConfigError
+from hpstudy.plan import Study
 from hpstudy.strategies import registry
 from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV
+from hpstudy.paths import (
+    DATA,
+    REPORT,
+    TRACKING,
+    fold_file,
+    logged_file,
+    round_file,
+    score_file,
+    study_logged,
+    study_tracking,
+    test_result,
+    timing_file,
+    timings_table,
+    trials_table,
+)
 from hpstudy.tracking import redact
 
 
@@ -60,13 +76,6 @@ os.environ.update(
 )
 STRATEGY_NAMES = list(registry())
 TRACKING_URI_REDACTED = redact(os.environ.get("MLFLOW_TRACKING_URI"))
-TRACKING = "results/tracking/experiment.json"
-
-
-def study_tracking(study):
-    return f"results/tracking/{study}.json"
-
-
 wildcard_constraints:
     study="|".join(map(re.escape, STUDY.studies)),
     round=r"\d+",
@@ -74,38 +83,9 @@ wildcard_constraints:
     fold=r"\d+",
 
 
-DATA = {
-    "x": "results/data/x.npy",
-    "y": "results/data/y.npy",
-    "folds": "results/data/folds.npy",
-    "metadata": "results/data/dataset.json",
-}
-
-
-def round_file(study, round_index):
-    return f"results/{study}/rounds/round_{round_index}.json"
-
-
-def fold_file(study, trial, fold):
-    return f"results/{study}/trials/{trial}/fold_{fold}.json"
-
-
-def timing_file(study, trial, fold):
-    """A fold's measured fit time: kept apart from the fold's (reproducible) record."""
-    return f"results/{study}/trials/{trial}/fold_{fold}_timing.json"
-
-
-def score_file(study, trial):
-    return f"results/{study}/trials/{trial}/score.json"
-
-
-def logged_file(study, trial):
-    return f"results/{study}/trials/{trial}/mlflow.json"
-
-
 def study_target(study):
     """A study: its trials.csv and every trial logged to MLflow."""
-    return [f"results/{study}/trials.csv"] + [logged_file(study, t) for t in STUDY.trials(study)]
+    return [trials_table(study)] + [logged_file(study, t) for t in STUDY.trials(study)]
 
 
 def strategy_target(strategy):
@@ -117,7 +97,7 @@ def strategy_target(strategy):
 def repeat_trials():
     """{strategy: [trials.csv of seed 0, 1, ...]} for the strategies config repeats."""
     return {
-        strategy: [f"results/{study}/trials.csv" for study in STUDY.repeat_studies(strategy)]
+        strategy: [trials_table(study) for study in STUDY.repeat_studies(strategy)]
         for strategy in STUDY.strategies
         if len(STUDY.repeat_studies(strategy)) > 1
     }
@@ -185,7 +165,7 @@ def test_inputs(wildcards):
 
 
 def job_threads(kind):
-    """Threads of one kind of job (hpstudy.config.Study.resources says where they come from)."""
+    """Threads of one kind of job (hpstudy.plan.Study.resources says where they come from)."""
     return STUDY.resources(kind)["threads"]
 
 

@@ -2,7 +2,7 @@ rule evaluate_test:
     input:
         unpack(test_inputs),
     output:
-        "results/{study}/test.json",
+        test_result("{study}"),
     params:
         **job_params(
             objective=STUDY.objective_name,
@@ -27,33 +27,33 @@ localrules:
 
 rule report:
     input:
-        trials=expand("results/{strategy}/trials.csv", strategy=STUDY.strategies),
-        timings=expand("results/{strategy}/timings.csv", strategy=STUDY.strategies),
-        tests=expand("results/{strategy}/test.json", strategy=STUDY.strategies),
+        trials=[trials_table(strategy) for strategy in STUDY.strategies],
+        timings=[timings_table(strategy) for strategy in STUDY.strategies],
+        tests=[test_result(strategy) for strategy in STUDY.strategies],
         repeats=[path for paths in repeat_trials().values() for path in paths],
     output:
         html=report(
-            "results/report/index.html",
+            REPORT["html"],
             caption="../report/index.rst",
             category="Report",
         ),
         table=report(
-            "results/report/comparison.csv",
+            REPORT["table"],
             caption="../report/comparison.rst",
             category="Report",
         ),
         training_time=report(
-            "results/report/training_time.csv",
+            REPORT["training_time"],
             caption="../report/training_time.rst",
             category="Report",
         ),
         repeats=report(
-            "results/report/repeats.csv",
+            REPORT["repeats"],
             caption="../report/repeats.rst",
             category="Report",
         ),
         figures=report(
-            directory("results/report/figures"),
+            directory(REPORT["figures"]),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",

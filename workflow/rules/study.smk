@@ -114,8 +114,8 @@ rule summarize_study:
     input:
         unpack(summary_inputs),
     output:
-        trials="results/{study}/trials.csv",
-        timings="results/{study}/timings.csv",
+        trials=trials_table("{study}"),
+        timings=timings_table("{study}"),
     params:
         **job_params(names=STUDY.space.names),
     conda:

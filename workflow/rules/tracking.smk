@@ -73,19 +73,14 @@ rule log_trial:
 rule finish_study:
     input:
         tracking=lambda w: study_tracking(w.study),
-        trials="results/{study}/trials.csv",
+        trials=trials_table("{study}"),
         logged=lambda w: [logged_file(w.study, t) for t in STUDY.trials(w.study)],
-        report=[
-            "results/report/index.html",
-            "results/report/comparison.csv",
-            "results/report/training_time.csv",
-            "results/report/repeats.csv",
-        ],
-        figures="results/report/figures",
+        report=[REPORT[key] for key in ("html", "table", "training_time", "repeats")],
+        figures=REPORT["figures"],
         # The held-out test belongs to the main study of each strategy, not to its repeats.
-        test=lambda w: [f"results/{w.study}/test.json"] if STUDY.repeat_of(w.study) == 0 else [],
+        test=lambda w: [test_result(w.study)] if STUDY.repeat_of(w.study) == 0 else [],
     output:
-        "results/{study}/mlflow_study.json",
+        study_logged("{study}"),
     params:
         **job_params(
             tracking_uri=TRACKING_URI_REDACTED,

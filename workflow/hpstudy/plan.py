@@ -1,0 +1,161 @@
+"""The study plan: what follows from a validated config. The studies (one per strategy, plus
+repeats with other seeds), their budgets and rounds, seeds, hashes and each kind of job's
+resources. The Snakefile, the jobs, the tests and the benchmarks ask it; nobody recomputes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from hpstudy.config import ConfigError, config_hash, resolve
+from hpstudy.objectives import Objective, objective_class
+from hpstudy.seeds import derive_seed
+from hpstudy.space import SearchSpace
+from hpstudy.strategies import strategy_class
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated config and what follows from it: strategies, budgets, rounds."""
+
+    config: dict[str, Any]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Study:
+        return cls(resolve(config))
+
+    @cached_property
+    def space(self) -> SearchSpace:
+        return SearchSpace.from_config(self.config["space"])
+
+    @property
+    def strategies(self) -> list[str]:
+        return list(self.config["strategies"])
+
+    @property
+    def folds(self) -> int:
+        return self.config["cv"]["folds"]
+
+    @property
+    def seed(self) -> int:
+        return self.config["seed"]
+
+    @property
+    def objective_name(self) -> str:
+        return self.config["objective"]["name"]
+
+    @property
+    def objective_settings(self) -> dict[str, Any]:
+        return self.config["objective"][self.objective_name]
+
+    @property
+    def fold_jobs(self) -> str:
+        return self.config["execution"]["fold_jobs"]
+
+    @property
+    def group(self) -> str:
+        return self.config["execution"]["group"]
+
+    @property
+    def warm_start(self) -> bool:
+        return self.config["execution"]["warm_start"]
+
+    def resources(self, kind: str) -> dict[str, int]:
+        """Cluster resources of one kind of job (execution.resources.<kind>): runtime in
+        minutes, mem_mb, threads and gpu. Threads and GPUs of training jobs come from the
+        objective (e.g. objective.cnn.threads and .device): TensorFlow's thread count changes
+        the numbers in the last bits, so it is part of what a result depends on. Every other
+        job is single-threaded on purpose: more BLAS threads in a GP proposal would change
+        its floats too."""
+        resources = dict(self.config["execution"]["resources"][kind])
+        trains = kind in ("train", "test")
+        objective, settings = self.objective, self.objective_settings
+        resources["threads"] = objective.threads(settings) if trains else 1
+        resources["gpu"] = objective.gpus(settings) if trains else 0
+        return resources
+
+    @property
+    def objective(self) -> type[Objective]:
+        return objective_class(self.objective_name)
+
+    @property
+    def needs_data(self) -> bool:
+        return self.objective.needs_data
+
+    @property
+    def repeats(self) -> int:
+        return self.config["repeats"]
+
+    @property
+    def studies(self) -> list[str]:
+        """Every study the DAG runs: one per strategy, plus `repeats - 1` more seeds of each
+        stochastic strategy, named `<strategy>-repeat<r>` (grid has nothing to repeat)."""
+        extra = [f"{s}-repeat{r}" for r in range(1, self.repeats) for s in self.strategies
+                 if strategy_class(s).stochastic]
+        return self.strategies + extra
+
+    def repeat_studies(self, strategy: str) -> list[str]:
+        """The studies of one strategy, seed 0 first."""
+        return [s for s in self.studies if self.strategy_of(s) == strategy]
+
+    @staticmethod
+    def strategy_of(study: str) -> str:
+        return study.split("-repeat", 1)[0]
+
+    @staticmethod
+    def repeat_of(study: str) -> int:
+        return int(study.split("-repeat", 1)[1]) if "-repeat" in study else 0
+
+    def study_seed(self, study: str) -> int:
+        """Seed 0 is the config's seed (so repeats: 1 changes nothing); others derive from it."""
+        repeat = self.repeat_of(study)
+        return self.seed if repeat == 0 else derive_seed(self.seed, "repeat", repeat)
+
+    def settings(self, study: str) -> dict[str, Any]:
+        strategy = self.strategy_of(study)
+        if strategy not in self.config["strategies"]:
+            raise ConfigError(
+                f"strategy {strategy!r} is not in config.strategies; configured: "
+                f"{', '.join(self.strategies)}")
+        return self.config["strategies"][strategy]
+
+    def budget(self, study: str) -> int:
+        strategy = self.strategy_of(study)
+        return strategy_class(strategy).budget(self.settings(study), self.space)
+
+    @cached_property
+    def _rounds(self) -> dict[str, list[list[int]]]:
+        # Cached: the DAG's input functions ask for it once per job.
+        return {s: strategy_class(s).plan_rounds(self.budget(s), self.settings(s))
+                for s in self.strategies}
+
+    @cached_property
+    def _round_of(self) -> dict[str, dict[int, int]]:
+        return {s: {trial: index for index, trial_ids in enumerate(rounds)
+                    for trial in trial_ids} for s, rounds in self._rounds.items()}
+
+    def rounds(self, study: str) -> list[list[int]]:
+        self.settings(study)  # a clear error for an unconfigured strategy
+        return self._rounds[self.strategy_of(study)]
+
+    def round_of(self, study: str, trial: int) -> int:
+        self.settings(study)
+        return self._round_of[self.strategy_of(study)][trial]
+
+    def trials(self, study: str) -> range:
+        return range(self.budget(study))
+
+    @cached_property
+    def hash(self) -> str:
+        return config_hash(self.config)
+
+    def study_hash(self, study: str) -> str:
+        """The hash of everything one study's results depend on: data, folds, objective,
+        space, its strategy's settings and its seed. Changing another strategy leaves it be,
+        so that study's MLflow runs and jobs are kept."""
+        return config_hash({
+            "study": study, "seed": self.study_seed(study), "settings": self.settings(study),
+            **{key: self.config[key] for key in ("dataset", "cv", "objective", "space")}})
