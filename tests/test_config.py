@@ -184,3 +184,28 @@ def test_execution_settings_leave_every_study_hash_alone():
                            "resources": {"train": {"runtime": 5, "mem_mb": 100}}}
     after = {s: Study.from_config(config).study_hash(s) for s in config["strategies"]}
     assert after == before
+
+
+def test_every_default_lives_in_the_schema():
+    """The schema is the one place a setting's default is written: a config with only the
+    required keys resolves to the schema's defaults, section by section."""
+    from hpstudy.config import load_schema, objective_defaults, strategy_defaults
+
+    minimal = {"experiment": "e", "seed": 1, "dataset": {"name": "digits"}, "cv": {"folds": 2},
+               "objective": {"name": "cnn"},
+               "space": {"learning_rate": {"type": "loguniform", "low": 1.0e-3, "high": 0.1}},
+               "strategies": {"random": {}, "tpe": {}}}
+    resolved = resolve(minimal)
+    properties = load_schema()["properties"]
+    assert resolved["repeats"] == properties["repeats"]["default"] == 1
+    assert resolved["dataset"]["split_seed"] == 0 and resolved["cv"]["test_fraction"] == 0.2
+    assert resolved["execution"]["resources"]["train"] == {"runtime": 120, "mem_mb": 2000}
+    assert resolved["tracking"]["uri"] == "sqlite:///results/mlflow.db"
+    assert resolved["objective"]["cnn"] == objective_defaults("cnn")
+    assert set(resolved["objective"]) == {"name", "cnn"}  # no other objective's defaults
+    assert resolved["strategies"] == {"random": strategy_defaults("random"),
+                                      "tpe": strategy_defaults("tpe")}
+    # A partial block keeps the other defaults of that block.
+    partial = resolve({**minimal, "execution": {"resources": {"train": {"runtime": 5}}}})
+    assert partial["execution"]["resources"]["train"] == {"runtime": 5, "mem_mb": 2000}
+    assert partial["execution"]["resources"]["data"] == {"runtime": 30, "mem_mb": 4000}

@@ -24,29 +24,6 @@ from hpstudy.strategies import strategy_class
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
-DEFAULTS: dict[str, Any] = {
-    "repeats": 1,
-    "dataset": {"path": None, "classes": None, "limit": None, "split_seed": 0},
-    "cv": {"test_fraction": 0.2},
-    "tracking": {"uri": "sqlite:///results/mlflow.db"},
-    "execution": {
-        "fold_jobs": "per_fold",
-        "group": "none",
-        # Jobs start as forks of one warm interpreter (hpstudy.worker) instead of fresh ones.
-        "warm_start": True,
-        # What each kind of job asks a cluster for (profiles/slurm); runtime in minutes.
-        # Measured peaks: a training job ~0.8 GB, data prep of MNIST ~1 GB (README).
-        "resources": {
-            "data": {"runtime": 30, "mem_mb": 4000},
-            "propose": {"runtime": 15, "mem_mb": 1000},
-            "train": {"runtime": 120, "mem_mb": 2000},
-            "test": {"runtime": 120, "mem_mb": 2000},
-            "light": {"runtime": 10, "mem_mb": 1000},
-        },
-    },
-    "report": {"margin": 0.05},
-}
-
 class ConfigError(ValueError):
     """A config that cannot run; the message names each offending key."""
 
@@ -78,6 +55,14 @@ def schema_defaults(block: Mapping[str, Any]) -> dict[str, Any]:
 def objective_defaults(name: str) -> dict[str, Any]:
     """An objective's defaults: its block of the schema (objective.<name>)."""
     return schema_defaults(load_schema()["properties"]["objective"]["properties"][name])
+
+
+def defaults() -> dict[str, Any]:
+    """Every top-level default of the schema, but the strategies' and objectives' (those
+    apply only to the strategies and the objective a config names)."""
+    found = schema_defaults(load_schema())
+    return {key: value for key, value in found.items()
+            if key not in ("objective", "strategies")}
 
 
 def strategy_defaults(name: str) -> dict[str, Any]:
@@ -251,7 +236,7 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     errors = _schema_errors(config)
     if errors:
         raise ConfigError("invalid config: " + "\n  ".join(errors))
-    resolved = _merge(DEFAULTS, config)
+    resolved = _merge(defaults(), config)
     # Defaults for the chosen objective's block and for any other block written out.
     objectives = resolved["objective"]
     for name in sorted({objectives["name"], *objectives} - {"name"}):
