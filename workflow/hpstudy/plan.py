@@ -82,6 +82,21 @@ class Study:
         return objective_class(self.objective_name)
 
     @property
+    def job_modules(self) -> list[str]:
+        """What this study's jobs import: the warm worker (hpstudy.worker) imports each once,
+        so that no job pays for it."""
+        from hpstudy.tracking_client import MLFLOW_CLIENT_MODULES
+
+        modules = ["numpy", "pandas", "sklearn", "scipy.stats", "hpstudy.jobs",
+                   "hpstudy.data", "hpstudy.tracking", "mlflow", *MLFLOW_CLIENT_MODULES,
+                   "hpstudy.report", "hpstudy.strategies", self.objective.__module__,
+                   *self.objective.imports]
+        for strategy in self.strategies:
+            modules += [name for name in strategy_class(strategy).imports
+                        if name not in modules]
+        return modules
+
+    @property
     def needs_data(self) -> bool:
         return self.objective.needs_data
 

@@ -40,32 +40,8 @@ from pathlib import Path
 from hpstudy.launch import HEADER, WORKER_PID_ENV, WORKER_SOCKET_ENV, run_script
 
 SOCKET_DIR = ".snakemake/hpstudy-worker"
-# `import mlflow` leaves its client, its stores and alembic to the first call: 1.4 of the 1.5
-# CPU s a logging job spent (measured), so the worker imports them too. Internal module
-# names: one that a newer MLflow lacks is skipped (and said in the worker's log).
-MLFLOW_CLIENT_MODULES = ("mlflow.tracking.client", "mlflow.entities",
-                         "mlflow.store.tracking.sqlalchemy_store",
-                         "mlflow.store.tracking.rest_store", "mlflow.store.db.utils",
-                         "mlflow.store.model_registry.sqlalchemy_store", "alembic.command",
-                         "alembic.config", "alembic.script", "alembic.runtime.migration",
-                         "sqlalchemy.dialects.sqlite")
 PR_SET_PDEATHSIG = 1
 REQUEST_TIMEOUT_S = 30
-
-
-def preload_modules(objective: str, strategies) -> list[str]:
-    """What the jobs of a study import: every heavy library once, in the worker."""
-    modules = ["numpy", "pandas", "sklearn", "scipy.stats", "hpstudy.jobs", "hpstudy.data",
-               "hpstudy.tracking", "mlflow", *MLFLOW_CLIENT_MODULES, "hpstudy.report",
-               "hpstudy.strategies", f"hpstudy.objectives.{objective}"]
-    from hpstudy.objectives import objective_class
-
-    modules += list(objective_class(objective).imports)
-    from hpstudy.strategies import strategy_class
-
-    for strategy in strategies:
-        modules += [name for name in strategy_class(strategy).imports if name not in modules]
-    return modules
 
 
 def start(preload: list[str], device: str, log_path: str) -> subprocess.Popen:

@@ -46,7 +46,7 @@ from hpstudy.paths import (
     timings_table,
     trials_table,
 )
-from hpstudy.tracking import redact
+from hpstudy.tracking_client import redact
 
 
 try:
@@ -260,7 +260,7 @@ onstart:
 
         device = STUDY.objective_settings.get("device", "cpu")
         WORKER["process"] = worker.start(
-            worker.preload_modules(STUDY.objective_name, STUDY.strategies),
+            STUDY.job_modules,
             device,
             # One log per run: a new file, so a run on a full disk changes no earlier file.
             f"results/logs/worker/{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log",

@@ -1,0 +1,202 @@
+"""The file formats of local MNIST-style data: IDX files (gzipped or not) and Keras-style
+.npz archives. Readers check what they read (magic, dims, sizes, image/label pairs) and raise
+DataError naming the file; the `*_shape` readers look at headers only, for the Snakefile's
+cheap pre-flight (hpstudy.data.check_source).
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# What reading a damaged file raises: gzip's BadGzipFile is an OSError, a cut-off stream an
+# EOFError, damaged deflate data a zlib.error.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+# Names the IDX files go by (MNIST's own, and the dotted variant some mirrors use).
+_IDX_PARTS = {
+    "train_images": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+    "train_labels": ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    "test_images": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+    "test_labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
+}
+
+
+class DataError(ValueError):
+    """Data that cannot be used; the message names the file or setting."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    images: np.ndarray  # uint8 or float, (n, h, w)
+    labels: np.ndarray  # (n,)
+    scale: float  # divide images by this to get [0, 1]
+    source: str
+
+
+def _idx_shape(path: Path, head: bytes) -> tuple[tuple[int, ...], int]:
+    """(shape, header length) from the first bytes of an IDX file: 4-byte magic 0x0000080N
+    (unsigned bytes, N dims), then N big-endian 4-byte dims."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+        raise DataError(f"corrupt IDX file {path}: bad magic number (expected unsigned-byte "
+                        f"IDX, 0x0000080N)")
+    ndim = head[3]
+    header = 4 + 4 * ndim
+    if ndim < 1 or len(head) < header:
+        raise DataError(f"corrupt IDX file {path}: truncated header")
+    shape = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return shape, header
+
+
+def _size_error(path: Path, shape: tuple[int, ...], expected: int, actual: int) -> DataError:
+    unzipped = " uncompressed" if path.suffix == ".gz" else ""
+    return DataError(f"corrupt IDX file {path}: header says shape {shape} "
+                     f"({expected} bytes) but the file has {actual} bytes{unzipped}")
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Parse one IDX file (gzipped or not), checking its header against its size."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            payload = handle.read()
+    except _READ_ERRORS as error:
+        raise DataError(f"corrupt IDX file {path}: {error}") from error
+    shape, header = _idx_shape(path, payload)
+    expected = header + int(np.prod(shape))
+    if len(payload) != expected:
+        raise _size_error(path, shape, expected, len(payload))
+    return np.frombuffer(payload, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def read_idx_shape(path: str | Path) -> tuple[int, ...]:
+    """The shape an IDX file holds, checked against the file's size without reading it.
+
+    A plain file: its size must be header + prod(shape). A gzipped one: the header comes from
+    the first decompressed bytes, the size from the gzip trailer (ISIZE, the uncompressed size
+    mod 2**32). Only when the trailer disagrees is the file read in full, by `read_idx`: for
+    the exact error, and because a multi-member gzip (bgzip) records only its last member.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(4)
+                if len(head) == 4:
+                    head += handle.read(4 * head[3])
+            with open(path, "rb") as raw:
+                raw.seek(-4, 2)
+                uncompressed = int.from_bytes(raw.read(4), "little")
+        else:
+            with open(path, "rb") as handle:
+                head = handle.read(4)
+                if len(head) == 4:
+                    head += handle.read(4 * head[3])
+            uncompressed = path.stat().st_size
+    except _READ_ERRORS as error:
+        raise DataError(f"corrupt IDX file {path}: {error}") from error
+    shape, header = _idx_shape(path, head)
+    expected = header + int(np.prod(shape))
+    if path.suffix == ".gz":
+        if expected % 2**32 != uncompressed:
+            return read_idx(path).shape
+    elif uncompressed != expected:
+        raise _size_error(path, shape, expected, uncompressed)
+    return shape
+
+
+def _find_idx(directory: Path, part: str) -> Path | None:
+    for stem in _IDX_PARTS[part]:
+        for name in (stem, stem + ".gz"):
+            if (directory / name).is_file():
+                return directory / name
+    return None
+
+
+def check_pair(image_shape: tuple[int, ...], label_shape: tuple[int, ...], what: str) -> None:
+    if len(image_shape) != 3:
+        raise DataError(f"{what}: images must have shape (n, height, width), got {image_shape}")
+    if len(label_shape) != 1:
+        raise DataError(f"{what}: labels must have shape (n,), got {label_shape}")
+    if label_shape[0] != image_shape[0]:
+        raise DataError(f"{what}: {image_shape[0]} images but {label_shape[0]} labels")
+
+
+def pair_name(directory: Path, image_file: Path, label_file: Path) -> str:
+    return f"dataset.path {directory}: {image_file.name} / {label_file.name}"
+
+
+def idx_splits(directory: Path) -> list[tuple[Path, Path]]:
+    """(images, labels) files of the train split and, when present, the test split."""
+    found = {part: _find_idx(directory, part) for part in _IDX_PARTS}
+    if found["train_images"] is None or found["train_labels"] is None:
+        raise DataError(
+            f"dataset.path {directory}: no MNIST-format IDX files (expected "
+            f"train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz], optionally t10k-*)")
+    splits = []
+    for split in ("train", "test"):
+        image_file, label_file = found[f"{split}_images"], found[f"{split}_labels"]
+        if image_file is None and label_file is None:
+            continue
+        if image_file is None or label_file is None:
+            raise DataError(f"dataset.path {directory}: {split} images and labels must both "
+                            f"be present")
+        splits.append((image_file, label_file))
+    return splits
+
+
+def load_idx_dir(directory: Path) -> Dataset:
+    images, labels = [], []
+    for image_file, label_file in idx_splits(directory):
+        split_images, split_labels = read_idx(image_file), read_idx(label_file)
+        check_pair(split_images.shape, split_labels.shape,
+                    pair_name(directory, image_file, label_file))
+        images.append(split_images)
+        labels.append(split_labels)
+    return Dataset(np.concatenate(images), np.concatenate(labels).astype(np.int64), 255.0,
+                   f"idx:{directory.name}")
+
+
+def npz_pairs(path: Path, names) -> list[tuple[str, str]]:
+    """The (images, labels) arrays an archive holds: x_train, y_train and, when both are
+    there, x_test, y_test."""
+    if "x_train" not in names or "y_train" not in names:
+        raise DataError(f"dataset.path {path}: expected arrays x_train and y_train, found "
+                        f"{sorted(names)}")
+    return [pair for pair in (("x_train", "y_train"), ("x_test", "y_test"))
+            if pair[0] in names and pair[1] in names]
+
+
+def load_npz(path: Path) -> Dataset:
+    """A Keras-style archive: x_train, y_train and optionally x_test, y_test."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as error:  # zipfile and numpy raise many kinds for a bad archive
+        raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") from error
+    images, labels = [], []
+    for x_name, y_name in npz_pairs(path, arrays):
+        check_pair(arrays[x_name].shape, arrays[y_name].shape, f"dataset.path {path}")
+        images.append(arrays[x_name])
+        labels.append(arrays[y_name])
+    images, labels = np.concatenate(images), np.concatenate(labels).astype(np.int64)
+    scale = 255.0 if images.dtype == np.uint8 or images.max() > 1.0 else 1.0
+    return Dataset(images, labels, scale, f"npz:{path.name}")
+
+
+def npz_member_shape(archive, name: str) -> tuple[int, ...]:
+    """The shape in an archive member's .npy header, without reading the array (indexing the
+    archive would read it in full)."""
+    member = f"{name}.npy" if f"{name}.npy" in archive.zip.namelist() else name
+    with archive.zip.open(member) as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(handle)[0]
+        if version == (2, 0):
+            return np.lib.format.read_array_header_2_0(handle)[0]
+    return archive[name].shape  # format 3.0 (utf-8 field names) has no public header reader
