@@ -22,7 +22,7 @@ import functools
 import json
 import logging
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -34,11 +34,26 @@ from hpstudy.tracking_client import (
     local_artifact_location,
     log_batch,
     redact,
+    release_sqlite,
     retry,
     tracking_uri,
 )
 
 log = logging.getLogger(__name__)
+
+
+def releases_sqlite(job: Callable) -> Callable:
+    """A tracking job closes its sqlite connections when it ends, failed or not
+    (tracking_client.release_sqlite)."""
+
+    @functools.wraps(job)
+    def run(*args, **kwargs):
+        try:
+            return job(*args, **kwargs)
+        finally:
+            release_sqlite()
+
+    return run
 
 PACKAGES = ("tensorflow", "keras", "hyperopt", "scikit-optimize", "mlflow", "snakemake",
             "numpy", "scikit-learn")
@@ -69,6 +84,7 @@ def study_key(study_hash: str, study: str) -> str:
     return f"{study_hash}/{study}"
 
 
+@releases_sqlite
 def init_tracking(experiment: str, output: str) -> None:
     """Create (or find) the experiment, creating and migrating the DB: once, in one job,
     before any other job logs (fresh sqlite DBs race in their migration)."""
@@ -87,6 +103,7 @@ def init_tracking(experiment: str, output: str) -> None:
                                "tracking_uri": redact(tracking_uri())})
 
 
+@releases_sqlite
 def start_study(experiment_path: str, study: str, strategy: str, study_hash: str,
                 output: str) -> None:
     """Create (or find) the study's parent run. One job per study, keyed by the study's own
@@ -139,6 +156,7 @@ def fold_metrics(record: Mapping, timing: Mapping, base: int) -> list:
     return metrics
 
 
+@releases_sqlite
 def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, score: Mapping,
               fold_records: Sequence[Mapping], fold_timings: Sequence[Mapping],
               data_checksum: str | None, output: str) -> None:
@@ -188,6 +206,7 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     fileio.write_json(output, {"run_id": run_id})
 
 
+@releases_sqlite
 def finish_study(tracking_path: str, study: str, trials_csv: str,
                  artifacts: Sequence[str], output: str) -> None:
     """Close a study's parent run: its best result, its artifacts, FINISHED."""

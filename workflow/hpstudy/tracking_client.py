@@ -99,11 +99,15 @@ def local_artifact_location() -> str | None:
     return None
 
 
+_SQLITE_ENGINES: list = []  # the sqlite engines this process connected with
+
+
 @functools.cache  # once per process: every sqlite connection SQLAlchemy opens from then on
 def _tune_sqlite_connections() -> None:
     """synchronous=NORMAL: with write-ahead logging (create_sqlite_atomically) a commit then
     needs no fsync, holds the write lock for less time, and still survives the job being
-    killed; only a power cut can undo the last commits (sqlite's documented trade-off)."""
+    killed; only a power cut can undo the last commits (sqlite's documented trade-off).
+    Engines are remembered so that release_sqlite can close their connections."""
     import sqlite3
 
     from sqlalchemy import event
@@ -113,6 +117,21 @@ def _tune_sqlite_connections() -> None:
     def _normal_sync(connection, _record):
         if isinstance(connection, sqlite3.Connection):
             connection.execute("PRAGMA synchronous=NORMAL")
+
+    @event.listens_for(Engine, "engine_connect")
+    def _remember(connection):
+        engine = connection.engine
+        if engine.dialect.name == "sqlite" and engine not in _SQLITE_ENGINES:
+            _SQLITE_ENGINES.append(engine)
+
+
+def release_sqlite() -> None:
+    """Close this process's pooled sqlite connections. A job ends with it: the last
+    connection to a write-ahead-logged DB to close writes the log back into mlflow.db and
+    removes mlflow.db-wal and -shm, which a process that just exits (a forked job leaves by
+    os._exit) would leave behind, with the latest commits in them rather than in mlflow.db."""
+    while _SQLITE_ENGINES:
+        _SQLITE_ENGINES.pop().dispose()
 
 
 def _client():
