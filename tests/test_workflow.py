@@ -222,7 +222,9 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
         run = Workdir(tmp_path / name)
         run.path.mkdir()
         run.write_config({**config, "execution": execution})
-        console = run.snakemake("--cores", "4")
+        # The cold run's jobs record what their own code imports (hpstudy.launch).
+        record = {"HPSTUDY_RECORD_IMPORTS": "1"} if name == "cold" else {}
+        console = run.snakemake("--cores", "4", env=record)
         files[name] = reproducible_files(run.results)
         # TensorFlow's start-up lines stay off the console; the jobs' own lines do not.
         output = console.stdout + console.stderr
@@ -234,7 +236,10 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
         assert modes == ({"cold"} if name == "cold" else {"warm"}), (name, modes)
         if name == "cold":  # what each fresh interpreter imported, its conda env provides
             short = {}
-            for usage in usage_lines(run.results):
+            recorded = [usage for usage in usage_lines(run.results) if "imports" in usage]
+            assert len(recorded) > 10 and {"propose", "train_folds", "report", "log_trial"} \
+                <= {usage["script"] for usage in recorded}
+            for usage in recorded:
                 lacking = missing(rule_environments()[usage["script"]], usage["imports"])
                 if lacking:
                     short.setdefault(usage["script"], set()).update(lacking)

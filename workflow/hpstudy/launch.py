@@ -27,6 +27,7 @@ from pathlib import Path
 
 WORKER_SOCKET_ENV = "HPSTUDY_WORKER"  # path of the warm worker's socket, set by common.smk
 WORKER_PID_ENV = "HPSTUDY_WORKER_PID"
+RECORD_IMPORTS_ENV = "HPSTUDY_RECORD_IMPORTS"  # see record_imports
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 HEADER = struct.Struct("!Q")  # length of the JSON request that follows
 # How long a job waits for a worker that is still importing (it binds its socket when ready).
@@ -159,12 +160,31 @@ def receive_result(connection: socket.socket) -> dict:
     return json.loads(b"".join(chunks))
 
 
-def imported_packages() -> list[str]:
-    """Top-level names of the imported modules that are neither the standard library's nor
-    this package's."""
-    names = {name.partition(".")[0] for name in list(sys.modules)}
-    return sorted(name for name in names if name not in sys.stdlib_module_names
-                  and not name.startswith("_") and name not in ("hpstudy", "__main__"))
+def record_imports() -> set[str]:
+    """From now on, the top-level names this job's own code (the script, run as __main__, and
+    hpstudy's modules) imports by an import statement: the packages its conda environment
+    must provide. Libraries' own imports are not counted: they import optional packages when
+    these happen to be installed. Only with HPSTUDY_RECORD_IMPORTS set (the environments
+    test sets it): it wraps every import statement of the job."""
+    import builtins
+
+    recorded: set[str] = set()
+    original = builtins.__import__
+
+    def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
+        # An import statement's frame passes its own globals. A C extension importing on its
+        # own behalf passes the globals of the innermost Python frame, which is this wrapper
+        # importing something else: not counted.
+        caller = sys._getframe(1)
+        if (level == 0 and globals is not None and caller.f_globals is globals
+                and caller.f_code is not recording_import.__code__):
+            importer = str(globals.get("__name__", ""))
+            if importer == "__main__" or importer.partition(".")[0] == "hpstudy":
+                recorded.add(name.partition(".")[0])
+        return original(name, globals, locals, fromlist, level)
+
+    builtins.__import__ = recording_import
+    return recorded
 
 
 def record_usage(log: str, usage: dict) -> None:
@@ -186,15 +206,16 @@ def main(argv: list[str]) -> int:
     connection = connect_worker()
     if connection is None:
         launcher_cpu = time.process_time()  # the interpreter's own start
+        imports = record_imports() if os.environ.get(RECORD_IMPORTS_ENV) else None
         status = run_script(script, spec, threads, log)
         own = resource.getrusage(resource.RUSAGE_SELF)
         usage = {"mode": "cold", "status": status, "wall_s": time.perf_counter() - started,
                  "launcher_cpu_s": launcher_cpu,
                  "job_cpu_s": own.ru_utime + own.ru_stime - launcher_cpu,
-                 "peak_rss_mb": own.ru_maxrss / 1024,
-                 # What this interpreter imported for the job: the packages its conda env
-                 # must provide (tests/helpers/environments.py checks envs/ against them).
-                 "imports": imported_packages()}
+                 "peak_rss_mb": own.ru_maxrss / 1024}
+        if imports is not None:  # tests/helpers/environments.py checks envs/ against them
+            usage["imports"] = sorted(name for name in imports - {"hpstudy"}
+                                      if name not in sys.stdlib_module_names)
     else:
         with connection:
             send_request(connection, {"script": script, "spec": spec, "threads": threads,
