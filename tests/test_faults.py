@@ -248,8 +248,13 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(tmp_path):
             failed_outputs, failed_outputs
         assert output.count(f"job failed: OSError: [Errno 28] {ENOSPC}") == 3, output[-6000:]
         assert "job failed: TrackingError: MLflow logging of random trial 0 failed after 2 " \
-            "attempts at sqlite:///results/mlflow.db" in output
-        assert "database or disk is full" in output
+            "attempts at sqlite:///results/mlflow.db" in output, output[-8000:]
+        # sqlite's words for a full disk: in write-ahead-log mode opening the DB already needs
+        # room (its -shm file), so the error can come before the first write.
+        logged = output.split("job failed: TrackingError: MLflow logging of random trial 0", 1)[1]
+        assert any(words in logged.splitlines()[0] for words in (
+            "database or disk is full", "disk I/O error", "unable to open database file")), \
+            logged.splitlines()[0]
         # The fold jobs did train: the disk failed them, not the CNN.
         assert len(re.findall(r"trial 1 fold [01]: ok ", output)) == 2, output[-6000:]
 
@@ -263,11 +268,12 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(tmp_path):
         for path in run.results.rglob("*.json"):
             json.loads(path.read_text(encoding="utf-8"))  # complete JSON, not truncated
         # Every file written before the fault is untouched; the only new files are the
-        # failed jobs' (empty: the disk is full) logs.
+        # failed jobs' (empty: the disk is full) logs, and sqlite's write-ahead log and its
+        # index, which the failed MLflow job opened (the next connection replays them).
         after = _checksums(run.results, skip={"filler"})
         assert {k: v for k, v in after.items() if k in before} == before
-        assert all(name.startswith("logs/") for name in set(after) - set(before)), \
-            set(after) - set(before)
+        assert all(name.startswith("logs/") or name in {"mlflow.db-wal", "mlflow.db-shm"}
+                   for name in set(after) - set(before)), set(after) - set(before)
         with contextlib.closing(sqlite3.connect(run.results / "mlflow.db")) as db:
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
@@ -301,8 +307,7 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(tmp_path):
         hashes = {r.data.tags.get("study_hash", r.data.tags.get("config_hash")) for r in runs}
         assert set(trials) == expected and set(trials.values()) == {1}, \
             (trials, f"hashes {hashes}: more than one if code changed during the test")
-        assert roles == {"study": len(study.strategies), "trial": len(expected),
-                         "fold": len(expected) * study.folds}, roles
+        assert roles == {"study": len(study.strategies), "trial": len(expected)}, roles
         trial_ids = {r.info.run_id for r in runs if r.data.tags.get("role") == "trial"}
         for marker in run.results.glob("grid/trials/*/mlflow.json"):
             assert json.loads(marker.read_text())["run_id"] in trial_ids

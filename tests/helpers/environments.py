@@ -1,7 +1,8 @@
 """Do the conda environments in envs/ provide what each rule's job imports?
 
 A job run in a fresh interpreter with HPSTUDY_RECORD_IMPORTS set records the top-level
-packages its own code imported (its usage line; hpstudy.launch.record_imports). An environment provides a package when the package's distribution is one of
+packages its own code imported (its usage line; hpstudy.launch.record_imports). An
+environment provides a package when the package's distribution is one of
 its pinned distributions or among their requirements (as installed here: pip resolves the
 same ones from the lock).
 """

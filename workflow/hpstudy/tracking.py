@@ -89,9 +89,9 @@ def init_tracking(experiment: str, output: str) -> None:
     """Create (or find) the experiment, creating and migrating the DB: once, in one job,
     before any other job logs (fresh sqlite DBs race in their migration)."""
     create_sqlite_atomically(tracking_uri())
-    client = _client()
 
     def setup():
+        client = _client()  # inside the retry: opening the store can fail too (full disk)
         found = client.get_experiment_by_name(experiment)
         return found.experiment_id if found else client.create_experiment(
             experiment, artifact_location=local_artifact_location())
@@ -111,9 +111,9 @@ def start_study(experiment_path: str, study: str, strategy: str, study_hash: str
     from mlflow.entities import RunTag
 
     experiment = fileio.read_json(experiment_path)
-    client = _client()
 
     def setup():
+        client = _client()
         run = ensure_run(client, experiment["experiment_id"], study_key(study_hash, study),
                          f"{study} study")
         log_batch(client, run.info.run_id, tags=[
@@ -167,11 +167,11 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     from mlflow.entities import Metric, Param, RunTag
 
     tracking = fileio.read_json(tracking_path)
-    client = _client()
     study_hash, trial = tracking["study_hash"], score["trial"]
     trial_key = f"{study_key(study_hash, study)}/trial-{trial}"
 
     def log_all():
+        client = _client()
         run = ensure_run(client, tracking["experiment_id"], trial_key,
                          f"{study} trial {trial}", tracking["run_id"])
         run_id, base = run.info.run_id, run.info.start_time
@@ -214,12 +214,12 @@ def finish_study(tracking_path: str, study: str, trials_csv: str,
     from mlflow.entities import Metric
 
     tracking = fileio.read_json(tracking_path)
-    client = _client()
     run_id = tracking["run_id"]
     table = pd.read_csv(trials_csv)
     ok = table[table["status"] == "ok"]
 
     def finish():
+        client = _client()
         base = client.get_run(run_id).info.start_time
         metrics = [Metric("trials", float(len(table)), base, 0),
                    Metric("trials_ok", float(len(ok)), base, 0)]

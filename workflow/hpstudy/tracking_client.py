@@ -131,7 +131,11 @@ def release_sqlite() -> None:
     removes mlflow.db-wal and -shm, which a process that just exits (a forked job leaves by
     os._exit) would leave behind, with the latest commits in them rather than in mlflow.db."""
     while _SQLITE_ENGINES:
-        _SQLITE_ENGINES.pop().dispose()
+        engine = _SQLITE_ENGINES.pop()
+        try:
+            engine.dispose()
+        except Exception as error:  # e.g. a full disk: the job's own outcome is what counts
+            log.warning("could not close the sqlite connections of %s: %s", engine.url, error)
 
 
 def _client():
