@@ -8,10 +8,10 @@ report sees what a real study writes, without training anything.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +25,9 @@ from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
 from hpstudy import report
 from hpstudy.config import strategy_defaults
 from hpstudy.objectives.function import branin
-from hpstudy.space import SearchSpace
+from hpstudy.report import captions, page
+from hpstudy.report.axes import ParamAxis
+from hpstudy.space import Parameter, SearchSpace
 from hpstudy.strategies import Observation, make_strategy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -460,7 +462,9 @@ def test_index_html_is_self_contained_and_deterministic(branin_study, tmp_path):
         assert png == Path(second["figures"][name]).read_bytes(), name
         assert png.startswith(b"\x89PNG")
         assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in page
-        assert first["captions"][name] and html.escape(first["captions"][name]) in page
+        caption = captions.figure_caption(name, list(branin_study["paths"]))
+        assert first["captions"][name] == captions.plain(caption)
+        assert f"<figcaption>{captions.to_html(caption)}</figcaption>" in page
     assert "http://" not in page and "https://" not in page
     assert "<script" not in page and "<link" not in page and "url(" not in page
     assert page.count("<img ") == len(names) and page.count('src="data:') == len(names)
@@ -468,6 +472,9 @@ def test_index_html_is_self_contained_and_deterministic(branin_study, tmp_path):
     for heading in ("Strategies compared", "Repeated studies", "Per strategy"):
         assert f"<h2>{heading}</h2>" in page
     assert page.count("<table") == 3  # comparison, training time and repeats, inline
+    for table in captions.TABLES:  # the tables' captions of snakemake --report
+        for paragraph in captions.table_caption(table):
+            assert f"<p>{captions.to_html(paragraph)}</p>" in page
     assert set(first["tables"]) == {"comparison", "training_time", "repeats"}
 
 
@@ -485,3 +492,96 @@ def test_workflow_call_without_space_config_still_works(branin_study, tmp_path):
     with pytest.raises(ValueError, match="margin"):
         report.build_report(experiment="b", trials_paths=branin_study["paths"],
                             out_dir=str(tmp_path), margin=-1.0)
+
+
+# --- the pieces: template, captions, axes ----------------------------------------------------
+
+def test_page_template_renders_escaped(tmp_path):
+    """The page comes from the package's Jinja2 template, autoescaped: user text (experiment,
+    strategy names) is escaped, tables and captions keep their own markup."""
+    env = page.environment()
+    assert env.autoescape is True
+    assert (page.TEMPLATES / "index.html.j2").is_file()
+    assert page.TEMPLATES.parent == Path(report.__file__).parent
+    comparison = pd.DataFrame({"strategy": ["<b>x</b>"], "best_objective": [1 / 3],
+                               "trials_to_margin": pd.array([None], dtype="Int64")})
+    png = b"\x89PNG fake"
+    text = page.render_html("exp <1> & 'two'", ["<b>x</b>"], {"<b>x</b>_objective": png},
+                            {"<b>x</b>_objective": "see ``a<b``"}, comparison, 0.25)
+    assert "<title>exp &lt;1&gt; &amp; &#39;two&#39;</title>" in text
+    assert "<h1>Hyperparameter study: exp &lt;1&gt; &amp; &#39;two&#39;</h1>" in text
+    assert "<h3>&lt;b&gt;x&lt;/b&gt;</h3>" in text and "<b>x</b>" not in text
+    assert '<figure id="&lt;b&gt;x&lt;/b&gt;_objective">' in text
+    assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in text
+    assert "<figcaption>see <code>a&lt;b</code></figcaption>" in text
+    assert "<td>0.333333</td>" in text and "<td></td>" in text  # html_table's cells
+    assert "The margin of this study: 0.25." in text
+    assert "<h2>Strategies compared</h2>" in text and "Repeated studies" not in text
+    assert text.count("<table") == 1 and text.endswith("</body></html>\n")
+
+
+def test_captions_are_the_snakemake_report_captions():
+    """The page's captions are read from the .rst files that workflow/rules/report.smk names
+    as captions, and those stay valid for snakemake --report (a Jinja2 template, then
+    reStructuredText)."""
+    import jinja2
+    from docutils.core import publish_parts
+
+    rules = (REPO / "workflow" / "rules" / "report.smk").read_text(encoding="utf-8")
+    named = {Path(path).stem for path in re.findall(r'caption="\.\./report/(\w+\.rst)"', rules)}
+    assert named == {*captions.TABLES, "figures", "index"}
+    assert captions.CAPTION_DIR == REPO / "workflow" / "report"
+    for name in named:
+        text = captions.read_caption(name)
+        assert jinja2.Environment().from_string(text).render() == text.rstrip("\n")
+        publish_parts(text, writer="html",
+                      settings_overrides={"halt_level": 2, "report_level": 2})
+        for paragraph in captions.paragraphs(text):
+            # Only ``literals`` for markup: the page renders no other reStructuredText.
+            assert not re.search(r"[`*|]", re.sub(r"``[^`]+``", "", paragraph)), paragraph
+    figures = captions.figure_captions()
+    kinds = ("objective", "best_so_far", "parameters", "cv_folds", "space")
+    assert list(figures) == ["best_so_far", "best_so_far_time", "cv_vs_test",
+                             "repeats_best_so_far", *(f"<strategy>_{kind}" for kind in kinds)]
+    for key, caption in figures.items():
+        assert f"``{key}``\n    {caption[:40]}" in captions.read_caption("figures")
+    assert captions.figure_kind("gp_best_so_far", ["gp", "tpe"]) == "<strategy>_best_so_far"
+    assert captions.figure_kind("tpe_x_space", ["tpe", "tpe_x"]) == "<strategy>_space"
+    assert captions.figure_kind("best_so_far", ["best"]) == "best_so_far"
+    with pytest.raises(KeyError):
+        captions.figure_kind("gp_unknown", ["gp"])
+    assert f"against {report.REFERENCE} search" in " ".join(captions.table_caption("repeats"))
+    assert captions.plain("see ``x_y``") == "see x_y"
+
+
+def test_axes_are_built_from_the_space_parameters():
+    space = SearchSpace.from_config({
+        **CNN_SPACE,
+        "units": {"type": "int", "low": 8, "high": 64, "grid": 2},
+        "optimizer": {"type": "choice", "choices": ["sgd", "adam"]},
+        "dropout": {"type": "uniform", "low": 0, "high": 0.5}})
+    axes = report.parameter_axes(space)
+    assert axes == report.parameter_axes(dict(CNN_SPACE, **{
+        "units": {"type": "int", "low": 8, "high": 64, "grid": 2},
+        "optimizer": {"type": "choice", "choices": ["sgd", "adam"]},
+        "dropout": {"type": "uniform", "low": 0, "high": 0.5}}))
+    assert axes == [ParamAxis.from_parameter(p) for p in space]
+    by_name = {axis.name: axis for axis in axes}
+    assert [a.name for a in axes] == space.names
+    lr, momentum = by_name["learning_rate"], by_name["momentum"]
+    assert (lr.label, lr.scale, lr.complement, lr.bounds) == (
+        "learning_rate", "log", False, (3.1623e-4, 0.1))
+    assert (momentum.label, momentum.scale, momentum.complement) == ("1 - momentum", "log", True)
+    assert momentum.bounds == (3.1623e-3, 0.31623)
+    # A complement parameter is drawn at its raw value, what the sampler drew.
+    values = [0.99, 0.9, 0.7]
+    np.testing.assert_allclose(momentum.coords(values),
+                               [space["momentum"].to_raw(v) for v in values])
+    units = by_name["units"]
+    assert (units.scale, units.bounds, units.choices) == ("linear", (8.0, 64.0), ())
+    assert isinstance(units.bounds[0], float)
+    optimizer = by_name["optimizer"]
+    assert (optimizer.choices, optimizer.bounds) == (("sgd", "adam"), None)
+    np.testing.assert_array_equal(optimizer.coords(["adam", "sgd", "rmsprop"]), [1, 0, np.nan])
+    assert by_name["dropout"].bounds == (0.0, 0.5)
+    assert ParamAxis.from_parameter(Parameter("p", "uniform")).bounds is None

@@ -3,6 +3,7 @@ from pathlib import Path
 from hpstudy.fileio import read_json
 from hpstudy.jobs import setup_logging
 from hpstudy.report import build_report
+from hpstudy.space import SearchSpace
 
 setup_logging(snakemake.log[0])
 strategies = snakemake.params.strategies
@@ -13,7 +14,7 @@ build_report(
     timings_paths=dict(zip(strategies, snakemake.input.timings, strict=True)),
     out_dir=str(Path(snakemake.output.html).parent),
     figures_dir=snakemake.output.figures,
-    space_config=snakemake.params.space,
+    space_config=SearchSpace.from_config(snakemake.params.space),
     margin=snakemake.params.margin,
     test_results={s: t for s, t in tests.items() if t.get("status") != "no_ok_trial"},
     repeats=snakemake.params.repeats or None,

@@ -1,0 +1,64 @@
+"""The HTML page: every table inline and every figure embedded as a data URI, so that it
+opens offline on its own; rendered from templates/index.html.j2 with Jinja2 (autoescaped)."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from hpstudy.report import captions
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PER_STRATEGY = ("objective", "best_so_far", "parameters", "cv_folds", "space")  # page order
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["rst"] = captions.to_html
+    return env
+
+
+def _cell(value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as an HTML table: floats to 6 significant digits, missing values blank."""
+    shown = pd.DataFrame({column: [_cell(v) for v in frame[column].tolist()]
+                          for column in frame.columns}, columns=frame.columns)
+    return shown.to_html(index=False, border=0, escape=True)
+
+
+def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, bytes],
+                figure_captions: Mapping[str, str], comparison: pd.DataFrame, margin: float,
+                repeats: pd.DataFrame | None = None,
+                training_time: pd.DataFrame | None = None) -> str:
+    """The page. figure_captions: {figure name: caption (reStructuredText inline, see
+    hpstudy.report.captions)} for every figure in pngs."""
+
+    def table(frame):
+        return None if frame is None else Markup(html_table(frame))
+
+    return environment().get_template("index.html.j2").render(
+        experiment=experiment, strategies=list(strategies), margin=margin,
+        images={name: base64.b64encode(png).decode("ascii") for name, png in pngs.items()},
+        figure_captions=figure_captions,
+        table_captions={name: captions.table_caption(name) for name in captions.TABLES},
+        per_strategy={s: [f"{s}_{kind}" for kind in PER_STRATEGY] for s in strategies},
+        comparison=table(comparison), training_time=table(training_time),
+        repeats=table(repeats))

@@ -1,0 +1,119 @@
+"""Repeated studies (several seeds per strategy): best-so-far curves, their median and
+interquartile range, and paired Wilcoxon tests (scipy.stats) against the reference strategy."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hpstudy.report.tables import best_so_far, read_trials
+
+REFERENCE = "random"  # the strategy every other one is tested against in the repeats
+
+REPEATS_COLUMNS = [
+    "strategy", "seeds", "budget", "median_final_best", "q25_final_best", "q75_final_best",
+    "half_budget", "median_half_best", "paired_seeds", "median_diff_final",
+    "wilcoxon_final_statistic", "wilcoxon_final_p", "wilcoxon_half_statistic",
+    "wilcoxon_half_p", "note"]
+
+
+def repeat_curves(repeats: Mapping[str, Sequence[str]]) -> dict[str, np.ndarray]:
+    """{strategy: seeds x trials array of best-so-far}, seeds in the order given.
+
+    Seeds of one strategy are cut to the shortest seed's length (normally all are equal).
+    """
+    curves = {}
+    for strategy, paths in repeats.items():
+        series = [best_so_far(read_trials(path)).to_numpy(dtype=float) for path in paths]
+        if not series:
+            continue
+        length = min(len(s) for s in series)
+        curves[strategy] = np.vstack([s[:length] for s in series])
+    return curves
+
+
+def nan_stats(values: np.ndarray, axis=None):
+    """(median, 25th, 75th percentile) ignoring NaN (no ok trial yet), quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(values, axis=axis)
+        q25, q75 = np.nanpercentile(values, [25, 75], axis=axis)
+    return median, q25, q75
+
+
+def paired_wilcoxon(values: np.ndarray, reference: np.ndarray) -> tuple[float, float, str]:
+    """scipy.stats.wilcoxon(values, reference) on seeds paired by index.
+
+    Seeds without an ok trial by then (NaN) drop out with their pair. Returns (statistic,
+    p-value, note); NaN and a note when the test cannot run.
+    """
+    from scipy.stats import wilcoxon
+
+    pairs = min(len(values), len(reference))
+    x, y = np.asarray(values[:pairs], float), np.asarray(reference[:pairs], float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 2:
+        return math.nan, math.nan, f"{len(x)} paired seed(s): at least 2 needed"
+    if np.all(x - y == 0):
+        return math.nan, math.nan, "all paired differences are zero"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = wilcoxon(x, y)
+    except ValueError as error:
+        return math.nan, math.nan, f"wilcoxon: {error}"
+    return float(result.statistic), float(result.pvalue), ""
+
+
+def repeats_table(curves: Mapping[str, np.ndarray], reference: str = REFERENCE) -> pd.DataFrame:
+    """Per strategy: seeds, budget, median and IQR of the final best, median best at half the
+    budget, and the paired Wilcoxon test against `reference` at the final budget and at half
+    of it (the budget both strategies reached; half = that // 2, at least 1).
+    """
+    rows = []
+    base = curves.get(reference)
+    for strategy, curve in curves.items():
+        budget = curve.shape[1]
+        half = max(1, budget // 2)
+        median, q25, q75 = nan_stats(curve[:, budget - 1])
+        row: dict[str, Any] = {
+            "strategy": strategy, "seeds": curve.shape[0], "budget": budget,
+            "median_final_best": float(median), "q25_final_best": float(q25),
+            "q75_final_best": float(q75), "half_budget": half,
+            "median_half_best": float(nan_stats(curve[:, half - 1])[0]),
+            "paired_seeds": math.nan, "median_diff_final": math.nan,
+            "wilcoxon_final_statistic": math.nan, "wilcoxon_final_p": math.nan,
+            "wilcoxon_half_statistic": math.nan, "wilcoxon_half_p": math.nan, "note": ""}
+        if strategy == reference:
+            row["note"] = "reference"
+        elif base is None:
+            row["note"] = f"no {reference} repeats to compare with"
+        else:
+            pairs = min(curve.shape[0], base.shape[0])
+            shared = min(budget, base.shape[1])
+            shared_half = max(1, shared // 2)
+            notes = []
+            if shared != budget:
+                notes.append(f"tested at {shared} trials, {reference}'s budget")
+            final = curve[:pairs, shared - 1] - base[:pairs, shared - 1]
+            row["paired_seeds"] = pairs
+            row["median_diff_final"] = float(nan_stats(final)[0]) if pairs else math.nan
+            for label, at in (("final", shared), ("half", shared_half)):
+                statistic, p, note = paired_wilcoxon(curve[:, at - 1], base[:, at - 1])
+                row[f"wilcoxon_{label}_statistic"] = statistic
+                row[f"wilcoxon_{label}_p"] = p
+                if note:
+                    notes.append(f"{label}: {note}")
+            row["note"] = "; ".join(notes)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=REPEATS_COLUMNS)
+    if len(frame):
+        frame["paired_seeds"] = pd.array(
+            [None if pd.isna(v) else int(v) for v in frame["paired_seeds"]], dtype="Int64")
+    return frame
