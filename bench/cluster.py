@@ -24,7 +24,7 @@ import common  # noqa: E402
 
 sys.path.insert(0, str(common.REPO))
 # The test's study and SLURM arguments, so that the bench measures what the test checks.
-from tests.test_cluster import SLURM_ARGS, cnn_config  # noqa: E402
+from tests.helpers.cluster import SLURM_ARGS, cnn_config  # noqa: E402
 
 SLURM_SCRIPT = common.REPO / "tests" / "cluster" / "slurm.sh"
 MODES = ("local", "none", "trial", "round")

@@ -135,7 +135,7 @@ def run(command: list[str], timeout: float = 3600, **kwargs) -> Run:
 
 def snakemake(directory: Path, *args: str, timeout: float = 3600) -> Run:
     """Run the repo's workflow in `directory` (its config.yaml, its results/), as
-    tests/conftest.py's Workdir does."""
+    tests/helpers/workdir.py's Workdir does."""
     return run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory",
                 str(directory), *args], timeout=timeout)
 

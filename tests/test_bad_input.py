@@ -18,15 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import Workdir, load_config
-from tests.test_config import BAD_CONFIGS, with_setting
-from tests.test_data import idx_bytes, random_images, write_idx, write_split
+from tests.helpers.configs import BAD_CONFIGS, with_setting
+from tests.helpers.idx_files import idx_bytes, random_images, write_idx, write_split
+from tests.helpers.workdir import Workdir, load_config
 
 CONFIG_ERROR = "invalid config: "
 DATA_ERROR = "invalid data: "
 
-# From tests/test_config.py: one or more of every kind of schema error (unknown key, wrong
-# type, missing key, enum, bounds), the search-space and grid errors, and dataset.classes.
+# From BAD_CONFIGS (tests/helpers/configs.py, checked by tests/test_config.py): one or more of
+# every kind of schema error (unknown key, wrong type, missing key, enum, bounds), the
+# search-space and grid errors, and dataset.classes.
 CONFIG_CASES = [
     "unknown top-level key", "unknown nested key", "wrong type: folds", "YAML 1e-4 is text",
     "missing required key", "missing required nested key", "unknown dataset",

@@ -8,7 +8,6 @@ Each comparison is against a local `snakemake --cores 2` run of the same config.
 
 from __future__ import annotations
 
-import copy
 import re
 import shutil
 import subprocess
@@ -18,35 +17,14 @@ from pathlib import Path
 import pytest
 
 from hpstudy.plan import Study
-from tests.conftest import (
-    REPO,
-    Workdir,
-    free_port,
-    load_config,
-    run_tree,
-    running_mlflow_server,
-)
+from tests.helpers.cluster import SLURM_ARGS, cnn_config
+from tests.helpers.network import free_port
+from tests.helpers.tracking import run_tree, running_mlflow_server
+from tests.helpers.workdir import REPO, Workdir, load_config
 
 pytestmark = pytest.mark.cluster
 
 CLUSTER_SCRIPTS = REPO / "tests" / "cluster"
-# The profile as users run it, plus what this one-node test cluster needs: groups must fit its
-# 2 CPUs; it has no accounts; and without slurmdbd, job states come from squeue (the cluster
-# keeps finished jobs for MinJobAge = 1 h). A short first status check keeps the test quick.
-SLURM_ARGS = ("--profile", str(REPO / "profiles" / "slurm"), "--cores", "2",
-              "--resources", "mem_mb=8000", "--slurm-no-account",
-              "--slurm-status-command", "squeue",
-              "--slurm-init-seconds-before-status-checks", "2",
-              # Kept so that the credential check below reads the jobs' logs too.
-              "--slurm-keep-successful-logs")
-# Distinct values per kind of job, so that each job's request shows where it came from.
-RESOURCES = {
-    "data": {"runtime": 7, "mem_mb": 1100},
-    "propose": {"runtime": 5, "mem_mb": 900},
-    "train": {"runtime": 11, "mem_mb": 1500},
-    "test": {"runtime": 9, "mem_mb": 1300},
-    "light": {"runtime": 3, "mem_mb": 700},
-}
 # Files that measure time or name MLflow runs: they differ between any two runs. (The report
 # page embeds the training-time figure and table.)
 VARYING = re.compile(r"timing|timings\.csv|training_time\.csv|best_so_far_time\.png"
@@ -114,18 +92,6 @@ def credentials_home(path: Path) -> Path:
                            f"mlflow_tracking_password = {TEAM_PASSWORD}\n", encoding="utf-8")
     credentials.chmod(0o600)
     return path
-
-
-def cnn_config() -> dict:
-    """The tiny real CNN, all four strategies (TPE and GP in two rounds), one job per fold
-    grouped per trial."""
-    config = load_config("cnn_tiny")
-    config["experiment"] = "test-cluster-cnn"
-    config["strategies"]["tpe"] = {"budget": 2, "batch_size": 1, "n_startup_jobs": 1}
-    config["strategies"]["gp"] = {"budget": 2, "batch_size": 1, "n_initial_points": 1}
-    config["execution"] = {"fold_jobs": "per_fold", "group": "trial",
-                           "resources": copy.deepcopy(RESOURCES)}
-    return config
 
 
 def study_dir(path: Path, config: dict) -> Workdir:

@@ -11,14 +11,14 @@ import pytest
 
 from hpstudy.objectives.cnn import OBJECTIVE as CNN
 from hpstudy.objectives.keras_classifier import ERROR_FLOOR
-from tests.conftest import load_config
+from tests.helpers.workdir import load_config
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
-    from tests.conftest import Workdir
+    from tests.helpers.workdir import Workdir
 
     run = Workdir(tmp_path_factory.mktemp("cnn"))
     run.write_config(load_config("cnn_tiny"))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO
 from tests.helpers.environments import missing, provided, rule_environments
+from tests.helpers.workdir import REPO
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)", re.MULTILINE)
 

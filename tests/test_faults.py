@@ -29,8 +29,9 @@ import numpy as np
 import pytest
 
 from hpstudy.plan import Study
-from tests.conftest import REPO, SNAKEMAKE, Workdir, free_port, load_config, mlflow_runs
-from tests.test_tracking import FAST_FAILURE, _check_run_tree
+from tests.helpers.network import free_port
+from tests.helpers.tracking import FAST_FAILURE, check_run_tree, mlflow_runs
+from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir, load_config
 
 pytestmark = pytest.mark.slow
 
@@ -400,7 +401,7 @@ def test_mlflow_server_killed_mid_study_loses_no_trial(tmp_path):
                         if b[0] == "log_trial"}
         assert logged_again == {f"study={s}, trial={t}" for s, t in missing}
         # No trial twice, none RUNNING, the whole tree, the report attached.
-        assert _check_run_tree(url, config, run.results) == \
+        assert check_run_tree(url, config, run.results) == \
             {"study": 2, "trial": total}
         for (strategy, trial), marker in markers.items():
             path = run.results / strategy / "trials" / str(trial) / "mlflow.json"

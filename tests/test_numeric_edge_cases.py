@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from hpstudy.objectives.keras_classifier import ERROR_FLOOR
-from tests.conftest import Workdir, load_config
+from tests.helpers.workdir import Workdir, load_config
 
 FOLDS = 4
 

@@ -16,7 +16,7 @@ from hpstudy import data
 from hpstudy.config import ConfigError, load_schema, objective_defaults, resolve
 from hpstudy.objectives import registry
 from hpstudy.space import SearchSpace
-from tests.conftest import REPO, Workdir, load_config
+from tests.helpers.workdir import REPO, Workdir, load_config
 
 OBJECTIVES = list(registry())
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")

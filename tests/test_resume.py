@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from hpstudy.plan import Study
-from tests.conftest import REPO, SNAKEMAKE, Workdir, load_config, mlflow_runs
+from tests.helpers.tracking import mlflow_runs
+from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir, load_config
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Workdir, load_config
+from tests.helpers.workdir import REPO, Workdir, load_config
 
 # Loads the workflow with Snakemake's own API and prints, per rule, what its action is.
 # In a subprocess: parsing the Snakefile changes the working directory, sys.path and
@@ -61,9 +61,10 @@ def listed_rules(study: Workdir) -> set[str]:
 
 
 @pytest.mark.parametrize("fold_jobs, train_rule", [("per_trial", "train_trial"),
-                                                   ("per_fold", "train_fold")])
+                                                   ("per_fold", "train_fold"),
+                                                   ("per_round", "evaluate_round")])
 def test_every_rule_runs_the_launcher_or_nothing(workdir, fold_jobs, train_rule):
-    # Both values of execution.fold_jobs: each defines a different training rule.
+    # Every value of execution.fold_jobs: each defines a different training rule.
     config = load_config("default")
     config["execution"] = {"fold_jobs": fold_jobs}
     workdir.write_config(config)

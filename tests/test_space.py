@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hpstudy.space import Parameter, SearchSpace, canonical_params, plain
-from tests.conftest import ALL_KINDS_SPACE
+from tests.helpers.spaces import ALL_KINDS_SPACE
 
 LR = Parameter("learning_rate", "loguniform", 1e-4, 0.1)
 MOMENTUM = Parameter("momentum", "loguniform", 3.1623e-3, 0.31623, transform="complement")

@@ -27,7 +27,7 @@ from hpstudy.config import load_schema, strategy_defaults
 from hpstudy.objectives.function import beale, branin
 from hpstudy.space import SearchSpace
 from hpstudy.strategies import Observation, make_strategy, registry, strategy_class
-from tests.conftest import ALL_KINDS_SPACE
+from tests.helpers.spaces import ALL_KINDS_SPACE
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # skopt: repeated points

@@ -7,62 +7,13 @@ import contextlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from hpstudy.plan import Study
 from hpstudy.tracking import redact
-from tests.conftest import REPO, Workdir, free_port, load_config, mlflow_runs
-
-FAST_FAILURE = {"HPSTUDY_MLFLOW_ATTEMPTS": "2", "HPSTUDY_MLFLOW_RETRY_DELAY": "0.2",
-                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-
-
-def _check_run_tree(uri: str, config: dict, results: Path) -> dict:
-    """One study run per strategy, one trial run per trial carrying its folds' metrics."""
-    study = Study.from_config(config)
-    client, runs = mlflow_runs(uri, config["experiment"])
-    by_role = {}
-    for run in runs:
-        by_role.setdefault(run.data.tags.get("role"), []).append(run)
-        assert run.info.status == "FINISHED", (run.info.run_name, run.info.status)
-    studies = {r.data.tags["strategy"]: r for r in by_role["study"]}
-    assert sorted(studies) == sorted(study.strategies)
-    trials = by_role["trial"]
-    assert len(trials) == sum(study.budget(s) for s in study.strategies)
-    seen = set()
-    for run in trials:
-        tags, strategy = run.data.tags, run.data.tags["strategy"]
-        key = (strategy, int(tags["trial"]))
-        assert key not in seen, f"trial {key} logged twice"
-        seen.add(key)
-        assert tags["mlflow.parentRunId"] == studies[strategy].info.run_id
-        for tag in ("round", "seed", "study_hash", "data_checksum", "git_commit",
-                    "package_versions", "status"):
-            assert tags.get(tag), tag
-        assert tags["study_hash"] == study.study_hash(tags["study"])
-        assert set(run.data.params) == {"x", "y"}
-        for metric in ("objective", "duration_s", "value_mean", "value_std"):
-            assert metric in run.data.metrics, metric
-        for fold in range(study.folds):
-            assert tags[f"fold_{fold}.status"] == "ok"
-            for metric in ("value", "fit_seconds", "fit_cpu_seconds"):
-                assert f"fold_{fold}/{metric}" in run.data.metrics, (fold, metric)
-        assert f"fold_{study.folds}/value" not in run.data.metrics
-    assert sorted(by_role) == ["study", "trial"]  # no run per fold: folds are on the trial
-    # The trial's objective in MLflow is the one in trials.csv.
-    import pandas as pd
-
-    table = pd.read_csv(results / "random" / "trials.csv").set_index("trial")
-    for run in trials:
-        if run.data.tags["strategy"] == "random":
-            assert run.data.metrics["objective"] == pytest.approx(
-                table.loc[int(run.data.tags["trial"]), "objective"])
-    # The report is attached to each study run.
-    names = {a.path for a in client.list_artifacts(studies["tpe"].info.run_id)}
-    assert {"trials.csv", "index.html", "comparison.csv", "figures", "test.json"} <= names
-    return {"study": len(studies), "trial": len(trials)}
+from tests.helpers.network import free_port
+from tests.helpers.tracking import FAST_FAILURE, check_run_tree, mlflow_runs
+from tests.helpers.workdir import REPO, Workdir, load_config
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +31,7 @@ def _sqlite(run: Workdir) -> str:
 
 def test_sqlite_run_tree(logged_study):
     run, config = logged_study
-    counts = _check_run_tree(_sqlite(run), config, run.results)
+    counts = check_run_tree(_sqlite(run), config, run.results)
     assert counts == {"study": 2, "trial": 7}
 
 
@@ -95,7 +46,7 @@ def test_forced_rerun_updates_instead_of_duplicating(logged_study):
     client, after = mlflow_runs(_sqlite(run), config["experiment"])
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
     assert client.get_metric_history(trial_run.info.run_id, "fold_0/value") == history_before
-    _check_run_tree(_sqlite(run), config, run.results)
+    check_run_tree(_sqlite(run), config, run.results)
 
 
 def test_run_left_running_by_a_kill_is_finished_by_the_rerun(logged_study):
@@ -109,7 +60,7 @@ def test_run_left_running_by_a_kill_is_finished_by_the_rerun(logged_study):
     result = run.snakemake("--cores", "2")
     assert "log_trial" in result.stdout + result.stderr
     assert client.get_run(victim.info.run_id).info.status == "FINISHED"
-    _check_run_tree(_sqlite(run), config, run.results)
+    check_run_tree(_sqlite(run), config, run.results)
 
 
 def test_changed_config_makes_newmlflow_runs(tmp_path):
@@ -150,7 +101,7 @@ def test_unreachable_server_fails_loudly_keeps_results_and_resumes(tmp_path):
             assert b"s3cret-token" not in path.read_bytes(), path
     # Back online (the sqlite default): the next run logs what is missing.
     run.snakemake("--cores", "2")
-    _check_run_tree(_sqlite(run), config, run.results)
+    check_run_tree(_sqlite(run), config, run.results)
 
 
 def test_tracking_server_receives_the_same_run_tree(tmp_path, mlflow_server):
@@ -160,7 +111,7 @@ def test_tracking_server_receives_the_same_run_tree(tmp_path, mlflow_server):
     run.write_config(config)
     run.snakemake("--cores", "2", env={"MLFLOW_TRACKING_URI": mlflow_server})
     assert not (run.results / "mlflow.db").exists(), "logged to sqlite instead of the server"
-    counts = _check_run_tree(mlflow_server, config, run.results)
+    counts = check_run_tree(mlflow_server, config, run.results)
     assert counts == {"study": 2, "trial": 7}
 
 
@@ -178,7 +129,7 @@ def test_eight_concurrent_writers_into_sqlite(tmp_path):
                     "[start_study('experiment.json', s, s, 'cafe', f'{s}.json') "
                     "for s in sys.argv[1:]]",
                     *strategies], check=True, env=env, cwd=tmp_path, timeout=300)
-    writers = [subprocess.Popen([sys.executable, str(REPO / "tests" / "tracking_writer.py"),
+    writers = [subprocess.Popen([sys.executable, str(REPO / "tests/helpers/tracking_writer.py"),
                                  str(tmp_path / f"{strategy}.json"), strategy, "50"],
                                 env=env, cwd=tmp_path,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

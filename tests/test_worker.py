@@ -17,7 +17,8 @@ from hpstudy import worker
 from hpstudy.fileio import read_json, write_json
 from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV, Job
 from hpstudy.noise import is_noise
-from tests.conftest import REPO, free_port
+from tests.helpers.network import free_port
+from tests.helpers.workdir import REPO
 
 TF_START_UP = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from hpstudy.plan import Study
-from tests.conftest import load_config
 from tests.helpers.environments import missing, rule_environments
+from tests.helpers.workdir import load_config
 
 
 def _planned_jobs(dry_run_output: str) -> dict[str, int]:
@@ -81,7 +81,7 @@ def test_function_study_end_to_end(workdir, branin_config):
 
 
 def test_reruns_in_fresh_directories_are_byte_identical(tmp_path, branin_config):
-    from tests.conftest import Workdir
+    from tests.helpers.workdir import Workdir
 
     outputs = []
     for name in ("first", "second"):
@@ -135,7 +135,7 @@ def test_adaptive_rounds_wait_for_earlier_rounds(workdir, branin_config):
 
 def test_study_configs_plan_the_classic_study(workdir):
     """config/*.yaml run with --configfile: 100 trials x 5 folds per strategy."""
-    from tests.conftest import REPO
+    from tests.helpers.workdir import REPO
 
     workdir.write_config(load_config("default"))
     for name in ("classic_mnist", "fashion_mnist"):
@@ -211,7 +211,7 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
     warm worker, one job per trial and one per fold. Every reproducible file is equal, and
     no run's console shows TensorFlow's start-up noise; what each fresh interpreter imported,
     the conda env of its rule provides."""
-    from tests.conftest import Workdir
+    from tests.helpers.workdir import Workdir
 
     config = load_config("cnn_tiny")
     config["strategies"]["tpe"] = {"budget": 2, "batch_size": 1, "n_startup_jobs": 1}

@@ -1,5 +1,6 @@
-"""One of several concurrent writers for the sqlite concurrency test: logs N synthetic
-trials (one fold each) of one strategy through hpstudy.tracking.log_trial."""
+"""One of several concurrent writers for the sqlite concurrency test (tests/test_tracking.py
+runs it as a script): logs N synthetic trials (one fold each) of one strategy through
+hpstudy.tracking.log_trial."""
 
 import sys
 import tempfile
