@@ -51,6 +51,16 @@ def observation_from_score(score: Mapping[str, Any]) -> dict[str, Any]:
             "objective": score["objective"], "status": score["status"]}
 
 
+def read_records(paths: Sequence[str], key: str) -> list[dict[str, Any]]:
+    """The records in files that each hold one (a trial's score.json, a fold's timing) or,
+    under `key`, a round's worth (execution.fold_jobs: per_round writes one file per round)."""
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        content = fileio.read_json(path)
+        records += content[key] if key in content else [content]
+    return records
+
+
 def propose_round(strategy: str, space_config: Mapping, settings: Mapping, study_seed: int,
                   round_index: int, trial_ids: Sequence[int], previous_round: str | None,
                   previous_scores: Sequence[str], output: str) -> None:
@@ -60,7 +70,8 @@ def propose_round(strategy: str, space_config: Mapping, settings: Mapping, study
     history: list[dict] = []
     if previous_round is not None:
         history = list(fileio.read_json(previous_round)["history"])
-        history += [observation_from_score(fileio.read_json(p)) for p in previous_scores]
+        history += [observation_from_score(score)
+                    for score in read_records(previous_scores, "scores")]
     history.sort(key=lambda record: record["trial"])
     space = SearchSpace.from_config(space_config)
     chooser = make_strategy(strategy, space, settings, study_seed)
@@ -94,18 +105,15 @@ def proposal(round_path: str, trial: int) -> dict[str, Any]:
 TIMING_KEYS = ("fit_seconds", "fit_cpu_seconds")
 
 
-def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
-                folds: Sequence[int], data_paths: Mapping[str, str] | None, threads: int,
-                outputs: Sequence[str], timing_outputs: Sequence[str]) -> None:
-    """Train and validate folds of one trial, one after another in this process (one job
-    per fold, or one per trial: see `execution.fold_jobs`). A diverging fit is recorded,
-    not raised, so the study goes on. Each fold's record depends only on its own seed;
-    its timings go to its timing file."""
+def evaluate_folds(objective: str, settings: Mapping, entry: Mapping, folds: Sequence[int],
+                   data_paths: Mapping[str, str] | None, threads: int):
+    """Yield (fold record, fold timing) for folds of one proposed trial, trained one after
+    another. A diverging fit is recorded, not raised, so the study goes on. Each fold's record
+    depends only on its own seed; its measured times are in the timing, apart."""
     from hpstudy.objectives import objective_class
 
-    entry = proposal(round_path, trial)
-    module = objective_class(objective)
-    for fold, output, timing_output in zip(folds, outputs, timing_outputs, strict=True):
+    module, trial = objective_class(objective), entry["trial"]
+    for fold in folds:
         seed = derive_seed(entry["seed"], "fold", fold)
         fold_data = None
         if data_paths:
@@ -120,17 +128,28 @@ def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
         timing = {"trial": trial, "fold": fold, **{key: record.pop(key) for key in TIMING_KEYS}}
         log.info("trial %d fold %d: %s %s in %.1f s", trial, fold, record["status"],
                  record["metrics"], timing["fit_seconds"])
+        yield record, timing
+
+
+def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
+                folds: Sequence[int], data_paths: Mapping[str, str] | None, threads: int,
+                outputs: Sequence[str], timing_outputs: Sequence[str]) -> None:
+    """Train and validate folds of one trial (one job per fold, or one per trial: see
+    `execution.fold_jobs`), each fold's record and timing to its own files."""
+    trained = evaluate_folds(objective, settings, proposal(round_path, trial), folds,
+                             data_paths, threads)
+    for (record, timing), output, timing_output in zip(trained, outputs, timing_outputs,
+                                                       strict=True):
         # The timing first: a fold file never exists without its timing.
         fileio.write_json(timing_output, timing)
         fileio.write_json(output, record)
 
 
-def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
-                output: str) -> None:
+def trial_score(objective: str, settings: Mapping, records: Sequence[Mapping]) -> dict:
+    """A trial's score from its fold records (sorted by fold)."""
     from hpstudy.objectives import objective_class
 
-    records = sorted((fileio.read_json(p) for p in fold_paths), key=lambda r: r["fold"])
-    score = objective_class(objective).score_trial(dict(settings), records)
+    score = objective_class(objective).score_trial(dict(settings), list(records))
     objective_value = score["objective"]
     if objective_value is not None and not math.isfinite(objective_value):
         raise RuntimeError(f"trial {records[0]['trial']}: objective {objective_value} is not "
@@ -142,12 +161,36 @@ def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
         "folds": len(records),
     })
     log.info("trial %d: objective %s (%s)", score["trial"], objective_value, score["status"])
-    fileio.write_json(output, score)
+    return score
+
+
+def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
+                output: str) -> None:
+    records = sorted((fileio.read_json(p) for p in fold_paths), key=lambda r: r["fold"])
+    fileio.write_json(output, trial_score(objective, settings, records))
+
+
+def evaluate_round(objective: str, settings: Mapping, round_path: str, folds: Sequence[int],
+                   data_paths: Mapping[str, str] | None, threads: int, output: str,
+                   timings_output: str) -> None:
+    """Every fold of every trial of a round, in one job (execution.fold_jobs: per_round, for
+    objectives whose trials take microseconds, where a job per trial would cost thousands
+    of times the trial). The round's results file holds the same fold records and scores,
+    byte for byte, that per-trial jobs write into a file each."""
+    scores, records, timings = [], [], []
+    for entry in fileio.read_json(round_path)["proposals"]:
+        trained = list(evaluate_folds(objective, settings, entry, folds, data_paths, threads))
+        records += [record for record, _ in trained]
+        timings += [timing for _, timing in trained]
+        scores.append(trial_score(objective, settings, [record for record, _ in trained]))
+    # The timings first: a results file never exists without them.
+    fileio.write_json(timings_output, {"timings": timings})
+    fileio.write_json(output, {"scores": scores, "folds": records})
 
 
 def best_score(score_paths: Sequence[str]) -> dict[str, Any] | None:
     """The trial with the lowest objective among those with status ok (ties: lowest id)."""
-    scores = [fileio.read_json(p) for p in score_paths]
+    scores = read_records(score_paths, "scores")
     usable = [s for s in scores if s["status"] == "ok" and s["objective"] is not None]
     return min(usable, key=lambda s: (s["objective"], s["trial"])) if usable else None
 
@@ -198,8 +241,7 @@ def trials_table(space_names: Sequence[str], round_paths: Sequence[str],
         content = fileio.read_json(path)
         round_of.update({p["trial"]: content["round"] for p in content["proposals"]})
     rows = []
-    for path in score_paths:
-        score = fileio.read_json(path)
+    for score in read_records(score_paths, "scores"):
         row = {"trial": score["trial"], "round": round_of[score["trial"]]}
         row.update({name: score["params"][name] for name in space_names})
         row.update({"objective": score["objective"], "status": score["status"]})
@@ -212,7 +254,7 @@ def timings_table(timing_paths: Sequence[str]):
     """One row per trial: trial, folds, fit_seconds and fit_cpu_seconds summed over its folds."""
     import pandas as pd
 
-    records = pd.DataFrame([fileio.read_json(p) for p in timing_paths],
+    records = pd.DataFrame(read_records(timing_paths, "timings"),
                            columns=["trial", "fold", *TIMING_KEYS])
     table = records.groupby("trial", sort=True).agg(
         folds=("fold", "count"), **{key: (key, "sum") for key in TIMING_KEYS})

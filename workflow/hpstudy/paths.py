@@ -33,6 +33,21 @@ def round_file(study, round_index) -> str:
     return f"{RESULTS}/{study}/rounds/round_{round_index}.json"
 
 
+def round_results(study, round_index) -> str:
+    """execution.fold_jobs: per_round: the round's fold records and scores, in one file."""
+    return f"{RESULTS}/{study}/rounds/round_{round_index}_results.json"
+
+
+def round_timings(study, round_index) -> str:
+    """The measured fit times of the round's folds (per_round)."""
+    return f"{RESULTS}/{study}/rounds/round_{round_index}_timings.json"
+
+
+def round_logged(study, round_index) -> str:
+    """The marker of a round's trials logged to MLflow (per_round): their run ids."""
+    return f"{RESULTS}/{study}/rounds/round_{round_index}_mlflow.json"
+
+
 def fold_file(study, trial, fold) -> str:
     return f"{RESULTS}/{study}/trials/{trial}/fold_{fold}.json"
 

@@ -164,9 +164,35 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     mark it.
 
     fold_timings: each fold's measured fit_seconds and fit_cpu_seconds, by fold order."""
+    tracking = fileio.read_json(tracking_path)
+    run_id = _log_trial_run(tracking, study, strategy, round_index, score, fold_records,
+                            fold_timings, data_checksum)
+    fileio.write_json(output, {"run_id": run_id})
+
+
+@releases_sqlite
+def log_round(tracking_path: str, study: str, strategy: str, round_index: int,
+              results: Mapping, timings: Sequence[Mapping], data_checksum: str | None,
+              output: str) -> None:
+    """Log every trial of a round (execution.fold_jobs: per_round) in one job, each as
+    log_trial would, then mark the round. A rerun after a failure finds the runs already
+    logged (by their key) and logs nothing twice."""
+    tracking = fileio.read_json(tracking_path)
+    run_ids = {}
+    for score in results["scores"]:
+        trial = score["trial"]
+        run_ids[str(trial)] = _log_trial_run(
+            tracking, study, strategy, round_index, score,
+            [r for r in results["folds"] if r["trial"] == trial],
+            [t for t in timings if t["trial"] == trial], data_checksum)
+    fileio.write_json(output, {"run_ids": run_ids})
+
+
+def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: int,
+                   score: Mapping, fold_records: Sequence[Mapping],
+                   fold_timings: Sequence[Mapping], data_checksum: str | None) -> str:
     from mlflow.entities import Metric, Param, RunTag
 
-    tracking = fileio.read_json(tracking_path)
     study_hash, trial = tracking["study_hash"], score["trial"]
     trial_key = f"{study_key(study_hash, study)}/trial-{trial}"
 
@@ -203,7 +229,7 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     run_id = retry(log_all, f"logging of {study} trial {trial}")
     log.info("logged %s trial %d as run %s (%d folds)", study, trial, run_id,
              len(fold_records))
-    fileio.write_json(output, {"run_id": run_id})
+    return run_id
 
 
 @releases_sqlite

@@ -38,6 +38,9 @@ from hpstudy.paths import (
     fold_file,
     logged_file,
     round_file,
+    round_logged,
+    round_results,
+    round_timings,
     score_file,
     study_logged,
     study_tracking,
@@ -83,9 +86,30 @@ wildcard_constraints:
     fold=r"\d+",
 
 
+# execution.fold_jobs: per_round evaluates, and logs, a whole round in one job: the files of
+# a trial's results are then a round's.
+PER_ROUND = STUDY.fold_jobs == "per_round"
+
+
+def trial_results(study, trials):
+    """The files holding these trials' scores (and fold records): one per trial, or, with
+    per_round, one per round they belong to."""
+    if PER_ROUND:
+        rounds = sorted({STUDY.round_of(study, t) for t in trials})
+        return [round_results(study, r) for r in rounds]
+    return [score_file(study, t) for t in trials]
+
+
+def study_logs(study):
+    """The markers of a study's trials logged to MLflow: one per trial, or per round."""
+    if PER_ROUND:
+        return [round_logged(study, r) for r in range(len(STUDY.rounds(study)))]
+    return [logged_file(study, t) for t in STUDY.trials(study)]
+
+
 def study_target(study):
     """A study: its trials.csv and every trial logged to MLflow."""
-    return [trials_table(study)] + [logged_file(study, t) for t in STUDY.trials(study)]
+    return [trials_table(study)] + study_logs(study)
 
 
 def strategy_target(strategy):
@@ -114,16 +138,24 @@ def propose_inputs(wildcards):
     previous = rounds[round_index - 1]
     return {
         "previous_round": round_file(wildcards.study, round_index - 1),
-        "previous_scores": [score_file(wildcards.study, t) for t in previous],
+        "previous_scores": trial_results(wildcards.study, previous),
     }
+
+
+def _training_inputs(study, round_index):
+    inputs = {"round": round_file(study, round_index)}
+    if STUDY.needs_data:
+        inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
+    return inputs
 
 
 def fold_inputs(wildcards):
     trial = int(wildcards.trial)
-    inputs = {"round": round_file(wildcards.study, STUDY.round_of(wildcards.study, trial))}
-    if STUDY.needs_data:
-        inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
-    return inputs
+    return _training_inputs(wildcards.study, STUDY.round_of(wildcards.study, trial))
+
+
+def round_inputs(wildcards):
+    return _training_inputs(wildcards.study, int(wildcards.round))
 
 
 def score_inputs(wildcards):
@@ -136,10 +168,15 @@ def trial_timings(study, trial):
 
 def summary_inputs(wildcards):
     study = wildcards.study
+    rounds = range(len(STUDY.rounds(study)))
+    if PER_ROUND:
+        timings = [round_timings(study, r) for r in rounds]
+    else:
+        timings = [path for t in STUDY.trials(study) for path in trial_timings(study, t)]
     return {
-        "rounds": [round_file(study, r) for r in range(len(STUDY.rounds(study)))],
-        "scores": [score_file(study, t) for t in STUDY.trials(study)],
-        "timings": [path for t in STUDY.trials(study) for path in trial_timings(study, t)],
+        "rounds": [round_file(study, r) for r in rounds],
+        "scores": trial_results(study, STUDY.trials(study)),
+        "timings": timings,
     }
 
 
@@ -155,10 +192,21 @@ def log_trial_inputs(wildcards):
     return inputs
 
 
+def log_round_inputs(wildcards):
+    inputs = {
+        "tracking": study_tracking(wildcards.study),
+        "results": round_results(wildcards.study, wildcards.round),
+        "timings": round_timings(wildcards.study, wildcards.round),
+    }
+    if STUDY.needs_data:
+        inputs["dataset"] = DATA["metadata"]
+    return inputs
+
+
 def test_inputs(wildcards):
     """The held-out test reads every score of the study (to pick the best) and the data."""
     study = wildcards.study
-    inputs = {"scores": [score_file(study, t) for t in STUDY.trials(study)]}
+    inputs = {"scores": trial_results(study, STUDY.trials(study))}
     if STUDY.needs_data:
         inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
     return inputs

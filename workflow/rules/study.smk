@@ -24,9 +24,37 @@ rule propose:
 
 
 # Fold training, at the granularity `execution.fold_jobs` asks for: "per_trial" (one job
-# trains a trial's folds in turn and scores it) or "per_fold" (one job per fold, then a
-# scoring job: a trial's folds spread over more cores or cluster nodes). Same files either way.
-if STUDY.fold_jobs == "per_trial":
+# trains a trial's folds in turn and scores it), "per_fold" (one job per fold, then a
+# scoring job: a trial's folds spread over more cores or cluster nodes) or "per_round" (one
+# job evaluates a whole round: for objectives whose trials cost microseconds). Same fold
+# records and scores each way; per_round writes them into one file per round.
+if PER_ROUND:
+
+    rule evaluate_round:
+        input:
+            unpack(round_inputs),
+        output:
+            results=round_results("{study}", "{round}"),
+            timings=round_timings("{study}", "{round}"),
+        params:
+            **job_params(
+                objective=STUDY.objective_name,
+                settings=STUDY.objective_settings,
+                folds=list(range(STUDY.folds)),
+            ),
+        threads: job_threads("train")
+        resources:
+            **job_resources("train"),
+        group:
+            ROUND_GROUP
+        conda:
+            "../../envs/train.yaml"
+        log:
+            "results/logs/{study}/evaluate_round_{round}.log",
+        shell:
+            launch("evaluate_round")
+
+elif STUDY.fold_jobs == "per_trial":
 
     rule train_trial:
         input:

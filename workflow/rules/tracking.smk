@@ -11,6 +11,7 @@ localrules:
     init_tracking,
     start_study,
     log_trial,
+    log_round,
     finish_study,
 
 
@@ -70,11 +71,30 @@ rule log_trial:
         launch("log_trial")
 
 
+# execution.fold_jobs: per_round: a round's trials, logged by one job as its results come.
+rule log_round:
+    input:
+        unpack(log_round_inputs),
+    output:
+        round_logged("{study}", "{round}"),
+    params:
+        **job_params(
+            strategy=lambda w: STUDY.strategy_of(w.study),
+            tracking_uri=TRACKING_URI_REDACTED,
+        ),
+    conda:
+        "../../envs/tracking.yaml"
+    log:
+        "results/logs/{study}/log_round_{round}.log",
+    shell:
+        launch("log_round")
+
+
 rule finish_study:
     input:
         tracking=lambda w: study_tracking(w.study),
         trials=trials_table("{study}"),
-        logged=lambda w: [logged_file(w.study, t) for t in STUDY.trials(w.study)],
+        logged=lambda w: study_logs(w.study),
         report=[REPORT[key] for key in ("html", "table", "training_time", "repeats")],
         figures=REPORT["figures"],
         # The held-out test belongs to the main study of each strategy, not to its repeats.
