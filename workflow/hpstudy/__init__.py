@@ -10,6 +10,7 @@ to these calls:
 - strategies/: one module per search strategy behind strategies.base.Strategy, found by a
   registry; objectives/: the same for objectives (objectives.base.Objective);
 - data: load, subset, normalise and split the data; jobs: what each kind of job does;
+  records: a study's scores and timings read back, as trials.csv and timings.csv;
 - tracking: MLflow; report/: tables, statistics, figures and the HTML page;
 - launch, worker, noise: how jobs start (forked from a warm interpreter, or fresh);
 - fileio: atomic writes.

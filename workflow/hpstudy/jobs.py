@@ -8,9 +8,11 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from hpstudy import fileio
+from hpstudy.records import TIMING_KEYS, read_records, timings_table, trials_table
 from hpstudy.seeds import derive_seed
 from hpstudy.space import SearchSpace
 
@@ -51,16 +53,6 @@ def observation_from_score(score: Mapping[str, Any]) -> dict[str, Any]:
             "objective": score["objective"], "status": score["status"]}
 
 
-def read_records(paths: Sequence[str], key: str) -> list[dict[str, Any]]:
-    """The records in files that each hold one (a trial's score.json, a fold's timing) or,
-    under `key`, a round's worth (execution.fold_jobs: per_round writes one file per round)."""
-    records: list[dict[str, Any]] = []
-    for path in paths:
-        content = fileio.read_json(path)
-        records += content[key] if key in content else [content]
-    return records
-
-
 def propose_round(strategy: str, space_config: Mapping, settings: Mapping, study_seed: int,
                   round_index: int, trial_ids: Sequence[int], previous_round: str | None,
                   previous_scores: Sequence[str], output: str) -> None:
@@ -76,19 +68,22 @@ def propose_round(strategy: str, space_config: Mapping, settings: Mapping, study
     space = SearchSpace.from_config(space_config)
     chooser = make_strategy(strategy, space, settings, study_seed)
     started = time.perf_counter()
-    params = chooser.propose(list(trial_ids), [Observation.from_dict(r) for r in history])
+    proposals = chooser.proposals(list(trial_ids),
+                                  [Observation.from_dict(r) for r in history])
     log.info("%s round %d: proposed trials %s from %d finished trials in %.2f s", strategy,
              round_index, list(trial_ids), len(history), time.perf_counter() - started)
-    for trial, values in zip(trial_ids, params, strict=True):
-        if not space.contains(values):
-            raise RuntimeError(f"{strategy} proposed {values} for trial {trial}, outside the "
-                               f"search space")
+    if [entry["trial"] for entry in proposals] != list(trial_ids):
+        raise RuntimeError(f"{strategy} proposed trials {[e['trial'] for e in proposals]}, "
+                           f"not {list(trial_ids)}")
+    for entry in proposals:
+        if not space.contains(entry["params"]):
+            raise RuntimeError(f"{strategy} proposed {entry['params']} for trial "
+                               f"{entry['trial']}, outside the search space")
     fileio.write_json(output, {
         "strategy": strategy,
         "round": round_index,
         "history": history,
-        "proposals": [{"trial": t, "seed": chooser.trial_seed(t), "params": p}
-                      for t, p in zip(trial_ids, params, strict=True)],
+        "proposals": proposals,
     })
 
 
@@ -99,21 +94,36 @@ def proposal(round_path: str, trial: int) -> dict[str, Any]:
     raise KeyError(f"trial {trial} is not proposed in {round_path}")
 
 
-# Wall-clock and CPU measurements of a fit. They go to a timing file of their own, so that
-# the fold record (and everything made from it: score, trials.csv, report tables) is a pure
-# function of the job's inputs and reruns are byte-identical.
-TIMING_KEYS = ("fit_seconds", "fit_cpu_seconds")
+# What a multi-fidelity strategy's proposal says of a trial (Strategy.proposals); carried into
+# its fold records, its score and trials.csv.
+MULTI_FIDELITY_KEYS = ("fidelity", "from_fidelity", "bracket", "rung", "promoted_from",
+                       "config_trial")
 
 
 def evaluate_folds(objective: str, settings: Mapping, entry: Mapping, folds: Sequence[int],
-                   data_paths: Mapping[str, str] | None, threads: int):
+                   data_paths: Mapping[str, str] | None, threads: int,
+                   checkpoints: Sequence[str] = (), checkpoint_outputs: Sequence[str] = ()):
     """Yield (fold record, fold timing) for folds of one proposed trial, trained one after
     another. A diverging fit is recorded, not raised, so the study goes on. Each fold's record
-    depends only on its own seed; its measured times are in the timing, apart."""
+    depends only on its own seed; its measured times are in the timing, apart.
+
+    A multi-fidelity trial trains to its `fidelity`; a promoted one continues each fold from
+    its parent's checkpoint of that fold, found among `checkpoints` (the rung below's); with
+    `checkpoint_outputs` (one per fold) each fold's model is saved for the next rung."""
     from hpstudy.objectives import objective_class
 
     module, trial = objective_class(objective), entry["trial"]
+    if "fidelity" in entry:  # a multi-fidelity strategy's trial: trained to its fidelity
+        settings = {**settings, module.fidelity: entry["fidelity"]}
+    saves = dict(zip(folds, checkpoint_outputs, strict=True)) if checkpoint_outputs else {}
     for fold in folds:
+        continuation = {}
+        if entry.get("promoted_from") is not None:
+            continuation["start_from"] = (
+                parent_checkpoint(checkpoints, entry["promoted_from"], fold),
+                entry["from_fidelity"])
+        if fold in saves:
+            continuation["checkpoint_to"] = saves[fold]
         seed = derive_seed(entry["seed"], "fold", fold)
         fold_data = None
         if data_paths:
@@ -122,22 +132,34 @@ def evaluate_folds(objective: str, settings: Mapping, entry: Mapping, folds: Seq
             fold_data = load_fold(data_paths["x"], data_paths["y"], data_paths["folds"], fold)
         log.info("trial %d fold %d: params %s, seed %d", trial, fold, entry["params"], seed)
         record = module.evaluate_fold(dict(settings), entry["params"], fold, seed, fold_data,
-                                      threads)
+                                      threads, **continuation)
         record.update({"trial": trial, "fold": fold, "seed": seed, "trial_seed": entry["seed"],
                        "params": entry["params"]})
+        record.update({key: entry[key] for key in MULTI_FIDELITY_KEYS if key in entry})
         timing = {"trial": trial, "fold": fold, **{key: record.pop(key) for key in TIMING_KEYS}}
         log.info("trial %d fold %d: %s %s in %.1f s", trial, fold, record["status"],
                  record["metrics"], timing["fit_seconds"])
         yield record, timing
 
 
+def parent_checkpoint(checkpoints: Sequence[str], parent: int, fold: int) -> str:
+    """The checkpoint of `parent`'s fold among a rung's (paths.checkpoint_file's layout)."""
+    for path in checkpoints:
+        if Path(path).parent.name == str(parent) and Path(path).name == f"fold_{fold}.keras":
+            return path
+    raise RuntimeError(f"no checkpoint of trial {parent} fold {fold} among the job's inputs "
+                       f"{list(checkpoints)}")
+
+
 def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
                 folds: Sequence[int], data_paths: Mapping[str, str] | None, threads: int,
-                outputs: Sequence[str], timing_outputs: Sequence[str]) -> None:
+                outputs: Sequence[str], timing_outputs: Sequence[str],
+                checkpoints: Sequence[str] = (),
+                checkpoint_outputs: Sequence[str] = ()) -> None:
     """Train and validate folds of one trial (one job per fold, or one per trial: see
     `execution.fold_jobs`), each fold's record and timing to its own files."""
     trained = evaluate_folds(objective, settings, proposal(round_path, trial), folds,
-                             data_paths, threads)
+                             data_paths, threads, checkpoints, checkpoint_outputs)
     for (record, timing), output, timing_output in zip(trained, outputs, timing_outputs,
                                                        strict=True):
         # The timing first: a fold file never exists without its timing.
@@ -149,7 +171,8 @@ def trial_score(objective: str, settings: Mapping, records: Sequence[Mapping]) -
     """A trial's score from its fold records (sorted by fold)."""
     from hpstudy.objectives import objective_class
 
-    score = objective_class(objective).score_trial(dict(settings), list(records))
+    module = objective_class(objective)
+    score = module.score_trial(dict(settings), list(records))
     objective_value = score["objective"]
     if objective_value is not None and not math.isfinite(objective_value):
         raise RuntimeError(f"trial {records[0]['trial']}: objective {objective_value} is not "
@@ -159,7 +182,10 @@ def trial_score(objective: str, settings: Mapping, records: Sequence[Mapping]) -
         "params": records[0]["params"],
         "seed": records[0]["trial_seed"],
         "folds": len(records),
+        **{key: records[0][key] for key in MULTI_FIDELITY_KEYS if key in records[0]},
     })
+    if module.fidelity is not None:  # what the trial cost: epochs trained, summed over folds
+        score["resource"] = sum(record["epochs_run"] for record in records)
     log.info("trial %d: objective %s (%s)", score["trial"], objective_value, score["status"])
     return score
 
@@ -229,36 +255,6 @@ def evaluate_test(objective: str, settings: Mapping, strategy: str, score_paths:
     log.info("%s: test objective %s (%s), retrained in %.1f s", strategy,
              result["test_objective"], result["status"], record["fit_seconds"])
     fileio.write_json(output, result)
-
-
-def trials_table(space_names: Sequence[str], round_paths: Sequence[str],
-                 score_paths: Sequence[str]):
-    """One row per trial: trial, round, the params, objective, status, metrics."""
-    import pandas as pd
-
-    round_of = {}
-    for path in round_paths:
-        content = fileio.read_json(path)
-        round_of.update({p["trial"]: content["round"] for p in content["proposals"]})
-    rows = []
-    for score in read_records(score_paths, "scores"):
-        row = {"trial": score["trial"], "round": round_of[score["trial"]]}
-        row.update({name: score["params"][name] for name in space_names})
-        row.update({"objective": score["objective"], "status": score["status"]})
-        row.update(dict(sorted(score["metrics"].items())))
-        rows.append(row)
-    return pd.DataFrame(rows).sort_values("trial").reset_index(drop=True)
-
-
-def timings_table(timing_paths: Sequence[str]):
-    """One row per trial: trial, folds, fit_seconds and fit_cpu_seconds summed over its folds."""
-    import pandas as pd
-
-    records = pd.DataFrame(read_records(timing_paths, "timings"),
-                           columns=["trial", "fold", *TIMING_KEYS])
-    table = records.groupby("trial", sort=True).agg(
-        folds=("fold", "count"), **{key: (key, "sum") for key in TIMING_KEYS})
-    return table.round(3).reset_index()
 
 
 def summarize_study(space_names: Sequence[str], round_paths: Sequence[str],

@@ -1,0 +1,60 @@
+"""A study's records as tables: scores and fold timings read from their files (one per
+trial, or one per round with execution.fold_jobs: per_round), trials.csv and timings.csv."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hpstudy import fileio
+
+# Wall-clock and CPU measurements of a fit. They go to a timing file of their own, so that
+# the fold record (and everything made from it: score, trials.csv, report tables) is a pure
+# function of the job's inputs and reruns are byte-identical.
+TIMING_KEYS = ("fit_seconds", "fit_cpu_seconds")
+
+
+def read_records(paths: Sequence[str], key: str) -> list[dict[str, Any]]:
+    """The records in files that each hold one (a trial's score.json, a fold's timing) or,
+    under `key`, a round's worth (execution.fold_jobs: per_round writes one file per round)."""
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        content = fileio.read_json(path)
+        records += content[key] if key in content else [content]
+    return records
+
+
+def trials_table(space_names: Sequence[str], round_paths: Sequence[str],
+                 score_paths: Sequence[str]):
+    """One row per trial: trial, round, the params, [a multi-fidelity trial's fidelity,
+    bracket, rung], objective, status, [resource: epochs trained over its folds, for
+    objectives with a fidelity], metrics."""
+    import pandas as pd
+
+    round_of = {}
+    for path in round_paths:
+        content = fileio.read_json(path)
+        round_of.update({p["trial"]: content["round"] for p in content["proposals"]})
+    rows = []
+    for score in read_records(score_paths, "scores"):
+        row = {"trial": score["trial"], "round": round_of[score["trial"]]}
+        row.update({name: score["params"][name] for name in space_names})
+        # promoted_from stays in score.json: None for a rung's first trials, not a CSV int.
+        row.update({key: score[key] for key in ("fidelity", "bracket", "rung") if key in score})
+        row.update({"objective": score["objective"], "status": score["status"]})
+        if "resource" in score:
+            row["resource"] = score["resource"]
+        row.update(dict(sorted(score["metrics"].items())))
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("trial").reset_index(drop=True)
+
+
+def timings_table(timing_paths: Sequence[str]):
+    """One row per trial: trial, folds, fit_seconds and fit_cpu_seconds summed over its folds."""
+    import pandas as pd
+
+    records = pd.DataFrame(read_records(timing_paths, "timings"),
+                           columns=["trial", "fold", *TIMING_KEYS])
+    table = records.groupby("trial", sort=True).agg(
+        folds=("fold", "count"), **{key: (key, "sum") for key in TIMING_KEYS})
+    return table.round(3).reset_index()
