@@ -75,6 +75,35 @@ def test_a_network_trains_one_fold_and_scores_it(name):
         record["metrics"]["val_accuracy"]
 
 
+@pytest.mark.parametrize("name", [n for n in OBJECTIVES if registry()[n].fidelity])
+def test_a_promoted_fold_continues_from_its_checkpoint(name, tmp_path):
+    """Multi-fidelity promotion: 2 epochs saved, then 2 more from the checkpoint. The
+    continued fit starts where the first stopped (its first loss is the first fit's level,
+    not a fresh network's), numbers its epochs on, and is deterministic."""
+    objective = registry()[name]
+    assert objective.fidelity in objective_defaults(name)
+    fold = _digits_fold()
+    settings = {**objective_defaults(name), "optimizer": "adam", "learning_rate": 0.01}
+    checkpoint = tmp_path / "trials" / "0" / "fold_0.keras"
+    first = objective.evaluate_fold({**settings, objective.fidelity: 2}, {}, 0, 11, fold,
+                                    checkpoint_to=str(checkpoint))
+    assert checkpoint.is_file() and not list(checkpoint.parent.glob(".*"))
+    continued = [objective.evaluate_fold({**settings, objective.fidelity: 4}, {}, 0, 11, fold,
+                                         start_from=(str(checkpoint), 2)) for _ in range(2)]
+    fresh = objective.evaluate_fold({**settings, objective.fidelity: 2}, {}, 0, 12, fold)
+    for record in continued:
+        record.pop("fit_seconds"), record.pop("fit_cpu_seconds")
+    assert continued[0] == continued[1]  # a rerun of the same promotion: the same record
+    record = continued[0]
+    assert record["first_epoch"] == 2 and record["epochs_run"] == 2
+    assert len(record["history"]["loss"]) == 2 and "first_epoch" not in first
+    losses = (first["history"]["loss"], record["history"]["loss"], fresh["history"]["loss"])
+    # Epoch 3 trains on from epoch 2's weights: no worse than epoch 2 ended, and better
+    # than a fresh network's first epoch.
+    assert record["history"]["loss"][0] <= first["history"]["loss"][-1] * 1.02, losses
+    assert record["history"]["loss"][0] < fresh["history"]["loss"][0], losses
+
+
 # --- the seed-style tunables ----------------------------------------------------------------
 
 def test_zero_initializer_trains_to_chance_and_is_recorded_not_crashed():
@@ -92,7 +121,7 @@ def test_zero_initializer_trains_to_chance_and_is_recorded_not_crashed():
 @pytest.mark.parametrize("schedule, rate", [("time_based", 0.5), ("step", 0.5),
                                             ("exponential", 0.9)])
 def test_learning_rate_schedules_lower_the_rate_as_written(schedule, rate):
-    from hpstudy.objectives.keras_classifier import learning_rate
+    from hpstudy.objectives.keras_runtime import learning_rate
 
     settings = {**objective_defaults("cnn"), "learning_rate": 0.1, "lr_schedule": schedule,
                 "lr_decay_rate": rate, "lr_decay_epochs": 2, "lr_decay_steps": 10}
@@ -106,7 +135,8 @@ def test_learning_rate_schedules_lower_the_rate_as_written(schedule, rate):
 
 
 def test_every_optimizer_and_nesterov_build():
-    from hpstudy.objectives.keras_classifier import OPTIMIZERS, make_optimizer
+    from hpstudy.objectives.keras_classifier import OPTIMIZERS
+    from hpstudy.objectives.keras_runtime import make_optimizer
 
     schema = load_schema()["$defs"]["keras_network"]["optimizer"]["enum"]
     assert list(OPTIMIZERS) == schema

@@ -40,6 +40,10 @@ class Objective(ABC):
     # The per-fold metric that scores hold as `fold_<k>_<fold_metric>` (report's CV plots).
     fold_metric: ClassVar[str] = "value"
     imports: ClassVar[tuple[str, ...]] = ()  # heavy modules its jobs import (warm worker)
+    # The setting that says how much a fit may spend (the networks' `epochs`): what
+    # multi-fidelity strategies (successive halving, Hyperband, BOHB) lower for cheap
+    # early looks. None: the objective has one fidelity only.
+    fidelity: ClassVar[str | None] = None
 
     @classmethod
     def check(cls, settings: Mapping[str, Any], space: SearchSpace) -> list[str]:
@@ -69,7 +73,12 @@ class Objective(ABC):
     def evaluate_fold(cls, settings: dict, params: Mapping[str, Any], fold: int, seed: int,
                       data, threads: int = 1) -> dict:
         """One fold's record: status, final metrics, per-epoch history, epochs_run,
-        fit_seconds and fit_cpu_seconds (the timings are moved to their own file)."""
+        fit_seconds and fit_cpu_seconds (the timings are moved to their own file).
+
+        An objective with a `fidelity` also takes the keywords `start_from` ((path, its
+        fidelity) of this fold's checkpoint at a lower fidelity: train on from it, recording
+        `first_epoch`) and `checkpoint_to` (save the fold's model there), which
+        multi-fidelity strategies' promoted trials use."""
 
     @classmethod
     @abstractmethod

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import statistics
 import time
 from abc import abstractmethod
 
 from hpstudy.objectives.base import Objective, trial_status
+from hpstudy.objectives.keras_runtime import configure_tensorflow, make_optimizer, save_model
+from hpstudy.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -36,79 +37,6 @@ WITH_MOMENTUM = ("sgd", "rmsprop")
 # Settings of every Keras network that a search-space parameter may set.
 TUNABLE = ("learning_rate", "momentum", "nesterov", "batch_size", "epochs", "optimizer",
            "kernel_initializer", "activation", "dropout", "lr_schedule", "lr_decay_rate")
-
-_configured: tuple[int, str] | None = None
-
-
-def configure_tensorflow(threads: int, device: str):
-    """Threads and devices must be set before TensorFlow runs its first op: once per process
-    (a job that trains several folds calls this for each)."""
-    global _configured
-    if _configured is not None:
-        import tensorflow as tf
-
-        if _configured != (threads, device):
-            raise RuntimeError(f"TensorFlow is already set up for {_configured}; cannot switch "
-                               f"to threads={threads}, device={device} in this process")
-        return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if device == "cpu":
-        # Skips CUDA's driver probe (and its error lines) on machines without a GPU.
-        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    if device == "gpu":
-        # Several fold jobs may share one GPU: take memory as needed, not all of it up front.
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
-    _configured = (threads, device)
-    return tf
-
-
-def learning_rate(settings: dict, steps_per_epoch: int):
-    """A float, or a Keras schedule (per optimizer step) for `lr_schedule`:
-    - exponential: lr * rate^(step / lr_decay_steps) (also with lr_schedule none and an
-      lr_decay_rate, as before schedules had a name);
-    - time_based: lr / (1 + rate * epoch), the classic write-up's time-based decay;
-    - step: lr * rate^floor(epoch / lr_decay_epochs), the classic step decay."""
-    import keras
-
-    schedules = keras.optimizers.schedules
-    rate, schedule = settings["lr_decay_rate"], settings["lr_schedule"]
-    initial = settings["learning_rate"]
-    if schedule == "none" and rate is not None:
-        schedule = "exponential"
-    if schedule == "none":
-        return initial
-    if rate is None:
-        raise ValueError(f"lr_schedule {schedule!r} needs lr_decay_rate")
-    if schedule == "exponential":
-        return schedules.ExponentialDecay(initial, decay_steps=settings["lr_decay_steps"],
-                                          decay_rate=rate)
-    if schedule == "time_based":
-        return schedules.InverseTimeDecay(initial, decay_steps=steps_per_epoch,
-                                          decay_rate=rate)
-    return schedules.ExponentialDecay(
-        initial, decay_steps=steps_per_epoch * settings["lr_decay_epochs"], decay_rate=rate,
-        staircase=True)
-
-
-def make_optimizer(settings: dict, steps_per_epoch: int):
-    import keras
-
-    name, rate = settings["optimizer"], learning_rate(settings, steps_per_epoch)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=rate, momentum=settings["momentum"],
-                                    nesterov=settings["nesterov"])
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=rate, momentum=settings["momentum"])
-    classes = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad,
-               "adadelta": keras.optimizers.Adadelta, "adamax": keras.optimizers.Adamax,
-               "nadam": keras.optimizers.Nadam}
-    return classes[name](learning_rate=rate)
-
 
 def _finite_or_none(value):
     value = float(value)
@@ -126,6 +54,7 @@ class KerasClassifier(Objective):
 
     needs_data = True
     tunable = TUNABLE
+    fidelity = "epochs"
     fold_metric = "accuracy"
     imports = ("tensorflow", "keras")
 
@@ -178,7 +107,11 @@ class KerasClassifier(Objective):
         return model
 
     @classmethod
-    def evaluate_fold(cls, settings, params, fold, seed, data, threads=1):
+    def evaluate_fold(cls, settings, params, fold, seed, data, threads=1, *, start_from=None,
+                      checkpoint_to=None):
+        """start_from: (checkpoint path, its epochs) of this fold trained to fewer epochs:
+        training continues from its weights and optimizer state (a multi-fidelity
+        promotion) up to `epochs`. checkpoint_to: where to save the fold's model after."""
         settings = {**settings, **params}
         started = time.perf_counter()
         tf = configure_tensorflow(threads, settings["device"])
@@ -187,9 +120,12 @@ class KerasClassifier(Objective):
         log.info("TensorFlow %s and Keras %s ready in %.1f s", tf.__version__,
                  keras.__version__, time.perf_counter() - started)
         # A fresh graph and seed per fold: a fold's result does not depend on earlier folds
-        # trained in the same process.
+        # trained in the same process. A continued fit is seeded by its first epoch too: a
+        # checkpoint holds weights and optimizer state, not TensorFlow's random state.
         keras.backend.clear_session()
-        keras.utils.set_random_seed(seed)
+        first_epoch = start_from[1] if start_from else 0
+        keras.utils.set_random_seed(derive_seed(seed, "from_epoch", first_epoch)
+                                    if first_epoch else seed)
         tf.config.experimental.enable_op_determinism()
 
         class DivergenceGuard(keras.callbacks.Callback):
@@ -218,11 +154,15 @@ class KerasClassifier(Objective):
                 min_delta=settings["early_stopping_min_delta"]))
         x_train, x_val = cls.inputs(data.x_train), cls.inputs(data.x_val)
         steps_per_epoch = math.ceil(len(x_train) / settings["batch_size"])
-        model = cls.build_model(settings, x_train.shape[1:], data.classes, steps_per_epoch)
+        if start_from:  # compiled, with the optimizer's state (its step count included)
+            model = keras.saving.load_model(start_from[0])
+        else:
+            model = cls.build_model(settings, x_train.shape[1:], data.classes, steps_per_epoch)
         started, started_cpu = time.perf_counter(), time.process_time()
         fit = model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
                         batch_size=settings["batch_size"], epochs=settings["epochs"],
-                        shuffle=True, verbose=0, callbacks=callbacks)
+                        initial_epoch=first_epoch, shuffle=True, verbose=0,
+                        callbacks=callbacks)
         # Wall clock depends on what else runs on the machine; process CPU time much less so.
         fit_seconds = time.perf_counter() - started
         fit_cpu_seconds = time.process_time() - started_cpu
@@ -232,11 +172,14 @@ class KerasClassifier(Objective):
         diverged = guard.diverged or any(v is None for v in final.values())
         if diverged:
             log.warning("fold %s diverged after %d epoch(s): %s", fold, len(fit.epoch), final)
+        if checkpoint_to:
+            save_model(model, checkpoint_to)
         return {
             "status": "diverged" if diverged else "ok",
             "metrics": final,
             "history": history,
             "epochs_run": len(fit.history.get("loss", [])),
+            **({"first_epoch": first_epoch} if first_epoch else {}),
             "fit_seconds": round(fit_seconds, 3),
             "fit_cpu_seconds": round(fit_cpu_seconds, 3),
             "train_examples": int(len(data.y_train)),
