@@ -45,8 +45,13 @@ ADAPTIVE = [name for name in STRATEGIES if strategy_class(name).adaptive]
 NON_ADAPTIVE = [name for name in STRATEGIES if not strategy_class(name).adaptive]
 
 
+# What config fills in for a multi-fidelity strategy (max_resource: the objective's epochs).
+FIDELITY = {"max_resource": 9}
+
+
 def settings(name: str, **overrides) -> dict:
-    return {**strategy_defaults(name), **SMALL.get(name, {}), **overrides}
+    filled = FIDELITY if strategy_class(name).multi_fidelity else {}
+    return {**strategy_defaults(name), **filled, **SMALL.get(name, {}), **overrides}
 
 
 def strategy(name: str, seed: int = SEED, space: SearchSpace = SPACE, **overrides):
@@ -128,11 +133,12 @@ def test_a_strategy_declares_what_the_workflow_asks(name):
 @pytest.mark.parametrize("name", STRATEGIES)
 @pytest.mark.parametrize("budget", [1, 7, 20])
 def test_rounds_partition_the_trials_in_order(name, budget):
-    rounds = strategy_class(name).plan_rounds(budget, settings(name, budget=budget,
-                                                                 batch_size=3))
+    chosen, given = strategy_class(name), settings(name, budget=budget, batch_size=3)
+    budget = chosen.budget(given, SPACE)  # grid and multi-fidelity ones: their own
+    rounds = chosen.plan_rounds(budget, given)
     assert all(rounds), rounds  # no empty round
     assert [trial for trial_ids in rounds for trial in trial_ids] == list(range(budget))
-    if not strategy_class(name).adaptive:
+    if not chosen.adaptive:
         assert len(rounds) == 1  # nothing to wait for
 
 

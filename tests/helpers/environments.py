@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-_RULE = re.compile(r"^\s*rule (\w+):", re.MULTILINE)
+_RULE = re.compile(r"^\s*rule(?: (\w+))?:", re.MULTILINE)  # named, or named by name:
 
 
 def _normal(name: str) -> str:

@@ -19,6 +19,7 @@ import yaml
 
 from hpstudy.data import NAMED_DATASET_LABELS, classes_problem
 from hpstudy.objectives import objective_class
+from hpstudy.objectives import registry as objective_registry
 from hpstudy.space import Parameter, SearchSpace
 from hpstudy.strategies import strategy_class
 
@@ -224,8 +225,39 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
     objective = config["objective"]["name"]
     errors += objective_class(objective).check(config["objective"][objective], space)
     for name, settings in config["strategies"].items():
+        if strategy_class(name).multi_fidelity:
+            errors += _fidelity_errors(name, objective, space)
+            if config["execution"]["fold_jobs"] == "per_round":
+                errors.append(f"execution.fold_jobs: per_round cannot continue strategies."
+                              f"{name}'s promoted trials from their checkpoints; use "
+                              f"per_trial or per_fold")
         errors += strategy_class(name).check(settings, space)
     return errors
+
+
+def _fidelity_errors(strategy: str, objective: str, space: SearchSpace) -> list[str]:
+    """A multi-fidelity strategy sets the objective's fidelity (epochs) itself."""
+    fidelity = objective_class(objective).fidelity
+    if fidelity is None:
+        with_one = [name for name, cls in objective_registry().items() if cls.fidelity]
+        return [f"strategies.{strategy}: trains trials at several fidelities, but the "
+                f"{objective!r} objective has only one; objectives with a fidelity: "
+                f"{', '.join(with_one)}"]
+    if fidelity in space.names:
+        return [f"space.{fidelity}: strategies.{strategy} sets {fidelity} itself (its "
+                f"fidelity); remove it from the space or the strategy"]
+    return []
+
+
+def _fill_fidelity(resolved: dict[str, Any]) -> None:
+    """A multi-fidelity strategy's max_resource defaults to the objective's own fidelity
+    setting (objective.cnn.epochs: the full fit)."""
+    objective = resolved["objective"]["name"]
+    fidelity = objective_class(objective).fidelity
+    for name, settings in resolved["strategies"].items():
+        if (strategy_class(name).multi_fidelity and fidelity is not None
+                and settings.get("max_resource") is None):
+            settings["max_resource"] = resolved["objective"][objective][fidelity]
 
 
 def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -245,6 +277,7 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
         name: _merge(strategy_defaults(name), settings or {})
         for name, settings in config["strategies"].items()
     }
+    _fill_fidelity(resolved)
     errors = _semantic_errors(resolved)
     if errors:
         raise ConfigError("invalid config: " + "\n  ".join(errors))

@@ -57,6 +57,12 @@ def timing_file(study, trial, fold) -> str:
     return f"{RESULTS}/{study}/trials/{trial}/fold_{fold}_timing.json"
 
 
+def checkpoint_file(study, trial, fold) -> str:
+    """A multi-fidelity trial's fold model (weights and optimizer state), which a promoted
+    trial of the next rung continues from; temporary: removed once no job needs it."""
+    return f"{RESULTS}/{study}/trials/{trial}/fold_{fold}.keras"
+
+
 def score_file(study, trial) -> str:
     return f"{RESULTS}/{study}/trials/{trial}/score.json"
 

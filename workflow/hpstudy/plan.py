@@ -156,6 +156,24 @@ class Study:
         self.settings(study)  # a clear error for an unconfigured strategy
         return self._rounds[self.strategy_of(study)]
 
+    @cached_property
+    def _round_parents(self) -> dict[str, list[int | None]]:
+        return {s: strategy_class(s).round_parents(rounds, self.settings(s))
+                for s, rounds in self._rounds.items()}
+
+    def round_parent(self, study: str, round_index: int) -> int | None:
+        """The earlier round whose scores this round waits for (None: it can start at once)."""
+        self.settings(study)
+        return self._round_parents[self.strategy_of(study)][round_index]
+
+    def continued_round(self, study: str, round_index: int) -> int | None:
+        """The round whose checkpoints this round's trials continue from (None: fresh)."""
+        strategy = strategy_class(self.strategy_of(study))
+        return strategy.continued_rounds(self.rounds(study), self.settings(study))[round_index]
+
+    def multi_fidelity(self, study: str) -> bool:
+        return strategy_class(self.strategy_of(study)).multi_fidelity
+
     def round_of(self, study: str, trial: int) -> int:
         self.settings(study)
         return self._round_of[self.strategy_of(study)][trial]

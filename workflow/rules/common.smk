@@ -35,6 +35,7 @@ from hpstudy.paths import (
     DATA,
     REPORT,
     TRACKING,
+    checkpoint_file,
     fold_file,
     logged_file,
     round_file,
@@ -128,17 +129,18 @@ def repeat_trials():
 
 
 def propose_inputs(wildcards):
-    """Round r reads round r-1 (its history and proposals) and round r-1's scores."""
+    """A round reads the round it follows (its history and proposals; by default the round
+    before it, Strategy.round_parents) and that round's scores."""
     round_index = int(wildcards.round)
     rounds = STUDY.rounds(wildcards.study)
     if round_index >= len(rounds):
         raise ValueError(f"{wildcards.study} has {len(rounds)} rounds, not {round_index + 1}")
-    if round_index == 0:
+    parent = STUDY.round_parent(wildcards.study, round_index)
+    if parent is None:
         return {}
-    previous = rounds[round_index - 1]
     return {
-        "previous_round": round_file(wildcards.study, round_index - 1),
-        "previous_scores": trial_results(wildcards.study, previous),
+        "previous_round": round_file(wildcards.study, parent),
+        "previous_scores": trial_results(wildcards.study, rounds[parent]),
     }
 
 
@@ -150,8 +152,33 @@ def _training_inputs(study, round_index):
 
 
 def fold_inputs(wildcards):
-    trial = int(wildcards.trial)
-    return _training_inputs(wildcards.study, STUDY.round_of(wildcards.study, trial))
+    """A trial's round and the data and, for a trial that continues a rung below (a
+    multi-fidelity promotion), the checkpoints of that rung's trials, for the job's folds:
+    which of them is its parent is decided by the proposals, so the job waits for all."""
+    study, trial = wildcards.study, int(wildcards.trial)
+    round_index = STUDY.round_of(study, trial)
+    inputs = _training_inputs(study, round_index)
+    continued = STUDY.continued_round(study, round_index)
+    if continued is not None:
+        folds = [wildcards.fold] if "fold" in wildcards.keys() else range(STUDY.folds)
+        inputs["checkpoints"] = [checkpoint_file(study, parent, k) for parent in
+                                 STUDY.rounds(study)[continued] for k in folds]
+    return inputs
+
+
+def studies_pattern(multi_fidelity):
+    """A regex of the studies whose strategy is (or is not) multi-fidelity; one that matches
+    nothing when there are none."""
+    names = [s for s in STUDY.studies if STUDY.multi_fidelity(s) == multi_fidelity]
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def checkpoint_outputs(multi_fidelity, folds):
+    """A multi-fidelity trial's fold models, as temporary outputs (Snakemake removes them
+    once the next rung has trained: nothing else reads them)."""
+    if not multi_fidelity:
+        return {}
+    return {"checkpoints": [temp(checkpoint_file("{study}", "{trial}", k)) for k in folds]}
 
 
 def round_inputs(wildcards):
@@ -181,12 +208,18 @@ def summary_inputs(wildcards):
 
 
 def log_trial_inputs(wildcards):
+    study = wildcards.study
     inputs = {
-        "tracking": study_tracking(wildcards.study),
-        "score": score_file(wildcards.study, wildcards.trial),
+        "tracking": study_tracking(study),
+        "score": score_file(study, wildcards.trial),
         "folds": score_inputs(wildcards),
-        "timings": trial_timings(wildcards.study, wildcards.trial),
+        "timings": trial_timings(study, wildcards.trial),
     }
+    # A promoted multi-fidelity trial logs onto its config's run: after the rung below is
+    # logged, so that two jobs never both create that run.
+    continued = STUDY.continued_round(study, STUDY.round_of(study, int(wildcards.trial)))
+    if continued is not None:
+        inputs["rung_below"] = [logged_file(study, t) for t in STUDY.rounds(study)[continued]]
     if STUDY.needs_data:
         inputs["dataset"] = DATA["metadata"]
     return inputs

@@ -55,57 +55,71 @@ if PER_ROUND:
             launch("evaluate_round")
 
 elif STUDY.fold_jobs == "per_trial":
+    # Two rules of one shape: a multi-fidelity study's trials also save each fold's model
+    # (temporary: for the promoted trials of the next rung) and continue from the rung below.
+    for multi_fidelity, rule_name in ((False, "train_trial"), (True, "train_rung_trial")):
 
-    rule train_trial:
-        input:
-            unpack(fold_inputs),
-        output:
-            folds=[fold_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
-            timings=[timing_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
-            score=score_file("{study}", "{trial}"),
-        params:
-            **job_params(
-                objective=STUDY.objective_name,
-                settings=STUDY.objective_settings,
-                folds=list(range(STUDY.folds)),
-            ),
-        threads: job_threads("train")
-        resources:
-            **job_resources("train"),
-        group:
-            TRIAL_GROUP
-        conda:
-            "../../envs/train.yaml"
-        log:
-            "results/logs/{study}/trial_{trial}_folds.log",
-        shell:
-            launch("train_folds")
+        rule:
+            name:
+                rule_name
+            wildcard_constraints:
+                study=studies_pattern(multi_fidelity),
+            input:
+                unpack(fold_inputs),
+            output:
+                folds=[fold_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
+                timings=[timing_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
+                score=score_file("{study}", "{trial}"),
+                **checkpoint_outputs(multi_fidelity, range(STUDY.folds)),
+            params:
+                **job_params(
+                    objective=STUDY.objective_name,
+                    settings=STUDY.objective_settings,
+                    folds=list(range(STUDY.folds)),
+                ),
+            threads: job_threads("train")
+            resources:
+                **job_resources("train"),
+            group:
+                TRIAL_GROUP
+            conda:
+                "../../envs/train.yaml"
+            log:
+                "results/logs/{study}/trial_{trial}_folds.log",
+            shell:
+                launch("train_folds")
 
 else:
+    for multi_fidelity, rule_name in ((False, "train_fold"), (True, "train_rung_fold")):
 
-    rule train_fold:
-        input:
-            unpack(fold_inputs),
-        output:
-            folds=[fold_file("{study}", "{trial}", "{fold}")],
-            timings=[timing_file("{study}", "{trial}", "{fold}")],
-        params:
-            **job_params(
-                objective=STUDY.objective_name,
-                settings=STUDY.objective_settings,
-                folds=lambda w: [int(w.fold)],
-            ),
-        threads: job_threads("train")
-        resources:
-            **job_resources("train"),
-        group:
-            TRIAL_GROUP
-        conda:
-            "../../envs/train.yaml"
-        log:
-            "results/logs/{study}/trial_{trial}_fold_{fold}.log",
-        shell:
-            launch("train_folds")
+        rule:
+            name:
+                rule_name
+            wildcard_constraints:
+                study=studies_pattern(multi_fidelity),
+            input:
+                unpack(fold_inputs),
+            output:
+                folds=[fold_file("{study}", "{trial}", "{fold}")],
+                timings=[timing_file("{study}", "{trial}", "{fold}")],
+                **checkpoint_outputs(multi_fidelity, ["{fold}"]),
+            params:
+                **job_params(
+                    objective=STUDY.objective_name,
+                    settings=STUDY.objective_settings,
+                    folds=lambda w: [int(w.fold)],
+                ),
+            threads: job_threads("train")
+            resources:
+                **job_resources("train"),
+            group:
+                TRIAL_GROUP
+            conda:
+                "../../envs/train.yaml"
+            log:
+                "results/logs/{study}/trial_{trial}_fold_{fold}.log",
+            shell:
+                launch("train_folds")
 
     # Scoring joins its trial's cluster job when there are groups (execution.group) and
     # otherwise runs beside Snakemake instead of as a tiny cluster job.

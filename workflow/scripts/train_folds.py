@@ -12,6 +12,8 @@ train_folds(
     threads=snakemake.threads,
     outputs=list(output.folds),
     timing_outputs=list(output.timings),
+    checkpoints=list(inputs.get("checkpoints", [])),
+    checkpoint_outputs=list(output.get("checkpoints", [])),
 )
 # One job per trial (execution.fold_jobs: per_trial) also scores it: no job of its own.
 if "score" in output.keys():

@@ -61,6 +61,9 @@ class Strategy(ABC):
     stochastic: ClassVar[bool] = True  # another seed gives other proposals (repeats run it)
     colour: ClassVar[str | None] = None  # fixed colour in figures (else one from a palette)
     imports: ClassVar[tuple[str, ...]] = ()  # heavy modules its proposals import (worker)
+    # Trains trials at several fidelities (successive halving and its kin): needs an objective
+    # that declares one (Objective.fidelity) and says in `proposals` what each trial gets.
+    multi_fidelity: ClassVar[bool] = False
 
     @classmethod
     def budget(cls, settings: Mapping[str, Any], space: SearchSpace) -> int:
@@ -76,6 +79,23 @@ class Strategy(ABC):
         size = settings["batch_size"] if cls.adaptive else budget
         return [list(range(start, min(start + size, budget)))
                 for start in range(0, budget, size)]
+
+    @classmethod
+    def round_parents(cls, rounds: Sequence[Sequence[int]],
+                      settings: Mapping[str, Any]) -> list[int | None]:
+        """For each round, the earlier round whose scores it waits for (its proposals see
+        that round's history and scores), or None: it needs none and can run at once.
+        Default: each round follows the one before it. Hyperband's brackets, for one, are
+        independent of each other: their first rungs run side by side."""
+        return [None if index == 0 else index - 1 for index in range(len(rounds))]
+
+    @classmethod
+    def continued_rounds(cls, rounds: Sequence[Sequence[int]],
+                         settings: Mapping[str, Any]) -> list[int | None]:
+        """For each round, the round whose trials' checkpoints its trials continue from (a
+        successive-halving rung promotes trials of the rung below: they train on from there
+        instead of from scratch), or None: they start fresh. Default: every round fresh."""
+        return [None] * len(rounds)
 
     @classmethod
     def check(cls, settings: Mapping[str, Any], space: SearchSpace) -> list[str]:
@@ -96,3 +116,13 @@ class Strategy(ABC):
     def propose(self, trial_ids: Sequence[int],
                 history: Sequence[Observation]) -> list[dict[str, Any]]:
         """Params (objective values, as in config) for each id in trial_ids, in that order."""
+
+    def proposals(self, trial_ids: Sequence[int],
+                  history: Sequence[Observation]) -> list[dict[str, Any]]:
+        """What the round file records for each trial: its id, seed and params and, for a
+        multi-fidelity strategy, its `fidelity` (the value of the objective's fidelity
+        setting it trains to, e.g. epochs) and where it sits (`bracket`, `rung`,
+        `promoted_from`: the trial of the rung below whose config it continues)."""
+        params = self.propose(trial_ids, history)
+        return [{"trial": t, "seed": self.trial_seed(t), "params": p}
+                for t, p in zip(trial_ids, params, strict=True)]
