@@ -5,20 +5,16 @@ MLflow exactly once, none left RUNNING."""
 
 from __future__ import annotations
 
-import glob
-import os
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hpstudy.plan import Study
+from tests.helpers.processes import kill_when
 from tests.helpers.tracking import mlflow_runs
-from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir, load_config
+from tests.helpers.workdir import Workdir, load_config
 
 pytestmark = pytest.mark.slow
 
@@ -62,40 +58,6 @@ def reference(tmp_path_factory) -> tuple[Workdir, dict]:
     run.write_config(config)
     run.snakemake("--cores", "8")
     return run, outputs(run, config)
-
-
-def kill_when(run: Workdir, pattern: str, timeout: float = 600) -> None:
-    """Start `snakemake --cores 8` in a process group of its own and SIGKILL the whole group
-    as soon as a file matching `pattern` exists."""
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run.path),
-               "--cores", "8"]
-    with open(run.path / "killed-run.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    deadline = time.monotonic() + timeout
-    try:
-        while not glob.glob(str(run.path / pattern)):
-            assert process.poll() is None, (
-                f"the study ended ({process.returncode}) before {pattern} appeared:\n"
-                + (run.path / "killed-run.log").read_text()[-3000:])
-            assert time.monotonic() < deadline, f"{pattern} did not appear in {timeout} s"
-            time.sleep(0.02)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    # Every job was in the group, the warm worker and its forked jobs too: nothing of the
-    # killed run is left to write behind our back
-    # (SIGKILL lands asynchronously; a dead child may stay a zombie until it is reaped).
-    deadline = time.monotonic() + 30
-    while alive := living_members(process.pid):
-        assert time.monotonic() < deadline, f"processes outlived the kill: {alive}"
-        time.sleep(0.1)
-
-
-def living_members(group: int) -> list[str]:
-    listing = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(group)],
-                             capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if not line.split()[1].startswith("Z")]
 
 
 @pytest.mark.parametrize("moment", list(KILL_MOMENTS))
