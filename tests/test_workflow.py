@@ -146,6 +146,19 @@ def test_study_configs_plan_the_classic_study(workdir):
         assert jobs["propose"] == 1 + 1 + 25 + 25  # grid, random: 1 round; tpe, gp: 100 / 4
 
 
+def test_multi_fidelity_config_plans_its_rungs(workdir):
+    """config/multi_fidelity.yaml: random search beside SHA (13 rung trials), Hyperband and
+    BOHB (22 each), promoted trials in rules of their own (they continue from checkpoints)."""
+    from tests.helpers.workdir import REPO
+
+    workdir.write_config(load_config("default"))
+    result = workdir.snakemake("-n", "--configfile", str(REPO / "config" / "multi_fidelity.yaml"),
+                               "--replace-workflow-config")
+    jobs = _planned_jobs(result.stdout)
+    assert jobs["train_trial"] == 12 and jobs["train_rung_trial"] == 13 + 22 + 22
+    assert jobs["propose"] == 1 + 3 + 6 + 6 and jobs["log_trial"] == 12 + 57
+
+
 def test_repeats_run_each_stochastic_strategy_with_several_seeds(workdir):
     import numpy as np
     from mlflow import MlflowClient
