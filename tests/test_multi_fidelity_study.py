@@ -72,6 +72,17 @@ def test_rungs_promote_the_best_of_the_rung_below(finished):
     hyperband = pd.read_csv(run.results / "hyperband" / "trials.csv")
     assert len(hyperband) == study.budget("hyperband") == 4 + 2 + 1 + 3 + 1 + 3
     assert sorted(hyperband["bracket"].unique()) == [0, 1, 2]
+    # The best trial (report and held-out test alike) is a full-fidelity one; the report
+    # counts what each strategy trained.
+    comparison = pd.read_csv(run.results / "report" / "comparison.csv").set_index("strategy")
+    for strategy in ("sha", "hyperband"):
+        table = pd.read_csv(run.results / strategy / "trials.csv").set_index("trial")
+        best = int(comparison.loc[strategy, "best_trial"])
+        assert table.loc[best, "fidelity"] == config["objective"]["cnn"]["epochs"]
+        test = json.loads((run.results / strategy / "test.json").read_text(encoding="utf-8"))
+        assert test["trial"] == best
+        assert comparison.loc[strategy, "resource"] == table["resource"].sum()
+    assert (run.results / "report" / "figures" / "best_so_far_resource.png").is_file()
     # Checkpoints are intermediate: none is left once every rung has trained.
     assert not list(run.results.rglob("*.keras"))
 

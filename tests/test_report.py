@@ -541,7 +541,8 @@ def test_captions_are_the_snakemake_report_captions():
             assert not re.search(r"[`*|]", re.sub(r"``[^`]+``", "", paragraph)), paragraph
     figures = captions.figure_captions()
     kinds = ("objective", "best_so_far", "parameters", "cv_folds", "space")
-    assert list(figures) == ["best_so_far", "best_so_far_time", "cv_vs_test",
+    assert list(figures) == ["best_so_far", "best_so_far_time", "best_so_far_resource",
+                             "cv_vs_test",
                              "repeats_best_so_far", *(f"<strategy>_{kind}" for kind in kinds)]
     for key, caption in figures.items():
         assert f"``{key}``\n    {caption[:40]}" in captions.read_caption("figures")
@@ -585,3 +586,35 @@ def test_axes_are_built_from_the_space_parameters():
     np.testing.assert_array_equal(optimizer.coords(["adam", "sgd", "rmsprop"]), [1, 0, np.nan])
     assert by_name["dropout"].bounds == (0.0, 0.5)
     assert ParamAxis.from_parameter(Parameter("p", "uniform")).bounds is None
+
+
+def test_cost_axis_counts_epochs_and_only_full_fidelity_results():
+    """Multi-fidelity trials: a rung's cheap look ranks configurations, it is no result; the
+    comparison counts what each strategy trained (resource) and what it took to get within
+    the margin of the best."""
+    sha = pd.DataFrame({
+        "trial": [0, 1, 2, 3], "round": [0, 0, 1, 2], "x": [1.0, 2.0, 1.0, 1.0],
+        "fidelity": [1, 1, 3, 9], "objective": [-9.0, -0.5, -0.8, -1.0],
+        "status": ["ok"] * 4, "resource": [2, 2, 4, 12]})
+    random = pd.DataFrame({"trial": [0, 1], "round": [0, 0], "x": [3.0, 4.0],
+                           "objective": [-0.7, -0.95], "status": ["ok", "ok"],
+                           "resource": [18, 18]})
+    trials = {"random": random, "sha": sha}
+    for table in trials.values():
+        table["duration_s"], table["cpu_seconds"] = 1.0, 1.0
+    # The 1-epoch -9.0 is not sha's best: its only full-fidelity result, -1.0, is.
+    assert report.best_so_far(sha).tolist()[-1] == -1.0
+    assert math.isnan(report.best_so_far(sha).tolist()[0])
+    table = report.comparison_table(trials, ["x"], margin=0.1)
+    rows = table.set_index("strategy")
+    assert rows.loc["sha", "best_objective"] == -1.0 and rows.loc["sha", "best_trial"] == 3
+    assert rows.loc["sha", "resource"] == 20 and rows.loc["random", "resource"] == 36
+    # The overall best is -1.0: random gets within 0.1 at its 2nd trial (36 epochs), sha at
+    # its 4th (20).
+    assert rows.loc["random", "resource_to_margin"] == 36
+    assert rows.loc["sha", "resource_to_margin"] == 20
+    figure = report.best_so_far_resource_figure(trials, -1.0, 0.1)
+    lines = {line.get_label(): line for line in main_axis(figure).get_lines()}
+    assert list(lines["sha"].get_xdata()) == [2, 4, 8, 20]
+    assert report.best_so_far_resource_figure(
+        {s: t.drop(columns="resource") for s, t in trials.items()}) is None

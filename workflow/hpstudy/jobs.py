@@ -215,9 +215,13 @@ def evaluate_round(objective: str, settings: Mapping, round_path: str, folds: Se
 
 
 def best_score(score_paths: Sequence[str]) -> dict[str, Any] | None:
-    """The trial with the lowest objective among those with status ok (ties: lowest id)."""
+    """The trial with the lowest objective among those with status ok (ties: lowest id);
+    of a multi-fidelity strategy, among those trained to the full fidelity (as the report's
+    best trial: hpstudy.report.tables.result_mask)."""
     scores = read_records(score_paths, "scores")
-    usable = [s for s in scores if s["status"] == "ok" and s["objective"] is not None]
+    full = max((s["fidelity"] for s in scores if "fidelity" in s), default=None)
+    usable = [s for s in scores if s["status"] == "ok" and s["objective"] is not None
+              and s.get("fidelity") == full]
     return min(usable, key=lambda s: (s["objective"], s["trial"])) if usable else None
 
 

@@ -6,7 +6,8 @@
   `<strategy>_parameters.png`, `<strategy>_cv_folds.png` (when the table has fold columns),
   `<strategy>_space.png` (when the space has two or more parameters);
 - across strategies: `best_so_far.png`, `best_so_far_time.png`, `comparison.csv`,
-  `training_time.csv`, and with held-out test results `cv_vs_test.png`;
+  `training_time.csv`, with a fidelity (epochs) `best_so_far_resource.png`, and with
+  held-out test results `cv_vs_test.png`;
 - with repeated studies (several seeds per strategy): `repeats_best_so_far.png`, and
   `repeats.csv` (always; only its header without repeats);
 - `index.html`: every figure embedded as a data URI and every table inline, so the page opens
@@ -30,6 +31,7 @@ from hpstudy.report.build import build_report, make_figures
 from hpstudy.report.captions import figure_captions, figure_kind, table_caption
 from hpstudy.report.comparison_figures import (
     best_so_far_figure,
+    best_so_far_resource_figure,
     best_so_far_time_figure,
     cv_vs_test_figure,
     repeats_figure,
@@ -68,6 +70,7 @@ from hpstudy.report.tables import (
     load_trials,
     ok_mask,
     overall_best,
+    result_mask,
     training_time_table,
     trial_numbers,
     trials_to_margin,
@@ -76,10 +79,11 @@ from hpstudy.report.tables import (
 __all__ = [
     "BEST_LABEL", "COLOURMAP", "N_BEST", "N_BLOCKS", "OBJECTIVE_LABEL", "REFERENCE",
     "REPEATS_COLUMNS", "ParamAxis", "best_so_far", "best_so_far_figure",
-    "best_so_far_time_figure", "block_size", "build_report", "comparison_table",
+    "best_so_far_resource_figure", "best_so_far_time_figure", "block_size", "build_report",
+    "comparison_table",
     "cv_folds_figure", "cv_vs_test_figure", "figure_captions", "figure_kind", "fold_columns",
     "grid_mesh", "html_table", "load_trials", "make_figures", "objective_figure",
-    "objective_norm", "ok_mask", "overall_best", "paired_wilcoxon", "parameter_axes",
+    "objective_norm", "ok_mask", "overall_best", "result_mask", "paired_wilcoxon", "parameter_axes",
     "parameters_figure", "render_html", "render_png", "repeat_curves", "repeats_figure",
     "repeats_table", "space_figure", "strategy_best_so_far_figure", "strategy_colour",
     "table_caption", "training_time_table", "trial_numbers", "trials_to_margin",

@@ -17,6 +17,7 @@ from hpstudy.report import captions
 from hpstudy.report.axes import ParamAxis, parameter_axes
 from hpstudy.report.comparison_figures import (
     best_so_far_figure,
+    best_so_far_resource_figure,
     best_so_far_time_figure,
     cv_vs_test_figure,
     repeats_figure,
@@ -50,6 +51,7 @@ def make_figures(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
     figures: dict[str, Figure | None] = {
         "best_so_far": best_so_far_figure(trials, target, margin),
         "best_so_far_time": best_so_far_time_figure(trials, target, margin),
+        "best_so_far_resource": best_so_far_resource_figure(trials, target, margin),
     }
     if test_results:
         figures["cv_vs_test"] = cv_vs_test_figure(test_results)

@@ -1,4 +1,5 @@
-"""The figures across strategies: best-so-far by trial and by training time, CV against
+"""The figures across strategies: best-so-far by trial, by training time and by epochs
+trained, CV against
 held-out test, and the repeated studies' median best-so-far."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hpstudy.report.plotting import (
     wide_positive,
 )
 from hpstudy.report.stats import nan_stats
-from hpstudy.report.tables import best_so_far, number, trial_numbers
+from hpstudy.report.tables import best_so_far, cumulative_resource, number, trial_numbers
 
 
 def best_so_far_figure(trials: Mapping[str, pd.DataFrame], target: float | None = None,
@@ -37,7 +38,17 @@ def best_so_far_time_figure(trials: Mapping[str, pd.DataFrame], target: float | 
     return _across_figure(trials, target, margin, by_time=True)
 
 
-def _across_figure(trials, target, margin, by_time: bool) -> Figure:
+def best_so_far_resource_figure(trials: Mapping[str, pd.DataFrame],
+                                target: float | None = None,
+                                margin: float | None = None) -> Figure | None:
+    """Best-so-far against the epochs trained so far (summed over folds): the cost axis on
+    which multi-fidelity strategies differ from the others. None without a fidelity."""
+    if not any("resource" in table.columns for table in trials.values()):
+        return None
+    return _across_figure(trials, target, margin, by_time=False, by_resource=True)
+
+
+def _across_figure(trials, target, margin, by_time: bool, by_resource: bool = False) -> Figure:
     figure = new_figure()
     axis = figure.add_subplot()
     order = list(trials)
@@ -49,6 +60,10 @@ def _across_figure(trials, target, margin, by_time: bool) -> Figure:
         if by_time:
             x = table["cpu_seconds"].fillna(0.0).cumsum().to_numpy(dtype=float)
             total = max(total, float(x[-1]) if len(x) else 0.0)
+        elif by_resource:
+            x = cumulative_resource(table)
+            if x is None:
+                continue
         else:
             x = trial_numbers(table)
         axis.plot(x, curve, drawstyle="steps-post", label=strategy,
@@ -64,11 +79,14 @@ def _across_figure(trials, target, margin, by_time: bool) -> Figure:
         if total == 0.0:
             axis.text(0.5, 0.5, "no training time recorded (CPU seconds = 0)",
                       transform=axis.transAxes, ha="center", color="0.4")
+    elif by_resource:
+        axis.set_xlabel("epochs trained (summed over folds)")
     else:
         axis.set_xlabel("trial number")
     axis.set_ylabel(BEST_LABEL)
     axis.set_title("Best objective so far, per strategy"
-                   + (" (by training time)" if by_time else ""))
+                   + (" (by training time)" if by_time else "")
+                   + (" (by epochs trained)" if by_resource else ""))
     axis.legend(loc="best")
     figure.tight_layout()
     return figure

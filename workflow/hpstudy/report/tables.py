@@ -5,7 +5,7 @@ Conventions: the objective is minimised. A trial's *number* is its 1-based posit
 trials.csv sorted by trial id (trial id 0 is trial number 1); `best_trial` in the tables is the
 trial id as in trials.csv, the MLflow `trial` tag and `results/<strategy>/trials/<id>/`.
 Best-so-far counts `ok` trials only: a diverged trial's objective is a penalty, not a
-measurement.
+measurement; of a multi-fidelity strategy, only those trained to the full fidelity.
 """
 
 from __future__ import annotations
@@ -59,12 +59,30 @@ def ok_mask(table: pd.DataFrame) -> pd.Series:
     return (table["status"] == "ok") & np.isfinite(table["objective"])
 
 
+def result_mask(table: pd.DataFrame) -> pd.Series:
+    """The trials whose objective counts as a result (best-so-far, the best trial): ok and,
+    for a multi-fidelity strategy, trained to its full fidelity (a 1-epoch look ranks
+    configurations within a rung; it is not a 9-epoch result to compare across strategies)."""
+    mask = ok_mask(table)
+    if "fidelity" in table.columns:
+        mask &= table["fidelity"] == table["fidelity"].max()
+    return mask
+
+
+def cumulative_resource(table: pd.DataFrame) -> np.ndarray | None:
+    """The epochs trained so far (summed over folds) after each trial, in trial order; None
+    when the objective has no fidelity (no `resource` column)."""
+    if "resource" not in table.columns:
+        return None
+    return table["resource"].fillna(0).cumsum().to_numpy(dtype=float)
+
+
 def best_so_far(table: pd.DataFrame) -> pd.Series:
     """Running minimum of the objective over ok trials; NaN until the first ok trial.
 
     Diverged (penalty) and failed trials carry the last best forward.
     """
-    values = table["objective"].where(ok_mask(table), np.inf)
+    values = table["objective"].where(result_mask(table), np.inf)
     return values.cummin().replace(np.inf, np.nan)
 
 
@@ -99,9 +117,19 @@ def trials_to_margin(table: pd.DataFrame, target: float, margin: float) -> int |
     return int(within[0]) + 1 if len(within) else None
 
 
+def resource_to_margin(table: pd.DataFrame, target: float, margin: float) -> float | None:
+    """The epochs trained (summed over folds) until best-so-far is within margin of
+    target, else None."""
+    trials = trials_to_margin(table, target, margin)
+    resource = cumulative_resource(table)
+    if trials is None or resource is None:
+        return None
+    return float(resource[trials - 1])
+
+
 def overall_best(trials: Mapping[str, pd.DataFrame]) -> float:
     """The lowest ok objective across all strategies (NaN when none is ok)."""
-    bests = [table.loc[ok_mask(table), "objective"].min() for table in trials.values()]
+    bests = [table.loc[result_mask(table), "objective"].min() for table in trials.values()]
     bests = [float(b) for b in bests if pd.notna(b)]
     return min(bests) if bests else math.nan
 
@@ -111,15 +139,18 @@ def comparison_table(trials: Mapping[str, pd.DataFrame], parameters: Sequence[st
                      test_results: Mapping[str, Mapping[str, Any]] | None = None
                      ) -> pd.DataFrame:
     """One row per strategy: trials, ok, failed_or_diverged, best_objective, [test_objective,
-    test_accuracy], the best trial's params, best_trial (id), trials_to_margin. No measured
-    times: the same trials give the same bytes (see training_time_table).
+    test_accuracy], the best trial's params, best_trial (id), trials_to_margin and, for an
+    objective with a fidelity, resource (epochs trained, summed over folds) and
+    resource_to_margin. No measured times: the same trials give the same bytes (see
+    training_time_table).
     """
     target = overall_best(trials)
+    with_resource = any("resource" in table.columns for table in trials.values())
     with_accuracy = bool(test_results) and any(
         "test_accuracy" in (result or {}) for result in test_results.values())
     rows = []
     for strategy, table in trials.items():
-        ok = table[ok_mask(table)]
+        ok, results = table[ok_mask(table)], table[result_mask(table)]
         row: dict[str, Any] = {"strategy": strategy, "trials": len(table), "ok": len(ok),
                                "failed_or_diverged": len(table) - len(ok),
                                "best_objective": math.nan}
@@ -128,16 +159,24 @@ def comparison_table(trials: Mapping[str, pd.DataFrame], parameters: Sequence[st
             row["test_objective"] = number(result.get("test_objective"))
             if with_accuracy:
                 row["test_accuracy"] = number(result.get("test_accuracy"))
-        best = ok.loc[ok["objective"].idxmin()] if len(ok) else None
+        best = results.loc[results["objective"].idxmin()] if len(results) else None
         for name in parameters:
             row[name] = best[name] if best is not None else None
         if best is not None:
             row["best_objective"] = float(best["objective"])
         row["best_trial"] = int(best["trial"]) if best is not None else None
         row["trials_to_margin"] = trials_to_margin(table, target, margin)
+        if with_resource:  # the cost axis: what each strategy spent, and spent to get there
+            resource = cumulative_resource(table)
+            row["resource"] = int(resource[-1]) if resource is not None and len(resource) \
+                else None
+            reached = resource_to_margin(table, target, margin)
+            row["resource_to_margin"] = None if reached is None else int(reached)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for column in ("best_trial", "trials_to_margin"):
+    integers = ["best_trial", "trials_to_margin"]
+    integers += ["resource", "resource_to_margin"] if with_resource else []
+    for column in integers:
         frame[column] = pd.array(frame[column].tolist(), dtype="Int64")
     return frame
 
