@@ -67,6 +67,7 @@ bench: $(STAMP)
 	-$(BIN)/python bench/proposals.py
 	-$(BIN)/python bench/tracking.py
 	-$(BIN)/python bench/memory.py
+	-$(BIN)/python bench/multi_fidelity.py --cores $(CORES)
 	$(BIN)/python bench/summary.py
 
 # Local run vs SLURM (one-node cluster on loopback; root): results/bench/cluster.csv.
