@@ -20,7 +20,13 @@ from hpstudy.report.plotting import (
     wide_positive,
 )
 from hpstudy.report.stats import nan_stats
-from hpstudy.report.tables import best_so_far, cumulative_resource, number, trial_numbers
+from hpstudy.report.tables import (
+    best_so_far,
+    cumulative_resource,
+    number,
+    result_mask,
+    trial_numbers,
+)
 
 
 def best_so_far_figure(trials: Mapping[str, pd.DataFrame], target: float | None = None,
@@ -66,8 +72,11 @@ def _across_figure(trials, target, margin, by_time: bool, by_resource: bool = Fa
                 continue
         else:
             x = trial_numbers(table)
-        axis.plot(x, curve, drawstyle="steps-post", label=strategy,
-                  color=strategy_colour(strategy, order))
+        colour = strategy_colour(strategy, order)
+        axis.plot(x, curve, drawstyle="steps-post", label=strategy, color=colour)
+        if by_resource:  # each result marked: a multi-fidelity study may have only a few
+            results = result_mask(table).to_numpy()
+            axis.plot(x[results], curve.to_numpy()[results], "o", markersize=3, color=colour)
     values = pd.concat(curves) if curves else pd.Series(dtype=float)
     if wide_positive(values):
         axis.set_yscale("log")
