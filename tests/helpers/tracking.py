@@ -87,8 +87,10 @@ def run_tree(uri: str, experiment: str) -> dict:
             "status": run.info.status,
             "parent": key_of.get(parent),
             "params": dict(run.data.params),
+            # Measured times differ from run to run: the trial's and its folds'
+            # (`fold_<k>/fit_seconds`).
             "metrics": {name: value for name, value in run.data.metrics.items()
-                        if name not in TIMING_METRICS},
+                        if name.rsplit("/", 1)[-1] not in TIMING_METRICS},
             "tags": tags,
             "artifacts": sorted(a.path for a in client.list_artifacts(run.info.run_id)),
         }
