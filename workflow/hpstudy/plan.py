@@ -166,10 +166,16 @@ class Study:
         self.settings(study)
         return self._round_parents[self.strategy_of(study)][round_index]
 
+    @cached_property
+    def _continued_rounds(self) -> dict[str, list[int | None]]:
+        # Cached like the rounds: the DAG's input functions ask once per training job.
+        return {s: strategy_class(s).continued_rounds(rounds, self.settings(s))
+                for s, rounds in self._rounds.items()}
+
     def continued_round(self, study: str, round_index: int) -> int | None:
         """The round whose checkpoints this round's trials continue from (None: fresh)."""
-        strategy = strategy_class(self.strategy_of(study))
-        return strategy.continued_rounds(self.rounds(study), self.settings(study))[round_index]
+        self.settings(study)
+        return self._continued_rounds[self.strategy_of(study)][round_index]
 
     def multi_fidelity(self, study: str) -> bool:
         return strategy_class(self.strategy_of(study)).multi_fidelity
