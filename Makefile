@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/installed.lock
 CORES ?= 8
 
-.PHONY: run test test-slow test-cluster test-all lint ui bench bench-cluster lock venv clean
+.PHONY: run status test test-slow test-cluster test-all lint ui bench bench-cluster lock venv clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,17 @@ run: $(STAMP)
 	|| { status=$$?; [ $$status -ne 75 ] \
 		|| echo "make run: another 'make run' is running in this directory" >&2; \
 		exit $$status; }
+
+# Progress at a glance: one line per study (trials done, best, failed, fit CPU, time left).
+# It reads results/ only, so it runs beside `make run`: no $(STAMP) prerequisite (no venv
+# update under a running study), no Snakemake lock. CONFIG=F: the study `snakemake
+# --configfile F` runs (F merged over config.yaml; REPLACE_CONFIG=1 for a run with
+# --replace-workflow-config). The time left is estimated on this machine's CPUs, or on
+# CORES=N when given here (a cluster's).
+status:
+	@PYTHONPATH=workflow $(BIN)/python -m hpstudy.progress $(if $(CONFIG),--configfile $(CONFIG)) \
+		$(if $(REPLACE_CONFIG),--replace-workflow-config) \
+		$(if $(filter file,$(origin CORES)),,--cores $(CORES))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
