@@ -449,7 +449,8 @@ def test_index_html_is_self_contained_and_deterministic(branin_study, tmp_path):
                          capture_output=True, text=True, env=env, check=True)
     second = json.loads(run.stdout)
 
-    names = ["best_so_far", "best_so_far_time", "cv_vs_test", "repeats_best_so_far"] + [
+    names = ["best_so_far", "best_so_far_time", "cv_vs_test", "repeats_best_so_far",
+             "importance", "slices", "objective_edf"] + [
         f"{s}_{kind}" for s in branin_study["paths"]
         for kind in ("objective", "best_so_far", "parameters", "cv_folds", "space")]
     assert list(first["figures"]) == names == list(second["figures"])
@@ -471,11 +472,21 @@ def test_index_html_is_self_contained_and_deterministic(branin_study, tmp_path):
     assert "branin &lt;study&gt;" in page
     for heading in ("Strategies compared", "Repeated studies", "Per strategy"):
         assert f"<h2>{heading}</h2>" in page
-    assert page.count("<table") == 3  # comparison, training time and repeats, inline
+    # The verdict opens the page, then what mattered comes after the comparisons.
+    order = ['<h2 id="verdict">', "<h2>Strategies compared</h2>", '<h2 id="importance">',
+             "<h2>Per strategy</h2>"]
+    assert [page.index(heading) for heading in order] == sorted(
+        page.index(heading) for heading in order)
+    # verdict, comparison, training time, repeats and importance, inline (no setup given)
+    assert page.count("<table") == 5
     for table in captions.TABLES:  # the tables' captions of snakemake --report
         for paragraph in captions.table_caption(table):
             assert f"<p>{captions.to_html(paragraph)}</p>" in page
-    assert set(first["tables"]) == {"comparison", "training_time", "repeats"}
+    assert set(first["tables"]) == {"comparison", "training_time", "repeats", "verdict",
+                                    "importance"}
+    for table in ("verdict", "importance"):
+        assert Path(first["tables"][table]).read_bytes() == Path(
+            second["tables"][table]).read_bytes()
 
 
 def test_workflow_call_without_space_config_still_works(branin_study, tmp_path):
@@ -543,7 +554,8 @@ def test_captions_are_the_snakemake_report_captions():
     kinds = ("objective", "best_so_far", "parameters", "cv_folds", "space")
     assert list(figures) == ["best_so_far", "best_so_far_time", "best_so_far_resource",
                              "cv_vs_test",
-                             "repeats_best_so_far", *(f"<strategy>_{kind}" for kind in kinds)]
+                             "repeats_best_so_far", "importance", "slices", "objective_edf",
+                             *(f"<strategy>_{kind}" for kind in kinds)]
     for key, caption in figures.items():
         assert f"``{key}``\n    {caption[:40]}" in captions.read_caption("figures")
     assert captions.figure_kind("gp_best_so_far", ["gp", "tpe"]) == "<strategy>_best_so_far"

@@ -105,20 +105,24 @@ def test_one_strategy_target_runs_only_that_strategy(workdir, branin_config):
 
 
 def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdir):
+    """`snakemake tpe` plans TPE's study and its repeats (config.yaml: 7 seeds), nothing of
+    the other strategies."""
     config = load_config("default")
     workdir.write_config(config)
     study = Study.from_config(config)
     result = workdir.snakemake("--cores", "8", "-n", "tpe")
     jobs = _planned_jobs(result.stdout)
-    budget = study.budget("tpe")
+    seeds = study.repeat_studies("tpe")
+    assert seeds == ["tpe", *(f"tpe-repeat{r}" for r in range(1, 7))]
+    trials = sum(study.budget(s) for s in seeds)
     assert jobs == {
         "prepare_data": 1,
-        "propose": len(study.rounds("tpe")),
-        "train_trial": budget,  # config.yaml: execution.fold_jobs = per_trial, which scores
-        "summarize_study": 1,
+        "propose": sum(len(study.rounds(s)) for s in seeds),
+        "train_trial": trials,  # config.yaml: execution.fold_jobs = per_trial, which scores
+        "summarize_study": len(seeds),
         "init_tracking": 1,
-        "start_study": 1,
-        "log_trial": budget,
+        "start_study": len(seeds),
+        "log_trial": trials,
         "tpe": 1,
     }
 

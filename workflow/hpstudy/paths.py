@@ -20,6 +20,8 @@ REPORT = {
     "table": f"{RESULTS}/report/comparison.csv",
     "training_time": f"{RESULTS}/report/training_time.csv",
     "repeats": f"{RESULTS}/report/repeats.csv",
+    "verdict": f"{RESULTS}/report/verdict.csv",
+    "importance": f"{RESULTS}/report/importance.csv",
     "figures": f"{RESULTS}/report/figures",
 }
 

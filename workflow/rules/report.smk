@@ -31,6 +31,10 @@ rule report:
         timings=[timings_table(strategy) for strategy in STUDY.strategies],
         tests=[test_result(strategy) for strategy in STUDY.strategies],
         repeats=[path for paths in repeat_trials().values() for path in paths],
+        # The setup section: the data's checksum, and the compute of every study.
+        data=DATA["metadata"] if STUDY.needs_data else [],
+        all_trials=[trials_table(study) for study in STUDY.studies],
+        all_timings=[timings_table(study) for study in STUDY.studies],
     output:
         html=report(
             REPORT["html"],
@@ -52,6 +56,16 @@ rule report:
             caption="../report/repeats.rst",
             category="Report",
         ),
+        verdict=report(
+            REPORT["verdict"],
+            caption="../report/verdict.rst",
+            category="Report",
+        ),
+        importance=report(
+            REPORT["importance"],
+            caption="../report/importance.rst",
+            category="Report",
+        ),
         figures=report(
             directory(REPORT["figures"]),
             patterns=["{name}.png"],
@@ -66,6 +80,10 @@ rule report:
             margin=STUDY.config["report"]["margin"],
             repeats=repeat_trials(),
             fold_metric=STUDY.objective.fold_metric,
+            config=STUDY.config,
+            config_hash=STUDY.hash,
+            seed=STUDY.seed,
+            budgets={strategy: STUDY.budget(strategy) for strategy in STUDY.strategies},
         ),
     conda:
         "../../envs/report.yaml"

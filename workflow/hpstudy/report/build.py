@@ -22,6 +22,11 @@ from hpstudy.report.comparison_figures import (
     cv_vs_test_figure,
     repeats_figure,
 )
+from hpstudy.report.exploration_figures import (
+    importance_figure,
+    objective_edf_figure,
+    slices_figure,
+)
 from hpstudy.report.figures import (
     cv_folds_figure,
     objective_figure,
@@ -29,15 +34,19 @@ from hpstudy.report.figures import (
     space_figure,
     strategy_best_so_far_figure,
 )
+from hpstudy.report.importance import IMPORTANCE_COLUMNS, parameter_importance
 from hpstudy.report.page import render_html
 from hpstudy.report.plotting import render_png
+from hpstudy.report.setup import setup_table
 from hpstudy.report.stats import REPEATS_COLUMNS, repeat_curves, repeats_table
 from hpstudy.report.tables import (
     comparison_table,
     load_trials,
     overall_best,
+    read_trials,
     training_time_table,
 )
+from hpstudy.report.verdict import verdict_table
 from hpstudy.space import SearchSpace
 
 
@@ -45,8 +54,12 @@ def make_figures(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
                  margin: float = 0.05,
                  test_results: Mapping[str, Mapping[str, Any]] | None = None,
                  curves: Mapping[str, np.ndarray] | None = None,
-                 fold_metric: str | None = None) -> dict[str, Figure]:
-    """Every figure of the report by name (the PNG's stem), in page order."""
+                 fold_metric: str | None = None,
+                 pooled: Mapping[str, pd.DataFrame] | None = None,
+                 importance: pd.DataFrame | None = None) -> dict[str, Figure]:
+    """Every figure of the report by name (the PNG's stem), in page order. pooled: {strategy:
+    the trials of all its seeds} for the slices and EDF (default: `trials`); importance:
+    hpstudy.report.importance's table."""
     target = overall_best(trials)
     figures: dict[str, Figure | None] = {
         "best_so_far": best_so_far_figure(trials, target, margin),
@@ -57,6 +70,9 @@ def make_figures(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
         figures["cv_vs_test"] = cv_vs_test_figure(test_results)
     if curves:
         figures["repeats_best_so_far"] = repeats_figure(curves)
+    figures["importance"] = importance_figure(importance)
+    figures["slices"] = slices_figure(pooled or trials, axes)
+    figures["objective_edf"] = objective_edf_figure(pooled or trials)
     grid_table = trials.get("grid")
     for strategy, table in trials.items():
         figures[f"{strategy}_objective"] = objective_figure(strategy, table)
@@ -80,7 +96,9 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
                  test_results: Mapping[str, Mapping[str, Any]] | None = None,
                  repeats: Mapping[str, Sequence[str]] | None = None,
                  figures_dir: str | None = None,
-                 fold_metric: str | None = None) -> dict[str, Any]:
+                 fold_metric: str | None = None,
+                 setup: Mapping[str, Any] | None = None,
+                 seed: int = 0) -> dict[str, Any]:
     """Write the report into out_dir (PNGs into figures_dir, default out_dir); return what
     was written.
 
@@ -90,13 +108,16 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     read off trials.csv and drawn on linear axes. margin: trials_to_margin counts trials
     until the best-so-far is within this absolute distance of the overall best objective.
     test_results: {strategy: held-out test result dict}. repeats: {strategy: [trials.csv per
-    seed]}. fold_metric: the objective's per-fold metric (Objective.fold_metric) for the CV
-    fold plots.
+    seed]}; a strategy without repeats has its one study in the verdict. fold_metric: the
+    objective's per-fold metric (Objective.fold_metric) for the CV fold plots. setup: the
+    keyword arguments of hpstudy.report.setup.setup_table, for the page's setup section.
+    seed: the importance surrogate's.
 
     Returns {"html": path of index.html, "figures": {name: PNG path}, "tables": {"comparison":
-    path, "training_time": path, "repeats": path}, "captions": {name: caption as plain
-    text}}, names in page order. repeats.csv is always written (only its header without
-    repeats), so that it can be a declared output.
+    path, "training_time": path, "repeats": path, "verdict": path, "importance": path},
+    "captions": {name: caption as plain text}}, names in page order. repeats.csv,
+    verdict.csv and importance.csv are always written (only their header without repeats, a
+    reference strategy, or enough trials), so that they can be declared outputs.
     """
     if not (isinstance(margin, int | float) and math.isfinite(margin) and margin >= 0):
         raise ValueError(f"margin must be a finite number >= 0, not {margin!r}")
@@ -124,8 +145,22 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
         out / "repeats.csv",
         repeats_frame if repeats_frame is not None else pd.DataFrame(columns=REPEATS_COLUMNS))
 
+    # Every strategy takes part in the verdict, the importance, the slices and the EDF with
+    # all its seeds; one without repeats (grid) with its one study.
+    seeds = {s: list((repeats or {}).get(s) or [trials_paths[s]]) for s in strategies}
+    verdict = verdict_table(repeat_curves(seeds))
+    written["tables"]["verdict"] = _write_csv(out / "verdict.csv", verdict)
+    pooled = {s: pd.concat([read_trials(path) for path in paths], ignore_index=True)
+              for s, paths in seeds.items()}
+    importance = parameter_importance(pooled, axes, seed).table
+    written["tables"]["importance"] = _write_csv(
+        out / "importance.csv",
+        importance if importance is not None else pd.DataFrame(columns=IMPORTANCE_COLUMNS))
+    setup_frame = setup_table(**setup) if setup is not None else None
+
     pngs, figure_captions = {}, {}
-    figures = make_figures(trials, axes, margin, test_results, curves, fold_metric)
+    figures = make_figures(trials, axes, margin, test_results, curves, fold_metric, pooled,
+                           importance)
     for name, figure in figures.items():
         pngs[name] = render_png(figure)
         figure.clear()
@@ -136,6 +171,6 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
         written["captions"][name] = captions.plain(figure_captions[name])
 
     page = render_html(experiment, strategies, pngs, figure_captions, comparison, margin,
-                       repeats_frame, training_time)
+                       repeats_frame, training_time, verdict, setup_frame, importance)
     fileio.write_text(out / "index.html", page)
     return written

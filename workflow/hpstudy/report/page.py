@@ -18,6 +18,11 @@ from hpstudy.report import captions
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PER_STRATEGY = ("objective", "best_so_far", "parameters", "cv_folds", "space")  # page order
+# The verdict's columns on the page (verdict.csv has every one, IQRs included).
+VERDICT_SHOWN = ["strategy", "reference", "seeds", "budget", "median_best",
+                 "reference_median_best", "median_difference", "wins", "win_share",
+                 "win_share_low", "win_share_high", "wilcoxon_p", "p_corrected", "significant",
+                 "holds_from_budget"]
 
 
 @functools.cache
@@ -47,9 +52,14 @@ def html_table(frame: pd.DataFrame) -> str:
 def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, bytes],
                 figure_captions: Mapping[str, str], comparison: pd.DataFrame, margin: float,
                 repeats: pd.DataFrame | None = None,
-                training_time: pd.DataFrame | None = None) -> str:
+                training_time: pd.DataFrame | None = None,
+                verdict: pd.DataFrame | None = None,
+                setup: pd.DataFrame | None = None,
+                importance: pd.DataFrame | None = None) -> str:
     """The page. figure_captions: {figure name: caption (reStructuredText inline, see
-    hpstudy.report.captions)} for every figure in pngs."""
+    hpstudy.report.captions)} for every figure in pngs. verdict: hpstudy.report.verdict's
+    table (its sentences open the page); setup: hpstudy.report.setup's (item, value) rows;
+    importance: hpstudy.report.importance's table (None: too few trials for one)."""
 
     def table(frame):
         return None if frame is None else Markup(html_table(frame))
@@ -61,4 +71,9 @@ def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, b
         table_captions={name: captions.table_caption(name) for name in captions.TABLES},
         per_strategy={s: [f"{s}_{kind}" for kind in PER_STRATEGY] for s in strategies},
         comparison=table(comparison), training_time=table(training_time),
-        repeats=table(repeats))
+        repeats=table(repeats),
+        sentences=[] if verdict is None else verdict["sentence"].tolist(),
+        verdict=None if verdict is None or not len(verdict) else table(
+            verdict[VERDICT_SHOWN]),
+        setup=None if setup is None else list(setup.itertuples(index=False)),
+        importance=table(importance))
