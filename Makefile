@@ -61,7 +61,10 @@ test-cluster: $(STAMP)
 test-all: $(STAMP) lint
 	$(BIN)/pytest -ra
 
+# MLflow 3's UI opens an experiment on its GenAI overview unless the URL asks for the run
+# table (workflowType=machine_learning): print the address that does (init_tracking writes it).
 ui: $(STAMP)
+	@test ! -f results/tracking/experiment.json || echo "make ui: open http://127.0.0.1:5000/$$($(BIN)/python -c 'import json; print(json.load(open("results/tracking/experiment.json")).get("ui_path", ""))')"
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///results/mlflow.db
 
 # Benchmarks (README, Performance): one script per item writes results/bench/<item>.csv

@@ -4,11 +4,14 @@ writers, reruns, kills and an unreachable server."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from hpstudy.tracking import redact
 from tests.helpers.network import free_port
@@ -33,6 +36,95 @@ def test_sqlite_run_tree(logged_study):
     run, config = logged_study
     counts = check_run_tree(_sqlite(run), config, run.results)
     assert counts == {"study": 2, "trial": 7}
+
+
+def test_the_ui_sees_a_described_model_training_experiment(logged_study):
+    """The experiment is tagged as model training and described; each study run carries
+    its strategy, seed, budget and best result (MLflow's UI: tests/test_mlflow_ui.py)."""
+    run, config = logged_study
+    client, runs = mlflow_runs(_sqlite(run), config["experiment"])
+    experiment = client.get_experiment_by_name(config["experiment"])
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "- Strategies: random, tpe;" in experiment.tags["mlflow.note.content"]
+    tracking = json.loads((run.results / "tracking" / "experiment.json").read_text())
+    assert tracking["ui_path"] == f"#/experiments/{experiment.experiment_id}/runs?" \
+                                  "workflowType=machine_learning"
+    studies = {r.data.tags["strategy"]: r for r in runs if r.data.tags.get("role") == "study"}
+    note = studies["tpe"].data.tags["mlflow.note.content"]
+    assert note.startswith("Study **tpe**: strategy tpe, seed 5, budget 4 trials.")
+    best = studies["tpe"].data.metrics["best_objective"]
+    assert f"- Best objective {best:.6g}, trial {studies['tpe'].data.tags['best_trial']}" in note
+
+
+def test_descriptions_are_rewritten_not_repeated(tmp_path, monkeypatch):
+    """The tracking jobs as the workflow calls them, twice: the study run's note holds its
+    results and the report's verdict on its strategy once; an existing experiment gets the
+    model-training kind unless it has a kind already."""
+    from mlflow import MlflowClient
+
+    from hpstudy.plan import Study
+    from hpstudy.tracking import finish_study, init_tracking, start_study
+    from hpstudy.tracking_notes import study_setup
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    study = Study.from_config(load_config("tracking"))
+    (tmp_path / "trials.csv").write_text(
+        "trial,round,x,y,objective,status\n0,0,1.0,2.0,17.5,ok\n1,0,3.0,4.0,,failed\n"
+        "2,1,2.5,3.5,4.25,ok\n")
+    (tmp_path / "verdict.csv").write_text(
+        "strategy,reference,sentence\ntpe,random,tpe beat random on 6 of 7 seeds.\n"
+        "gp,random,gp did not beat random.\n")
+    init_tracking("described", "experiment.json", study_setup(study, strategies=False))
+    client = MlflowClient()
+    note = client.get_experiment_by_name("described").tags["mlflow.note.content"]
+    assert "- Strategies: one study run per strategy and seed (base seed 5)" in note
+    for _ in range(2):
+        start_study("experiment.json", "tpe", "tpe", "cafe", "tpe.json", seed=5, budget=3)
+        finish_study("tpe.json", "tpe", "trials.csv", [], "finished.json",
+                     verdict="verdict.csv", setup=study_setup(study))
+    note = client.get_experiment_by_name("described").tags["mlflow.note.content"]
+    assert "- Strategies: random, tpe; one study run per strategy and seed (random: 1 " \
+           "seed; tpe: 1 seed; base seed 5)" in note
+    run = client.get_run(json.loads((tmp_path / "tpe.json").read_text())["run_id"])
+    assert run.data.tags["mlflow.note.content"] == (
+        "Study **tpe**: strategy tpe, seed 5, budget 3 trials.\n\n**Results**\n\n"
+        "- 2 of 3 trials ok\n- Best objective 4.25, trial 2\n- Verdict of the report:\n"
+        "  - tpe beat random on 6 of 7 seeds.")
+    assert run.data.metrics["best_objective"] == 4.25 and run.data.tags["best_trial"] == "2"
+    # No verdict file (a report without one): the results, no verdict, nothing else.
+    finish_study("tpe.json", "tpe", "trials.csv", [], "finished.json",
+                 verdict=str(tmp_path / "absent.csv"))
+    assert client.get_run(run.info.run_id).data.tags["mlflow.note.content"].endswith(
+        "- Best objective 4.25, trial 2")
+    untagged = client.create_experiment("untagged")
+    chosen = client.create_experiment("chosen",
+                                      tags={"mlflow.experimentKind": "genai_development"})
+    init_tracking("untagged", "untagged.json", study_setup(study, strategies=False))
+    init_tracking("chosen", "chosen.json")
+    assert client.get_experiment(untagged).tags["mlflow.experimentKind"] == \
+        "custom_model_development"
+    assert client.get_experiment(chosen).tags["mlflow.experimentKind"] == "genai_development"
+    assert "mlflow.note.content" not in client.get_experiment(chosen).tags
+
+
+def test_adding_a_repeat_starts_no_existing_study_again(logged_study):
+    """The experiment's description names the strategies and their seeds once they finish:
+    a repeat added reruns neither init_tracking nor (through it) the studies already run."""
+    run, config = logged_study
+    changed = run.path / "repeats.yaml"
+    changed.write_text(yaml.safe_dump({**config, "repeats": 2}, sort_keys=False))
+    planned = run.snakemake("-n", "--configfile", str(changed))
+    changed.unlink()
+    rules, started = [], []  # each planned job's rule; the studies of start_study jobs
+    for line in (planned.stdout + planned.stderr).splitlines():
+        if rule := re.match(r"(?:local)?rule (\w+):$", line):
+            rules.append(rule.group(1))
+        elif rules[-1:] == ["start_study"] and (study := re.match(r"\s+wildcards: study=(\S+)",
+                                                                   line)):
+            started.append(study.group(1))
+    assert "init_tracking" not in rules
+    assert sorted(started) == ["random-repeat1", "tpe-repeat1"]
 
 
 def test_forced_rerun_updates_instead_of_duplicating(logged_study):

@@ -14,6 +14,7 @@ seed), one child per trial, carrying its folds' per-epoch histories (`fold_<k>/<
   job logs: several processes migrating a fresh DB at once crash.
 
 The client side (URI, retries, run keys, batches, the sqlite store): hpstudy.tracking_client.
+What the UI shows beyond the numbers (the experiment's kind, descriptions): tracking_notes.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import functools
 import json
 import logging
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
 from hpstudy import fileio
+from hpstudy import tracking_notes as notes
 from hpstudy.tracking_client import (
     _client,
     create_sqlite_atomically,
@@ -34,26 +36,13 @@ from hpstudy.tracking_client import (
     local_artifact_location,
     log_batch,
     redact,
-    release_sqlite,
+    releases_sqlite,
     retry,
     tracking_uri,
 )
 
 log = logging.getLogger(__name__)
 
-
-def releases_sqlite(job: Callable) -> Callable:
-    """A tracking job closes its sqlite connections when it ends, failed or not
-    (tracking_client.release_sqlite)."""
-
-    @functools.wraps(job)
-    def run(*args, **kwargs):
-        try:
-            return job(*args, **kwargs)
-        finally:
-            release_sqlite()
-
-    return run
 
 PACKAGES = ("tensorflow", "keras", "hyperopt", "scikit-optimize", "mlflow", "snakemake",
             "numpy", "scikit-learn")
@@ -85,29 +74,44 @@ def study_key(study_hash: str, study: str) -> str:
 
 
 @releases_sqlite
-def init_tracking(experiment: str, output: str) -> None:
+def init_tracking(experiment: str, output: str, setup: Mapping | None = None) -> None:
     """Create (or find) the experiment, creating and migrating the DB: once, in one job,
-    before any other job logs (fresh sqlite DBs race in their migration)."""
+    before any other job logs (fresh sqlite DBs race in their migration). It is tagged as
+    model training (an existing experiment too, unless it has a kind already: a kind chosen
+    in the UI stays) and described by `setup` (tracking_notes.study_setup; None: no
+    description)."""
     create_sqlite_atomically(tracking_uri())
 
-    def setup():
+    def create():
         client = _client()  # inside the retry: opening the store can fail too (full disk)
         found = client.get_experiment_by_name(experiment)
-        return found.experiment_id if found else client.create_experiment(
-            experiment, artifact_location=local_artifact_location())
+        if found is None:
+            experiment_id = client.create_experiment(
+                experiment, artifact_location=local_artifact_location(),
+                tags={notes.KIND_TAG: notes.MODEL_TRAINING})
+        else:
+            experiment_id = found.experiment_id
+            if notes.KIND_TAG not in found.tags:
+                client.set_experiment_tag(experiment_id, notes.KIND_TAG, notes.MODEL_TRAINING)
+        if setup is not None:
+            client.set_experiment_tag(experiment_id, notes.NOTE_TAG,
+                                      notes.experiment_note(experiment, setup))
+        return experiment_id
 
-    experiment_id = retry(setup, "experiment setup")
+    experiment_id = retry(create, "experiment setup")
     log.info("MLflow experiment %r (%s) at %s", experiment, experiment_id,
              redact(tracking_uri()))
     fileio.write_json(output, {"experiment": experiment, "experiment_id": experiment_id,
-                               "tracking_uri": redact(tracking_uri())})
+                               "tracking_uri": redact(tracking_uri()),
+                               "ui_path": notes.UI_PATH.format(experiment_id=experiment_id)})
 
 
 @releases_sqlite
 def start_study(experiment_path: str, study: str, strategy: str, study_hash: str,
-                output: str) -> None:
-    """Create (or find) the study's parent run. One job per study, keyed by the study's own
-    config hash: changing one strategy's settings leaves the other studies' runs alone."""
+                output: str, seed: int | None = None, budget: int | None = None) -> None:
+    """Create (or find) the study's parent run, described by its strategy, seed and budget.
+    One job per study, keyed by the study's own config hash: changing one strategy's
+    settings leaves the other studies' runs alone."""
     from mlflow.entities import RunTag
 
     experiment = fileio.read_json(experiment_path)
@@ -116,9 +120,12 @@ def start_study(experiment_path: str, study: str, strategy: str, study_hash: str
         client = _client()
         run = ensure_run(client, experiment["experiment_id"], study_key(study_hash, study),
                          f"{study} study")
+        note = notes.keep_results(notes.study_note(study, strategy, seed, budget),
+                            run.data.tags.get(notes.NOTE_TAG, ""))
         log_batch(client, run.info.run_id, tags=[
             RunTag("strategy", strategy), RunTag("study", study),
-            RunTag("study_hash", study_hash), RunTag("role", "study")])
+            RunTag("study_hash", study_hash), RunTag("role", "study"),
+            RunTag(notes.NOTE_TAG, note)])
         return run.info.run_id
 
     run_id = retry(setup, f"start of the {study} study run")
@@ -245,24 +252,40 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
 
 @releases_sqlite
 def finish_study(tracking_path: str, study: str, trials_csv: str,
-                 artifacts: Sequence[str], output: str) -> None:
-    """Close a study's parent run: its best result, its artifacts, FINISHED."""
+                 artifacts: Sequence[str], output: str, verdict: str | None = None,
+                 setup: Mapping | None = None) -> None:
+    """Close a study's parent run: its best result (metric best_objective, tag best_trial,
+    and in its description with the report's verdict sentences about its strategy, from
+    `verdict`, a CSV that may not exist), its artifacts, FINISHED. With `setup`
+    (tracking_notes.study_setup), the experiment's description names every strategy."""
     import pandas as pd
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, RunTag
 
     tracking = fileio.read_json(tracking_path)
     run_id = tracking["run_id"]
     table = pd.read_csv(trials_csv)
     ok = table[table["status"] == "ok"]
+    best = ok.loc[ok["objective"].idxmin()] if len(ok) else None
+    sentences = notes.verdict_sentences(verdict, tracking.get("strategy", study))
 
     def finish():
         client = _client()
-        base = client.get_run(run_id).info.start_time
+        run = client.get_run(run_id)
+        base = run.info.start_time
         metrics = [Metric("trials", float(len(table)), base, 0),
                    Metric("trials_ok", float(len(ok)), base, 0)]
-        if len(ok):
-            metrics.append(Metric("best_objective", float(ok["objective"].min()), base, 0))
-        log_batch(client, run_id, metrics=metrics)
+        note = notes.results_note(run.data.tags.get(notes.NOTE_TAG, ""), len(table), len(ok),
+                            None if best is None else float(best["objective"]),
+                            None if best is None else int(best["trial"]), sentences)
+        tags = [RunTag(notes.NOTE_TAG, note)]
+        if best is not None:
+            metrics.append(Metric("best_objective", float(best["objective"]), base, 0))
+            tags.append(RunTag("best_trial", str(int(best["trial"]))))
+        log_batch(client, run_id, metrics=metrics, tags=tags)
+        if setup is not None:
+            experiment = client.get_experiment(run.info.experiment_id)
+            client.set_experiment_tag(experiment.experiment_id, notes.NOTE_TAG,
+                                      notes.experiment_note(experiment.name, setup))
         for path in [trials_csv, *artifacts]:
             if Path(path).is_dir():
                 client.log_artifacts(run_id, path, artifact_path=Path(path).name)

@@ -138,6 +138,20 @@ def release_sqlite() -> None:
             log.warning("could not close the sqlite connections of %s: %s", engine.url, error)
 
 
+def releases_sqlite(job: Callable) -> Callable:
+    """A tracking job closes its sqlite connections when it ends, failed or not
+    (release_sqlite)."""
+
+    @functools.wraps(job)
+    def run(*args, **kwargs):
+        try:
+            return job(*args, **kwargs)
+        finally:
+            release_sqlite()
+
+    return run
+
+
 def _client():
     from mlflow import MlflowClient
 
@@ -222,4 +236,13 @@ def create_sqlite_atomically(uri: str) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
     finally:
         connection.close()
-    os.replace(staging, database)
+    # A link, not a rename: two studies started at once into one DB file both get here, and
+    # a rename would put the second's empty DB over the first's, whose experiment and runs
+    # would vanish. link() creates the name only if it does not exist; the loser discards
+    # its copy and uses the winner's.
+    try:
+        os.link(staging, database)
+    except FileExistsError:
+        pass
+    finally:
+        staging.unlink(missing_ok=True)

@@ -6,6 +6,8 @@
 # they are seconds each, that node reaches the team's tracking server, and the default
 # sqlite DB stays on one machine (sqlite's locks are not safe on network file systems).
 
+from hpstudy.tracking_notes import study_setup
+
 
 localrules:
     init_tracking,
@@ -21,6 +23,10 @@ rule init_tracking:
     params:
         **job_params(
             experiment=STUDY.config["experiment"],
+            # The experiment's description: only what every study's results depend on, so
+            # that no change reruns this job without rerunning every study anyway (its rerun
+            # restarts them all). The strategies and their seeds: finish_study.
+            setup=study_setup(STUDY, strategies=False),
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:
@@ -40,8 +46,10 @@ rule start_study:
         **job_params(
             strategy=lambda w: STUDY.strategy_of(w.study),
             # Only what this study's results depend on: another strategy's change
-            # keeps its runs.
+            # keeps its runs. Seed and budget follow from it (the run's description).
             study_hash=lambda w: STUDY.study_hash(w.study),
+            seed=lambda w: STUDY.study_seed(w.study),
+            budget=lambda w: STUDY.budget(w.study),
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:
@@ -95,7 +103,7 @@ rule finish_study:
         tracking=lambda w: study_tracking(w.study),
         trials=trials_table("{study}"),
         logged=lambda w: study_logs(w.study),
-        report=[REPORT[key] for key in ("html", "table", "training_time", "repeats")],
+        report=[REPORT[key] for key in ("html", "table", "training_time", "repeats", "verdict")],
         figures=REPORT["figures"],
         # The held-out test belongs to the main study of each strategy, not to its repeats.
         test=lambda w: [test_result(w.study)] if STUDY.repeat_of(w.study) == 0 else [],
@@ -103,6 +111,12 @@ rule finish_study:
         study_logged("{study}"),
     params:
         **job_params(
+            # The report's verdict sentences about the study's strategy go into the study
+            # run's description (a verdict without this strategy leaves it without one).
+            verdict=REPORT["verdict"],
+            # The experiment's description, now with the strategies and their seeds: what
+            # changes it changes the report, which reruns this job anyway.
+            setup=study_setup(STUDY),
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:

@@ -3,4 +3,5 @@ from hpstudy.tracking import start_study
 
 setup_logging(snakemake.log[0])
 start_study(snakemake.input.experiment, snakemake.wildcards.study, snakemake.params.strategy,
-            snakemake.params.study_hash, snakemake.output[0])
+            snakemake.params.study_hash, snakemake.output[0], seed=snakemake.params.seed,
+            budget=snakemake.params.budget)
