@@ -33,7 +33,8 @@ CONFIG_CASES = [
     "missing required key", "missing required nested key", "unknown dataset",
     "unknown acquisition", "folds < 2", "budget < 1", "reversed range", "loguniform at zero",
     "complement beyond 1", "grid parameter without points", "empty grid list",
-    "classes: one class", "classes: label not in digits",
+    "classes: one class", "classes: label not in digits", "infinite bound",
+    "nan strategy setting", "infinite grid point",
 ]
 _BY_ID = {case[0]: case for case in BAD_CONFIGS}
 
@@ -118,9 +119,57 @@ def classes_not_in_the_files(data_dir):
         "labels present: 0, 1, 2"]
 
 
+def limit_too_small_for_the_folds(data_dir):
+    # 20 digits: 2 per class, fewer than 2 folds + a test example need. Known from the
+    # bundled set's label counts and the same stratified subset prepare_data takes.
+    config = with_setting(load_config("default"), "dataset.limit", 20)
+    return config, ["dataset: the rarest class has 2 examples", "2 folds plus a test set",
+                    "raise dataset.limit or lower cv.folds"]
+
+
+def holdout_too_small_for_the_classes(data_dir):
+    config = with_setting(load_config("default"), "dataset.limit", 40)
+    return config, ["cv.test_fraction 0.2 of 40 examples gives a test set of 8",
+                    "at least one per class (10)"]
+
+
+def idx_classes_too_small_for_the_folds(data_dir):
+    # IDX labels 0, 1, 2 twice each: classes [0, 1] leave 2 examples per class.
+    _idx_dir(data_dir)
+    return _local(data_dir, classes=[0, 1]), ["the rarest class has 2 examples"]
+
+
 DATA_CASES = [pytest.param(build, DATA_ERROR, id=build.__name__.replace("_", " ")) for build in (
     missing_path, idx_bad_magic, idx_truncated_payload, idx_truncated_payload_gz,
-    idx_gz_not_gzip, idx_count_mismatch, npz_without_x_train, classes_not_in_the_files)]
+    idx_gz_not_gzip, idx_count_mismatch, npz_without_x_train, classes_not_in_the_files,
+    limit_too_small_for_the_folds, holdout_too_small_for_the_classes,
+    idx_classes_too_small_for_the_folds)]
+
+
+# Settings the data rules out, computed before any job (Objective.check_data): no TensorFlow.
+def kernel_larger_than_the_images(data_dir):
+    config = with_setting(load_config("default"), "objective.cnn.kernel_size", 8)
+    return config, ["objective.cnn.kernel_size: 8 does not fit the data's 8x8 images",
+                    "needs kernel_size <= 7"]
+
+
+def kernel_larger_than_idx_images(data_dir):
+    _idx_dir(data_dir, images=30, labels=30)  # 5x4 images, 10 of each of 3 labels
+    config = _local(data_dir)
+    config["objective"]["cnn"]["kernel_size"] = 4
+    return config, ["objective.cnn.kernel_size: 4 does not fit the data's 5x4 images",
+                    "needs kernel_size <= 3"]
+
+
+def searched_kernels_that_never_fit(data_dir):
+    config = load_config("default")
+    config["space"]["kernel_size"] = {"type": "int", "low": 8, "high": 11, "grid": [8, 11]}
+    return config, ["space.kernel_size: every value is > 7", "8x8 images", "no trial could"]
+
+
+MODEL_CASES = [pytest.param(build, CONFIG_ERROR, id=build.__name__.replace("_", " "))
+               for build in (kernel_larger_than_the_images, kernel_larger_than_idx_images,
+                             searched_kernels_that_never_fit)]
 
 
 def _assert_refused_before_any_job(study: Workdir, result, prefix: str, words: list[str],
@@ -140,7 +189,8 @@ def _assert_refused_before_any_job(study: Workdir, result, prefix: str, words: l
     assert not metadata.exists() or not any(metadata.iterdir()), "job metadata was written"
 
 
-@pytest.mark.parametrize("build, prefix", [*map(_config_case, CONFIG_CASES), *DATA_CASES])
+@pytest.mark.parametrize("build, prefix",
+                         [*map(_config_case, CONFIG_CASES), *DATA_CASES, *MODEL_CASES])
 def test_bad_input_stops_the_workflow_before_any_job(tmp_path, build: Callable, prefix: str):
     data_dir, study = tmp_path / "data", Workdir(tmp_path / "study")
     data_dir.mkdir()
@@ -168,7 +218,8 @@ def test_valid_local_data_passes_the_preflight(tmp_path):
     data_dir, study = tmp_path / "data", Workdir(tmp_path / "study")
     data_dir.mkdir()
     study.path.mkdir()
-    _idx_dir(data_dir, gz=True)
+    # 10 of each label: enough for 2 folds and the hold-out (6 would not be: see above).
+    _idx_dir(data_dir, images=30, labels=30, gz=True)
     study.write_config(_local(data_dir, classes=[2, 0]))
     result = study.snakemake("--cores", "8", "-n", timeout=120)
     assert "prepare_data" in result.stdout + result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -138,24 +139,65 @@ def test_trial_runs_in_mlflow_hold_each_folds_epoch_history(tiny_study):
                if r.data.tags["status"] == "ok")
 
 
-def test_speed_ups_early_stopping_and_lr_decay(tmp_path):
-    """Both optional speed-ups train for real: early stopping cuts the epochs short."""
+def _digits_fold():
     from hpstudy import data
-    from hpstudy.config import objective_defaults
-    from hpstudy.objectives.cnn import OBJECTIVE as CNN
 
     x, y, folds, _ = data.prepare({"name": "digits", "path": None, "limit": 300,
                                    "split_seed": 0}, {"folds": 2, "test_fraction": 0.2})
     train, val = (folds != -1) & (folds != 0), folds == 0
-    fold = data.FoldData(x[train], y[train], x[val], y[val], 10)
-    settings = {**objective_defaults("cnn"), "filters": 8, "dense_units": 16, "epochs": 30,
-                "early_stopping_patience": 2, "lr_decay_rate": 0.01, "lr_decay_steps": 1}
-    record = CNN.evaluate_fold(settings, {"learning_rate": 0.05, "momentum": 0.9}, 0, 3, fold)
-    assert record["status"] == "ok"
-    # lr x 0.01 per batch: only the momentum keeps the weights moving, val_loss gains fall
-    # below min_delta within a few epochs and patience 2 ends the fit (11 epochs here).
-    assert record["epochs_run"] < 20
-    assert len(record["history"]["val_loss"]) == record["epochs_run"]
+    return data.FoldData(x[train], y[train], x[val], y[val], 10)
+
+
+def test_lr_decay_is_the_learning_rate_the_fit_applies(tmp_path):
+    """lr_decay_rate makes the optimizer's learning rate decay per step while it trains:
+    the checkpoint after the fit holds an optimizer at lr x rate^steps, and the fit's history
+    and weights differ from the same fold trained without the decay."""
+    import keras
+    import numpy as np
+
+    from hpstudy.config import objective_defaults
+
+    fold = _digits_fold()
+    settings = {**objective_defaults("cnn"), "filters": 4, "dense_units": 8, "epochs": 2}
+    params = {"learning_rate": 0.05, "momentum": 0.9}
+    fits = {}
+    for name, decay in (("decayed", {"lr_decay_rate": 0.9, "lr_decay_steps": 1}),
+                        ("constant", {})):
+        record = CNN.evaluate_fold({**settings, **decay}, params, 0, 3, fold,
+                                   checkpoint_to=str(tmp_path / f"{name}.keras"))
+        assert record["status"] == "ok" and record["epochs_run"] == 2, name
+        model = keras.saving.load_model(tmp_path / f"{name}.keras")
+        fits[name] = (record, model)
+    steps = 2 * math.ceil(fold.x_train.shape[0] / settings["batch_size"])
+    for name, (_, model) in fits.items():
+        assert int(model.optimizer.iterations) == steps, name
+    # What the optimizer applies at its current step: decayed per step, or the initial rate.
+    applied = {name: float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+               for name, (_, model) in fits.items()}
+    assert applied["constant"] == pytest.approx(0.05)
+    assert applied["decayed"] == pytest.approx(0.05 * 0.9 ** steps, rel=1e-4)
+    (decayed, decayed_model), (constant, constant_model) = fits["decayed"], fits["constant"]
+    assert decayed["history"]["loss"][0] != constant["history"]["loss"][0]
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        decayed_model.get_weights(), constant_model.get_weights(), strict=True))
+
+
+def test_early_stopping_stops_after_its_patience():
+    """With a learning rate too small to move val_loss by min_delta, patience 2 ends the fit
+    after 3 epochs (the first sets the best); without early stopping all 6 epochs run."""
+    from hpstudy.config import objective_defaults
+
+    fold = _digits_fold()
+    settings = {**objective_defaults("cnn"), "filters": 4, "dense_units": 8, "epochs": 6}
+    params = {"learning_rate": 1e-9, "momentum": 0.0}
+    runs = {patience: CNN.evaluate_fold({**settings, "early_stopping_patience": patience},
+                                        params, 0, 3, fold)
+            for patience in (2, None)}
+    for patience, record in runs.items():
+        assert record["status"] == "ok", patience
+        assert len(record["history"]["val_loss"]) == record["epochs_run"]
+    assert runs[2]["epochs_run"] == 3
+    assert runs[None]["epochs_run"] == 6
 
 
 def test_random_trials_are_scored(tiny_study):
@@ -167,11 +209,21 @@ def test_random_trials_are_scored(tiny_study):
 
 def test_fold_job_rerun_is_identical(tiny_study):
     path = tiny_study.results / "random/trials/0/fold_0.json"
+    timing = path.with_name("fold_0_timing.json")
     before = json.loads(path.read_text())
-    tiny_study.snakemake("--cores", "1", "--forcerun", str(path.relative_to(tiny_study.path)),
-                         "--until", "train_fold")
+    stamps = {p: p.stat().st_mtime_ns for p in (path, timing)}
+    result = tiny_study.snakemake("--cores", "1", "--forcerun",
+                                  str(path.relative_to(tiny_study.path)),
+                                  "--until", "train_fold")
+    # The forced job ran (Snakemake planned and ran it; it wrote both its outputs anew) ...
+    output = result.stdout + result.stderr
+    assert re.search(r"^train_fold\s+1\s*$", output, re.MULTILINE), output
+    assert re.search(r"rule train_fold:\n(.*\n)*?\s+output: .*random/trials/0/fold_0\.json",
+                     output), output
+    assert all(p.stat().st_mtime_ns > stamp for p, stamp in stamps.items())
+    assert json.loads(timing.read_text())["fit_seconds"] > 0
     after = json.loads(path.read_text())
-    # The fold record is a pure function of the job's inputs (its timing file is not).
+    # ... and its fold record is a pure function of the job's inputs (its timing file is not).
     assert before == after
 
 

@@ -623,16 +623,44 @@ def test_write_npy_non_contiguous_input(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "view.npy"), a)
 
 
-@pytest.mark.skipif((Path.home() / ".keras" / "datasets" / "mnist.npz").exists(),
-                    reason="Keras' MNIST cache is present, so no download is attempted")
-def test_keras_download_offline_says_how_to_use_local_files(monkeypatch, tmp_path):
-    """No internet here: Keras' downloader fails, and the error points at dataset.path."""
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    with pytest.raises(data.DataError) as caught:
-        data.load("mnist", None)
-    message = str(caught.value)
-    assert "dataset.name mnist" in message
+_LOAD_MNIST = """
+import sys
+from hpstudy import data
+try:
+    data.load("mnist", None)
+except data.DataError as error:
+    print(error)
+    sys.exit(0)
+sys.exit("Keras found or downloaded MNIST")
+"""
+
+
+def test_keras_download_failure_says_how_to_use_local_files(tmp_path):
+    """Keras' downloader fails (network or not): a fresh interpreter whose Keras cache is an
+    empty directory and whose HTTP(S) goes through a proxy at a closed local port. The error
+    names the dataset and points at dataset.path."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers.workdir import REPO
+
+    home = tmp_path / "keras-home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if key.lower() not in {"no_proxy", "http_proxy", "https_proxy", "all_proxy"}}
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens, the connection is refused
+    env.update(KERAS_HOME=str(home), HOME=str(tmp_path), https_proxy=closed, http_proxy=closed,
+               PYTHONPATH=str(REPO / "workflow"), TF_CPP_MIN_LOG_LEVEL="3",
+               CUDA_VISIBLE_DEVICES="-1")
+    result = subprocess.run([sys.executable, "-c", _LOAD_MNIST], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    message = result.stdout
+    assert "dataset.name mnist: Keras could not download" in message
+    assert "storage.googleapis.com" in message  # the download was tried, and failed
     assert "dataset.path" in message and "IDX" in message
+    assert not list(home.rglob("mnist.npz"))
 
 
 # --------------------------------------------------------------------------- check_source
@@ -758,7 +786,10 @@ def test_check_source_accepts_valid_idx_directories(tmp_path, gz):
     write_split(tmp_path, "train", random_images(rng, 6), np.arange(6, dtype=np.uint8), gz=gz)
     write_split(tmp_path, "t10k", random_images(rng, 2), np.arange(2, dtype=np.uint8), gz=gz,
                 dotted=True)
-    assert data.check_source(idx_config(tmp_path)) is None
+    facts = data.check_source(idx_config(tmp_path))
+    # What it saw: the images' shape from the header, every label of both splits counted.
+    assert facts.image_shape == (5, 4)
+    assert facts.label_counts == {0: 2, 1: 2, 2: 1, 3: 1, 4: 1, 5: 1}
 
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
@@ -766,20 +797,30 @@ def test_check_source_accepts_valid_npz(tmp_path, save):
     path = tmp_path / "mnist.npz"
     save(path, x_train=np.zeros((3, 2, 2), np.uint8), y_train=np.arange(3),
          x_test=np.zeros((1, 2, 2), np.uint8), y_test=np.arange(1))
-    assert data.check_source(idx_config(path)) is None
+    facts = data.check_source(idx_config(path))
+    assert facts.image_shape == (2, 2) and facts.label_counts == {0: 2, 1: 1, 2: 1}
 
 
-def test_check_source_without_a_path_looks_at_nothing():
-    # digits is bundled; a Keras download is checked when prepare_data runs.
-    for name in ("digits", "mnist", "fashion_mnist"):
-        assert data.check_source({**DIGITS, "name": name, "classes": None}) is None
+def test_check_source_without_a_path_knows_the_named_datasets():
+    # digits is bundled: its label counts are constants, checked here against the real set;
+    # a Keras download is looked at when prepare_data runs (no counts before).
+    from sklearn.datasets import load_digits
+
+    facts = data.check_source({**DIGITS, "classes": None})
+    real = load_digits()
+    assert facts.image_shape == real.images.shape[1:] == (8, 8)
+    assert facts.label_counts == dict(enumerate(np.bincount(real.target).tolist()))
+    for name in ("mnist", "fashion_mnist"):
+        facts = data.check_source({**DIGITS, "name": name, "classes": None})
+        assert facts.image_shape == (28, 28) and facts.label_counts is None
 
 
 def test_check_source_checks_classes_against_the_labels_present(tmp_path):
     rng = np.random.default_rng(17)
     write_split(tmp_path, "train", random_images(rng, 6), np.array([0, 2, 4, 0, 2, 4], np.uint8),
                 gz=True)
-    assert data.check_source(idx_config(tmp_path, classes=[4, 0])) is None
+    assert data.check_source(idx_config(tmp_path, classes=[4, 0])).label_counts == {
+        0: 2, 2: 2, 4: 2}
     with pytest.raises(data.DataError) as info:
         data.check_source(idx_config(tmp_path, classes=[0, 1, 9]))
     assert str(info.value) == (f"dataset.classes: label(s) [1, 9] not in dataset.path "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -57,10 +59,94 @@ def test_conda_envs_pin_the_locked_versions():
 
 
 def test_every_rule_names_a_conda_env_that_exists():
+    found = 0
     for rules in (REPO / "workflow" / "rules").glob("*.smk"):
-        for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', rules.read_text(encoding="utf-8")):
+        text = rules.read_text(encoding="utf-8")
+        envs = re.findall(r'conda:\s*\n\s*"([^"]+)"', text)
+        assert len(envs) == text.count("conda:"), f"{rules.name}: a conda: the regex missed"
+        for env in envs:
             assert (rules.parent / env).resolve().is_file(), f"{rules.name}: {env}"
             assert Path(env).parent.name == "envs"
+        found += len(envs)
+    assert found >= len(rule_environments()) >= 10  # every rule that runs a script has one
+
+
+HPSTUDY = REPO / "workflow" / "hpstudy"
+# The hpstudy code each script's job runs (read from hpstudy.jobs and the scripts): "all"
+# counts every import statement of those modules, "top" only their module-level ones, for
+# modules a job uses only part of (the objectives import TensorFlow inside the methods that
+# train, scoring does not call them; records' tables need pandas, a fold record does not;
+# space converts to hyperopt/skopt for proposals, the report only reads it).
+JOB_CODE = {
+    "prepare_data": {"all": ["data.py", "fileio.py"]},
+    "propose": {"all": ["strategies", "space.py", "fileio.py"]},
+    **{script: {"all": ["objectives", "data.py", "fileio.py"], "top": ["records.py"]}
+       for script in ("train_folds", "evaluate_round", "evaluate_test")},
+    "score_trial": {"all": ["records.py", "fileio.py"], "top": ["objectives"]},
+    "summarize_study": {"all": ["records.py", "fileio.py"]},
+    "report": {"all": ["report", "records.py", "fileio.py"], "top": ["space.py"]},
+    **{script: {"all": ["tracking.py", "tracking_client.py", "tracking_notes.py",
+                        "records.py", "fileio.py"]}
+       for script in ("init_tracking", "start_study", "log_trial", "log_round",
+                      "finish_study")},
+}
+
+
+def _third_party_imports(path: Path, top_level_only: bool) -> set[str]:
+    """Top-level names of the modules a Python file imports (absolute imports)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    names = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
+    return {name for name in names - {"hpstudy", "__future__"}
+            if name not in sys.stdlib_module_names}
+
+
+def job_imports(script: str) -> dict[str, set[str]]:
+    """{third-party package: the hpstudy files that import it} for a script's job."""
+    found: dict[str, set[str]] = {}
+    sources = [(REPO / "workflow" / "scripts" / f"{script}.py", False)]
+    for mode, entries in JOB_CODE[script].items():
+        for entry in entries:
+            files = sorted((HPSTUDY / entry).rglob("*.py")) if (HPSTUDY / entry).is_dir() \
+                else [HPSTUDY / entry]
+            sources += [(path, mode == "top") for path in files]
+    for path, top in sources:
+        assert path.is_file(), path
+        for name in _third_party_imports(path, top):
+            found.setdefault(name, set()).add(str(path.relative_to(REPO)))
+    return found
+
+
+def test_each_rules_conda_env_covers_what_its_job_imports():
+    """For each rule with a conda env and a script: every package its job's code imports
+    (statically, by module) and, for the training jobs, each objective's `imports` (what the
+    warm worker imports for it) is among the env's pins or their requirements."""
+    from hpstudy.objectives import registry as objectives
+
+    environments = rule_environments()
+    assert set(JOB_CODE) == set(environments)
+    short = {}
+    for script, env in sorted(environments.items()):
+        imports = job_imports(script)
+        if "objectives" in JOB_CODE[script].get("all", []):
+            for objective in objectives().values():
+                for name in objective.imports:
+                    imports.setdefault(name, set()).add(f"{objective.__name__}.imports")
+        assert imports, script
+        for name in missing(env, sorted(imports)):
+            short[f"{script} ({env})"] = {**short.get(f"{script} ({env})", {}),
+                                          name: sorted(imports[name])}
+    assert short == {}, f"envs/ lack what these jobs import: {short}"
+    # Every imported name is a distribution installed here (else missing() cannot tell).
+    from importlib import metadata
+    installed = metadata.packages_distributions()
+    for script in environments:
+        assert set(job_imports(script)) <= set(installed), script
 
 
 def test_every_rule_that_runs_a_script_has_an_env_and_the_envs_cover_known_imports():

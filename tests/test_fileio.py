@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,21 @@ def test_npy_is_the_same_bytes_on_every_write_and_reads_back(tmp_path):
     with pytest.raises(ValueError):
         fileio.write_npy(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
     assert not (tmp_path / "objects.npy").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_a_written_file_gets_the_mode_the_umask_gives_a_new_file(tmp_path, umask):
+    """Not mkstemp's 0600: a teammate or a web server must be able to read trials.csv and
+    index.html when the umask lets them, like any file the user creates."""
+    previous = os.umask(umask)
+    try:
+        fileio.write_text(tmp_path / "trials.csv", "trial\n")
+        fileio.write_npy(tmp_path / "x.npy", np.zeros(2))
+        with open(tmp_path / "plain.txt", "w") as handle:  # what open() gives, for reference
+            handle.write("x")
+    finally:
+        os.umask(previous)
+    expected = 0o666 & ~umask
+    assert stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode) == expected
+    for name in ("trials.csv", "x.npy"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == expected, name

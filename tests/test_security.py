@@ -77,7 +77,10 @@ def test_every_rule_runs_the_launcher_or_nothing(workdir, fold_jobs, train_rule)
         if kind == "none":
             continue
         assert kind == "shell", f"{name} runs {kind}, not the launcher"
-        match = re.fullmatch(r"python -m hpstudy\.launch (\w+) \{threads\} \{log:q\} "
+        # Training jobs carry Snakemake's attempt number (retries: an out-of-memory trial is
+        # recorded failed only on the last attempt): a number Snakemake fills in, a constant.
+        match = re.fullmatch(r"(?:HPSTUDY_ATTEMPT=\{resources\.attempt\} HPSTUDY_ATTEMPTS=\d+ )?"
+                             r"python -m hpstudy\.launch (\w+) \{threads\} \{log:q\} "
                              r"\{params\.job:q\}", command)
         assert match, f"{name} runs {command!r}"
         assert (scripts_dir / f"{match.group(1)}.py").is_file(), (name, command)

@@ -56,14 +56,14 @@ BAD_CONFIGS = [
     ("empty grid list", "space.momentum.grid", [],
      ["space.momentum.grid", "non-empty list of points", "got []"]),
     ("grid budget disagrees", "strategies.grid.budget", 5,
-     ["strategies.grid.budget", "disagrees with the grid's size 12"]),
+     ["strategies.grid.budget", "disagrees with the grid's size 9"]),
     ("grid point outside range", "space.learning_rate.grid", [0.5],
      ["space.learning_rate.grid", "outside"]),
     ("cnn has no such setting", "space.pool_size", {"type": "uniform", "low": 0.0, "high": 0.5,
                                                   "grid": 2},
      ["space.pool_size", "no setting 'pool_size'", "tunable: learning_rate"]),
-    ("tpe random in disguise", "strategies.tpe.n_startup_jobs", 12,
-     ["strategies.tpe.n_startup_jobs", ">= budget 12"]),
+    ("tpe random in disguise", "strategies.tpe.n_startup_jobs", 9,
+     ["strategies.tpe.n_startup_jobs", ">= budget 9"]),
     ("missing required key", "cv", DELETE, ["missing required key", "'cv'"]),
     ("missing required nested key", "dataset.name", DELETE,
      ["dataset: missing required key", "'name'"]),
@@ -78,6 +78,13 @@ BAD_CONFIGS = [
     ("classes: label not in digits", "dataset.classes", [0, 10, 11],
      ["dataset.classes: label(s) [10, 11] not in digits; labels present: 0, 1, 2, 3, 4, 5, 6, "
       "7, 8, 9"]),
+    # Non-finite numbers (YAML .inf / .nan) anywhere: rejected by key before hyperopt sees one.
+    ("infinite bound", "space.learning_rate.high", float("inf"),
+     ["space.learning_rate.high: inf is not a finite number"]),
+    ("nan strategy setting", "strategies.tpe.gamma", float("nan"),
+     ["strategies.tpe.gamma: nan is not a finite number"]),
+    ("infinite grid point", "space.momentum.grid", [0.9, float("-inf")],
+     ["space.momentum.grid.1: -inf is not a finite number"]),
     ("no strategies", "strategies", {}, ["strategies: must not be empty"]),
     ("unknown group", "execution.group", "node",
      ["execution.group: 'node' is not allowed; allowed: none, trial, round"]),
@@ -92,3 +99,18 @@ BAD_CONFIGS = [
     ("memory as text", "execution.resources.test", {"mem_mb": "4G"},
      ["execution.resources.test.mem_mb: must be integer, got '4G'"]),
 ]
+
+
+def tiny_cnn_study(experiment: str, seed: int, split_seed: int, space: dict, strategies: dict,
+                   **cnn) -> dict:
+    """A CNN study on 200 digits, 2 folds, 4 filters and 16 dense units (2 epochs unless
+    `cnn` says otherwise): seconds per trial, for tests that need real training."""
+    return {
+        "experiment": experiment, "seed": seed,
+        "dataset": {"name": "digits", "limit": 200, "split_seed": split_seed},
+        "cv": {"folds": 2, "test_fraction": 0.2},
+        "objective": {"name": "cnn", "cnn": {"epochs": 2, "batch_size": 32, "filters": 4,
+                                             "dense_units": 16, **cnn}},
+        "space": space, "strategies": strategies,
+        "tracking": {"uri": "sqlite:///results/mlflow.db"},
+    }

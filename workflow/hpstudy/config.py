@@ -11,6 +11,7 @@ import copy
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,16 @@ def _describe(error) -> str:
     if kind == "pattern" or kind == "propertyNames":
         return f"{key}: {error.message}"
     return f"{key}: {error.message}"
+
+
+def _non_finite_errors(value: Any, path: tuple = ()) -> list[str]:
+    """Every .inf / .nan in the config, by key: no setting means infinity, and one would
+    reach a library (hyperopt: OverflowError) inside a job after results/ exists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{_key(path)}: {value!r} is not a finite number"]
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) \
+        if isinstance(value, list) else ()
+    return [error for key, item in items for error in _non_finite_errors(item, (*path, key))]
 
 
 def _schema_errors(config: Mapping[str, Any]) -> list[str]:
@@ -265,7 +276,7 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
 
     Raises ConfigError listing every problem, one per line, each naming its key.
     """
-    errors = _schema_errors(config)
+    errors = _non_finite_errors(config) or _schema_errors(config)
     if errors:
         raise ConfigError("invalid config: " + "\n  ".join(errors))
     resolved = _merge(defaults(), config)

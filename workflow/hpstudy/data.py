@@ -8,9 +8,7 @@ Written once by the prepare_data job under results/data/:
   checksums of the three arrays.
 
 The file formats (IDX, .npz) are read by hpstudy.formats. `check_source` is the cheap look
-the Snakefile takes at local data when it is parsed (headers and sizes only), so that a wrong
-path or a corrupt file stops the workflow before any job runs; the loaders still check
-everything when prepare_data reads the data.
+the Snakefile takes at the data (hpstudy.preflight); the loaders still check everything.
 """
 
 from __future__ import annotations
@@ -42,6 +40,19 @@ TEST_FOLD = -1
 # dataset.classes can be checked against them before anything is downloaded or loaded.
 NAMED_DATASET_LABELS = {"digits": tuple(range(10)), "mnist": tuple(range(10)),
                         "fashion_mnist": tuple(range(10))}
+NAMED_IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion_mnist": (28, 28)}
+# Examples per label of scikit-learn's bundled digits (fixed data; tests/test_data.py checks it
+# against the real set), for the size checks before any job without importing scikit-learn.
+DIGITS_LABEL_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What a look at the data before any job tells: the images' shape (height, width) and
+    how many examples each label has (None where that is not cheap: a Keras download)."""
+
+    image_shape: tuple[int, ...]
+    label_counts: dict[int, int] | None
 
 def load_digits() -> Dataset:
     from sklearn.datasets import load_digits as sklearn_digits
@@ -124,42 +135,49 @@ def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
     return Dataset(dataset.images[keep], relabelled, dataset.scale, dataset.source)
 
 
-def check_source(dataset_config: Mapping) -> None:
+def _counts(labels: np.ndarray) -> dict[int, int]:
+    values, counts = np.unique(labels, return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+def check_source(dataset_config: Mapping) -> SourceFacts:
     """A cheap look at the data before any job runs; raises DataError naming the file or
-    setting. The Snakefile calls it on every parse (dry runs too), so it reads only headers:
-    the path exists and is an IDX directory or a .npz; each IDX header is valid and agrees
-    with its file's size; images and labels pair up; a .npz holds x_train and y_train. Labels
-    are read only to check dataset.classes against them. The bundled digits and Keras'
-    downloads have no file to look at (their labels are known: NAMED_DATASET_LABELS)."""
+    setting, else returns what it saw. The Snakefile calls it on every parse (dry runs too),
+    so it reads headers and label files only: the path exists and is an IDX directory or a
+    .npz; each IDX header is valid and agrees with its file's size; images and labels pair
+    up; a .npz holds x_train and y_train; dataset.classes are labels the data has. The bundled
+    digits and Keras' downloads have no file to look at (their labels are known)."""
     path, classes = dataset_config.get("path"), dataset_config.get("classes")
     if path is None:
+        name = dataset_config["name"]
         if classes is not None:
-            name = dataset_config["name"]
             check_classes(classes, NAMED_DATASET_LABELS[name], name)
-        return
+        counts = dict(enumerate(DIGITS_LABEL_COUNTS)) if name == "digits" else None
+        return SourceFacts(NAMED_IMAGE_SHAPES[name], counts)
     if _source_kind(path) == "idx":
         splits = idx_splits(Path(path))
+        shapes = []
         for image_file, label_file in splits:
-            check_pair(read_idx_shape(image_file), read_idx_shape(label_file),
+            shapes.append(read_idx_shape(image_file))
+            check_pair(shapes[-1], read_idx_shape(label_file),
                         pair_name(Path(path), image_file, label_file))
-        if classes is not None:
-            labels = [read_idx(label_file) for _, label_file in splits]
-            check_classes(classes, np.unique(np.concatenate(labels)), f"dataset.path {path}")
-        return
-    source = Path(path)
-    try:
-        with np.load(source, allow_pickle=False) as archive:
-            pairs = npz_pairs(source, archive.files)
-            for x_name, y_name in pairs:
-                check_pair(npz_member_shape(archive, x_name),
-                            npz_member_shape(archive, y_name), f"dataset.path {path}")
-            if classes is not None:
+        labels = np.concatenate([read_idx(label_file) for _, label_file in splits])
+    else:
+        try:
+            with np.load(Path(path), allow_pickle=False) as archive:
+                pairs = npz_pairs(Path(path), archive.files)
+                shapes = [npz_member_shape(archive, x_name) for x_name, _ in pairs]
+                for (_, y_name), shape in zip(pairs, shapes, strict=True):
+                    check_pair(shape, npz_member_shape(archive, y_name), f"dataset.path {path}")
                 labels = np.concatenate([archive[y_name] for _, y_name in pairs])
-                check_classes(classes, np.unique(labels), f"dataset.path {path}")
-    except DataError:
-        raise
-    except Exception as error:  # zipfile and numpy raise many kinds for a bad archive
-        raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") from error
+        except DataError:
+            raise
+        except Exception as error:  # zipfile and numpy raise many kinds for a bad archive
+            raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") \
+                from error
+    if classes is not None:
+        check_classes(classes, np.unique(labels), f"dataset.path {path}")
+    return SourceFacts(tuple(int(side) for side in shapes[0][1:]), _counts(labels))
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -187,6 +205,27 @@ def assign_folds(labels: np.ndarray, folds: int, test_fraction: float, seed: int
     return assignment
 
 
+def split_problem(counts: Sequence[int], cv_config: Mapping) -> str | None:
+    """What stops the hold-out and the folds for these examples per class, or None."""
+    counts = np.asarray(counts)
+    counts = counts[counts > 0]
+    smallest, total = int(counts.min()), int(counts.sum())
+    needed = cv_config["folds"] + 1
+    if smallest < needed:
+        return (f"dataset: the rarest class has {smallest} examples; {cv_config['folds']} "
+                f"folds plus a test set need at least {needed} per class "
+                f"(raise dataset.limit or lower cv.folds)")
+    # A stratified hold-out needs one example of every class on each side (sklearn's rule:
+    # the test set takes ceil(fraction * n)).
+    n_test = int(np.ceil(cv_config["test_fraction"] * total))
+    if min(n_test, total - n_test) < len(counts):
+        return (f"dataset: cv.test_fraction {cv_config['test_fraction']} of {total} "
+                f"examples gives a test set of {n_test} and {total - n_test} for "
+                f"cross-validation; each needs at least one per class ({len(counts)}) "
+                f"(raise dataset.limit or change cv.test_fraction)")
+    return None
+
+
 def sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
@@ -207,22 +246,9 @@ def prepare(dataset_config: dict, cv_config: dict):
         keep = stratified_subset(labels, dataset_config["limit"], seed)
     x = (dataset.images[keep].astype(np.float32) / np.float32(dataset.scale))
     y = labels[keep]
-    counts = np.bincount(y)
-    smallest = int(counts[counts > 0].min())
-    needed = cv_config["folds"] + 1
-    if smallest < needed:
-        raise DataError(f"dataset: the rarest class has {smallest} examples; {cv_config['folds']} "
-                        f"folds plus a test set need at least {needed} per class "
-                        f"(raise dataset.limit or lower cv.folds)")
-    # A stratified hold-out needs one example of every class on each side (sklearn's rule:
-    # the test set takes ceil(fraction * n)).
-    n_classes = int((counts > 0).sum())
-    n_test = int(np.ceil(cv_config["test_fraction"] * len(y)))
-    if min(n_test, len(y) - n_test) < n_classes:
-        raise DataError(f"dataset: cv.test_fraction {cv_config['test_fraction']} of {len(y)} "
-                        f"examples gives a test set of {n_test} and {len(y) - n_test} for "
-                        f"cross-validation; each needs at least one per class ({n_classes}) "
-                        f"(raise dataset.limit or change cv.test_fraction)")
+    problem = split_problem(np.bincount(y), cv_config)
+    if problem:
+        raise DataError(problem)
     folds = assign_folds(y, cv_config["folds"], cv_config["test_fraction"], seed)
     metadata = {
         "source": dataset.source,

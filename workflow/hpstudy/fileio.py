@@ -9,12 +9,21 @@ from typing import Any
 import numpy as np
 
 
+def _file_mode() -> int:
+    """The mode open() gives a new file under the process's umask. mkstemp creates its file
+    0600, which would leave every result unreadable to a teammate or a web server."""
+    umask = os.umask(0o022)  # the only way to read the umask is to set it; put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as tmp:
+            os.fchmod(tmp.fileno(), _file_mode())
             tmp.write(payload)
             tmp.flush()
             os.fsync(tmp.fileno())

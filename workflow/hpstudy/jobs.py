@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hpstudy import fileio
-from hpstudy.records import TIMING_KEYS, read_records, timings_table, trials_table
+from hpstudy.records import TIMING_KEYS, fold_or_failure, read_records, timings_table, trials_table
 from hpstudy.seeds import derive_seed
 from hpstudy.space import SearchSpace
 
@@ -100,12 +101,25 @@ MULTI_FIDELITY_KEYS = ("fidelity", "from_fidelity", "bracket", "rung", "promoted
                        "config_trial")
 
 
+# Snakemake's attempt at a training job and how many it makes (its rule's `retries` + 1), set
+# by the rule's shell command: not params, which Snakemake computes once per job and keeps
+# for its retries.
+ATTEMPT_ENV, ATTEMPTS_ENV = "HPSTUDY_ATTEMPT", "HPSTUDY_ATTEMPTS"
+
+
+def job_attempt() -> tuple[int, int]:
+    """(attempt, attempts) of this job; (1, 1) outside Snakemake, where nothing retries."""
+    return int(os.environ.get(ATTEMPT_ENV, "1")), int(os.environ.get(ATTEMPTS_ENV, "1"))
+
+
 def evaluate_folds(objective: str, settings: Mapping, entry: Mapping, folds: Sequence[int],
                    data_paths: Mapping[str, str] | None, threads: int,
-                   checkpoints: Sequence[str] = (), checkpoint_outputs: Sequence[str] = ()):
+                   checkpoints: Sequence[str] = (), checkpoint_outputs: Sequence[str] = (),
+                   attempt: tuple[int, int] = (1, 1)):
     """Yield (fold record, fold timing) for folds of one proposed trial, trained one after
-    another. A diverging fit is recorded, not raised, so the study goes on. Each fold's record
-    depends only on its own seed; its measured times are in the timing, apart.
+    another. A diverging fit, or one these params make impossible (records.fold_or_failure), is
+    recorded, not raised, so the study goes on. Each fold's record depends only on its own
+    seed; its measured times are in the timing, apart.
 
     A multi-fidelity trial trains to its `fidelity`; a promoted one continues each fold from
     its parent's checkpoint of that fold, found among `checkpoints` (the rung below's); with
@@ -131,14 +145,14 @@ def evaluate_folds(objective: str, settings: Mapping, entry: Mapping, folds: Seq
 
             fold_data = load_fold(data_paths["x"], data_paths["y"], data_paths["folds"], fold)
         log.info("trial %d fold %d: params %s, seed %d", trial, fold, entry["params"], seed)
-        record = module.evaluate_fold(dict(settings), entry["params"], fold, seed, fold_data,
-                                      threads, **continuation)
+        record = fold_or_failure(module, settings, entry, fold, seed, fold_data, threads,
+                                 continuation, attempt)
         record.update({"trial": trial, "fold": fold, "seed": seed, "trial_seed": entry["seed"],
                        "params": entry["params"]})
         record.update({key: entry[key] for key in MULTI_FIDELITY_KEYS if key in entry})
         timing = {"trial": trial, "fold": fold, **{key: record.pop(key) for key in TIMING_KEYS}}
         log.info("trial %d fold %d: %s %s in %.1f s", trial, fold, record["status"],
-                 record["metrics"], timing["fit_seconds"])
+                 record.get("reason", record["metrics"]), timing["fit_seconds"])
         yield record, timing
 
 
@@ -154,12 +168,13 @@ def parent_checkpoint(checkpoints: Sequence[str], parent: int, fold: int) -> str
 def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
                 folds: Sequence[int], data_paths: Mapping[str, str] | None, threads: int,
                 outputs: Sequence[str], timing_outputs: Sequence[str],
-                checkpoints: Sequence[str] = (),
-                checkpoint_outputs: Sequence[str] = ()) -> None:
+                checkpoints: Sequence[str] = (), checkpoint_outputs: Sequence[str] = (),
+                attempt: tuple[int, int] = (1, 1)) -> None:
     """Train and validate folds of one trial (one job per fold, or one per trial: see
-    `execution.fold_jobs`), each fold's record and timing to its own files."""
+    `execution.fold_jobs`), each fold's record and timing to its own files. `attempt`:
+    (Snakemake's attempt at this job, how many it makes), see job_attempt."""
     trained = evaluate_folds(objective, settings, proposal(round_path, trial), folds,
-                             data_paths, threads, checkpoints, checkpoint_outputs)
+                             data_paths, threads, checkpoints, checkpoint_outputs, attempt)
     for (record, timing), output, timing_output in zip(trained, outputs, timing_outputs,
                                                        strict=True):
         # The timing first: a fold file never exists without its timing.
@@ -177,6 +192,9 @@ def trial_score(objective: str, settings: Mapping, records: Sequence[Mapping]) -
     if objective_value is not None and not math.isfinite(objective_value):
         raise RuntimeError(f"trial {records[0]['trial']}: objective {objective_value} is not "
                            f"finite")
+    failed = [record["reason"] for record in records if record["status"] == "failed"]
+    if failed:  # the first failed fold's reason: the others' is usually the same
+        score["reason"] = failed[0]
     score.update({
         "trial": records[0]["trial"],
         "params": records[0]["params"],
@@ -198,14 +216,15 @@ def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
 
 def evaluate_round(objective: str, settings: Mapping, round_path: str, folds: Sequence[int],
                    data_paths: Mapping[str, str] | None, threads: int, output: str,
-                   timings_output: str) -> None:
+                   timings_output: str, attempt: tuple[int, int] = (1, 1)) -> None:
     """Every fold of every trial of a round, in one job (execution.fold_jobs: per_round, for
     objectives whose trials take microseconds, where a job per trial would cost thousands
     of times the trial). The round's results file holds the same fold records and scores,
     byte for byte, that per-trial jobs write into a file each."""
     scores, records, timings = [], [], []
     for entry in fileio.read_json(round_path)["proposals"]:
-        trained = list(evaluate_folds(objective, settings, entry, folds, data_paths, threads))
+        trained = list(evaluate_folds(objective, settings, entry, folds, data_paths, threads,
+                                      attempt=attempt))
         records += [record for record, _ in trained]
         timings += [timing for _, timing in trained]
         scores.append(trial_score(objective, settings, [record for record, _ in trained]))

@@ -7,11 +7,9 @@ seed), one child per trial, carrying its folds' per-epoch histories (`fold_<k>/<
   finds the run with its key and updates it; metrics are logged with timestamps derived from
   the run's start time, so re-logging the same values adds nothing (MLflow drops exact
   duplicates). A changed config has a new hash, hence new runs.
-- Never silent: every call is retried with backoff; then the job fails naming the URI
-  (redacted) and the error. Result files on disk are untouched, and the next `snakemake` run
-  logs what is missing (its marker file is absent).
-- The sqlite DB is created and migrated once, by the init_tracking job, before any other
-  job logs: several processes migrating a fresh DB at once crash.
+- Never silent: calls are retried with backoff, then the job fails naming the URI (redacted);
+  result files stay, and the next `snakemake` run logs what is missing.
+- The sqlite DB is created and migrated once (init_tracking), before any other job logs.
 
 The client side (URI, retries, run keys, batches, the sqlite store): hpstudy.tracking_client.
 What the UI shows beyond the numbers (the experiment's kind, descriptions): tracking_notes.
@@ -172,9 +170,7 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
               fold_records: Sequence[Mapping], fold_timings: Sequence[Mapping],
               data_checksum: str | None, output: str) -> None:
     """Log one finished trial (a child of its study's run, its folds' metrics on it), then
-    mark it.
-
-    fold_timings: each fold's measured fit_seconds and fit_cpu_seconds, by fold order."""
+    mark it. fold_timings: each fold's measured fit_seconds and fit_cpu_seconds, in order."""
     tracking = fileio.read_json(tracking_path)
     run_id = _log_trial_run(tracking, study, strategy, round_index, score, fold_records,
                             fold_timings, data_checksum)
@@ -230,10 +226,14 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
         if "fidelity" in score:  # the latest rung logged; each rung's own trial id
             tags.update({key: score[key] for key in ("fidelity", "bracket", "rung")})
             tags.update({"trial": config_trial, f"rung_{score['rung']}.trial": trial})
+        if "reason" in score:  # a failed trial: why (hpstudy.objectives.base.failure_reason)
+            tags["reason"] = score["reason"]
         for record in fold_records:
             prefix = f"fold_{record['fold']}"
             tags.update({f"{prefix}.status": record["status"], f"{prefix}.seed": record["seed"],
-                         f"{prefix}.epochs_run": record["epochs_run"]})
+                         f"{prefix}.epochs_run": record.get("epochs_run", 0)})
+            if "reason" in record:
+                tags[f"{prefix}.reason"] = record["reason"]
         log_batch(client, run_id,
                   metrics=[Metric(k, float(v), base + step, step)
                            for k, v in sorted(metrics.items()) if _number(v) is not None]
@@ -241,7 +241,9 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
                      for metric in fold_metrics(record, timings[record["fold"]], base, step)],
                   params=[Param(k, str(v)) for k, v in sorted(score["params"].items())],
                   tags=[RunTag(k, str(v)) for k, v in sorted(tags.items())])
-        client.set_terminated(run_id, "FINISHED")
+        # A failed trial shows as failed in the UI's run table (for a multi-fidelity trial:
+        # as its latest rung did).
+        client.set_terminated(run_id, "FAILED" if score["status"] == "failed" else "FINISHED")
         return run_id
 
     run_id = retry(log_all, f"logging of {study} trial {trial}")

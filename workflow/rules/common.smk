@@ -58,16 +58,19 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-# Bad data stops the workflow here too, before any job (init_tracking included) writes
-# anything. Cheap enough for every parse: headers and file sizes only; prepare_data still
-# reads and checks everything.
-from hpstudy.data import DataError, check_source
+# Bad data, a dataset too small for the folds, or a fixed model setting the images rule out
+# stop the workflow here too, before any job (init_tracking included) writes anything.
+# Cheap enough for every parse: headers and label files only; prepare_data still reads and
+# checks everything.
+from hpstudy.data import DataError
+from hpstudy.preflight import check_study
 
-if STUDY.needs_data:
-    try:
-        check_source(STUDY.config["dataset"])
-    except DataError as error:
-        raise WorkflowError(f"invalid data: {error}") from None
+try:
+    check_study(STUDY)
+except DataError as error:
+    raise WorkflowError(f"invalid data: {error}") from None
+except ValueError as error:
+    raise WorkflowError(f"invalid config: {error}") from None
 
 # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends on a server,
 # credentials included; jobs inherit this environment. (Set, not required: no `envvars:`.)

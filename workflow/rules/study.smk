@@ -23,6 +23,25 @@ rule propose:
         launch("propose")
 
 
+from hpstudy.jobs import ATTEMPT_ENV, ATTEMPTS_ENV
+
+# Training jobs are retried: one that ran out of memory, or was killed (the kernel's OOM
+# killer, a cluster's limits), may pass when fewer jobs share the machine. A fold still out of
+# memory on the last attempt is recorded `failed` and the study goes on
+# (hpstudy.records.fold_or_failure); a job killed on every attempt can record nothing and
+# fails. Other errors are retried too (Snakemake cannot tell them apart) and, being bugs or
+# missing files, fail the same way each time: the job fails.
+TRAIN_RETRIES = 2
+
+
+# execution.resources.train, plus Snakemake's attempt at the job, for TRAIN_ATTEMPT.
+TRAIN_RESOURCES = {**job_resources("train"), "attempt": lambda wildcards, attempt: attempt}
+# Before a training job's command: its attempt and how many it gets (hpstudy.jobs.job_attempt),
+# by its environment, as Snakemake computes a job's params once and keeps them for its retries
+# while it computes resources again for each attempt.
+TRAIN_ATTEMPT = f"{ATTEMPT_ENV}={{resources.attempt}} {ATTEMPTS_ENV}={TRAIN_RETRIES + 1} "
+
+
 # Fold training, at the granularity `execution.fold_jobs` asks for: "per_trial" (one job
 # trains a trial's folds in turn and scores it), "per_fold" (one job per fold, then a
 # scoring job: a trial's folds spread over more cores or cluster nodes) or "per_round" (one
@@ -43,8 +62,9 @@ if PER_ROUND:
                 folds=list(range(STUDY.folds)),
             ),
         threads: job_threads("train")
+        retries: TRAIN_RETRIES
         resources:
-            **job_resources("train"),
+            **TRAIN_RESOURCES,
         group:
             ROUND_GROUP
         conda:
@@ -52,7 +72,7 @@ if PER_ROUND:
         log:
             "results/logs/{study}/evaluate_round_{round}.log",
         shell:
-            launch("evaluate_round")
+            TRAIN_ATTEMPT + launch("evaluate_round")
 
 elif STUDY.fold_jobs == "per_trial":
     # Two rules of one shape: a multi-fidelity study's trials also save each fold's model
@@ -78,8 +98,9 @@ elif STUDY.fold_jobs == "per_trial":
                     folds=list(range(STUDY.folds)),
                 ),
             threads: job_threads("train")
+            retries: TRAIN_RETRIES
             resources:
-                **job_resources("train"),
+                **TRAIN_RESOURCES,
             group:
                 TRIAL_GROUP
             conda:
@@ -87,7 +108,7 @@ elif STUDY.fold_jobs == "per_trial":
             log:
                 "results/logs/{study}/trial_{trial}_folds.log",
             shell:
-                launch("train_folds")
+                TRAIN_ATTEMPT + launch("train_folds")
 
 else:
     for multi_fidelity, rule_name in ((False, "train_fold"), (True, "train_rung_fold")):
@@ -110,8 +131,9 @@ else:
                     folds=lambda w: [int(w.fold)],
                 ),
             threads: job_threads("train")
+            retries: TRAIN_RETRIES
             resources:
-                **job_resources("train"),
+                **TRAIN_RESOURCES,
             group:
                 TRIAL_GROUP
             conda:
@@ -119,7 +141,7 @@ else:
             log:
                 "results/logs/{study}/trial_{trial}_fold_{fold}.log",
             shell:
-                launch("train_folds")
+                TRAIN_ATTEMPT + launch("train_folds")
 
     # Scoring joins its trial's cluster job when there are groups (execution.group) and
     # otherwise runs beside Snakemake instead of as a tiny cluster job.

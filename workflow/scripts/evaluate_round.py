@@ -1,4 +1,4 @@
-from hpstudy.jobs import evaluate_round, setup_logging
+from hpstudy.jobs import evaluate_round, job_attempt, setup_logging
 
 setup_logging(snakemake.log[0])
 inputs, params, output = snakemake.input, snakemake.params, snakemake.output
@@ -11,4 +11,5 @@ evaluate_round(
     threads=snakemake.threads,
     output=output.results,
     timings_output=output.timings,
+    attempt=job_attempt(),
 )

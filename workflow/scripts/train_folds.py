@@ -1,4 +1,4 @@
-from hpstudy.jobs import score_trial, setup_logging, train_folds
+from hpstudy.jobs import job_attempt, score_trial, setup_logging, train_folds
 
 setup_logging(snakemake.log[0])
 inputs, params, output = snakemake.input, snakemake.params, snakemake.output
@@ -14,6 +14,7 @@ train_folds(
     timing_outputs=list(output.timings),
     checkpoints=list(inputs.get("checkpoints", [])),
     checkpoint_outputs=list(output.get("checkpoints", [])),
+    attempt=job_attempt(),
 )
 # One job per trial (execution.fold_jobs: per_trial) also scores it: no job of its own.
 if "score" in output.keys():

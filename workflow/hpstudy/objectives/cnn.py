@@ -21,6 +21,33 @@ class ConvolutionalNetwork(KerasClassifier):
     def inputs(cls, images):
         return images[..., None]  # one channel
 
+    @staticmethod
+    def largest_kernel(image_shape) -> int:
+        """A 'valid' k x k convolution leaves (side - k + 1) per side and the 2x2 max-pooling
+        after it needs 2 of those: k <= side - 1."""
+        return min(image_shape) - 1
+
+    @classmethod
+    def check_data(cls, settings, space, image_shape, classes):
+        limit = cls.largest_kernel(image_shape)
+        shape = "x".join(map(str, image_shape))
+        if "kernel_size" not in space.names:
+            kernel = settings["kernel_size"]
+            if kernel > limit:
+                return [f"objective.cnn.kernel_size: {kernel} does not fit the data's {shape} "
+                        f"images (a valid {kernel}x{kernel} convolution, then 2x2 max-pooling, "
+                        f"needs kernel_size <= {limit})"]
+            return []
+        # Searched: a trial with too large a kernel fails inside Keras and is recorded as
+        # failed; only a space with no kernel that fits is hopeless before it starts.
+        parameter = space["kernel_size"]
+        values = parameter.choices or (parameter.low,)
+        if min(values) > limit:
+            return [f"space.kernel_size: every value is > {limit}, the largest kernel that "
+                    f"fits the data's {shape} images (valid convolution, then 2x2 "
+                    f"max-pooling): no trial could train"]
+        return []
+
     @classmethod
     def build_layers(cls, settings, input_shape, classes):
         import keras

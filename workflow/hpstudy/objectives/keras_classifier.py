@@ -14,6 +14,9 @@ once and is recorded `diverged`; its trial gets the penalty objective of a chanc
 (log10(1 - 1/classes), or ln(classes) for the loss metric), so the study goes on and the
 strategies see it as bad. A `zero` initializer is not divergence: it trains to chance and is
 scored as such.
+A fold whose model cannot be built or fitted with the trial's params (a kernel larger than its
+input, out of memory: objectives.base.failure_kind) is recorded `failed` instead, with its
+reason; its trial gets no objective (None), as the report draws failed trials.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import statistics
 import time
 from abc import abstractmethod
 
-from hpstudy.objectives.base import Objective, trial_status
+from hpstudy.objectives.base import Objective, trial_failures, trial_status
 from hpstudy.objectives.keras_runtime import configure_tensorflow, make_optimizer, save_model
 from hpstudy.seeds import derive_seed
 
@@ -155,14 +158,17 @@ class KerasClassifier(Objective):
         x_train, x_val = cls.inputs(data.x_train), cls.inputs(data.x_val)
         steps_per_epoch = math.ceil(len(x_train) / settings["batch_size"])
         if start_from:  # compiled, with the optimizer's state (its step count included)
+            # Outside trial_failures: a checkpoint Keras cannot read is our problem.
             model = keras.saving.load_model(start_from[0])
-        else:
-            model = cls.build_model(settings, x_train.shape[1:], data.classes, steps_per_epoch)
-        started, started_cpu = time.perf_counter(), time.process_time()
-        fit = model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
-                        batch_size=settings["batch_size"], epochs=settings["epochs"],
-                        initial_epoch=first_epoch, shuffle=True, verbose=0,
-                        callbacks=callbacks)
+        with trial_failures():  # what these params make impossible fails the trial only
+            if not start_from:
+                model = cls.build_model(settings, x_train.shape[1:], data.classes,
+                                        steps_per_epoch)
+            started, started_cpu = time.perf_counter(), time.process_time()
+            fit = model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
+                            batch_size=settings["batch_size"], epochs=settings["epochs"],
+                            initial_epoch=first_epoch, shuffle=True, verbose=0,
+                            callbacks=callbacks)
         # Wall clock depends on what else runs on the machine; process CPU time much less so.
         fit_seconds = time.perf_counter() - started
         fit_cpu_seconds = time.process_time() - started_cpu
@@ -203,11 +209,19 @@ class KerasClassifier(Objective):
         return record
 
     @classmethod
+    def failed_fold(cls, settings, reason, data):
+        return {**super().failed_fold(settings, reason, data),
+                "train_examples": int(len(data.y_train)), "val_examples": int(len(data.y_val)),
+                "classes": data.classes}
+
+    @classmethod
     def score_trial(cls, settings, fold_records):
         status = trial_status(fold_records)
         metrics = {}
         for record in fold_records:
             metrics[f"fold_{record['fold']}_accuracy"] = record["metrics"].get("val_accuracy")
+        if status == "failed":  # no objective: the report draws it as failed, not penalised
+            return {"status": status, "objective": None, "metrics": metrics}
         if status != "ok":
             return {"status": status,
                     "objective": penalty(settings, fold_records[0]["classes"]),

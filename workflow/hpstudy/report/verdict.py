@@ -178,6 +178,9 @@ def sentence(row: Mapping, comparisons: int, deterministic: bool = False,
              alpha: float = ALPHA) -> str:
     """The comparison in one plain sentence."""
     strategy, reference, seeds = row["strategy"], row["reference"], row["seeds"]
+    if seeds == 0:  # more seeds would not help: no trial finished ok to compare
+        return (f"Cannot conclude on {strategy} against {reference}: no seed has an ok trial "
+                f"on both sides by {row['budget']} trials.")
     if seeds < MIN_SEEDS:
         return (f"Cannot conclude on {strategy} against {reference}: {seeds} paired seed(s), "
                 f"fewer than {MIN_SEEDS}; a paired test over {comparisons} comparison(s) needs "

@@ -1,0 +1,51 @@
+"""What can be known before any job runs, checked when the Snakefile is parsed: the data's
+files (hpstudy.data.check_source), whether its classes and size allow the folds and the test
+hold-out after dataset.classes and dataset.limit, and whether the objective's fixed settings
+fit the data's images. Each problem is one line naming the setting to change. No TensorFlow:
+the objective computes what its layers need (Objective.check_data)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from hpstudy.data import DataError, SourceFacts, check_source, split_problem, stratified_subset
+from hpstudy.plan import Study
+
+
+def selected_counts(counts: Mapping[int, int], dataset: Mapping) -> list[int]:
+    """Examples per class after dataset.classes (in its order, as prepare_data renumbers
+    them) and dataset.limit. The limit's stratified subset is computed by the same call
+    prepare_data makes, on labels with the same counts: scikit-learn allocates a stratified
+    subset from the class counts and the seed alone, so the counts come out the same."""
+    classes = dataset.get("classes")
+    per_class = [counts.get(label, 0) for label in classes] if classes is not None else [
+        counts[label] for label in sorted(counts)]
+    limit = dataset.get("limit")
+    if limit is None or limit >= sum(per_class):
+        return per_class
+    labels = np.repeat(np.arange(len(per_class)), per_class)
+    kept = labels[stratified_subset(labels, limit, dataset["split_seed"])]
+    return np.bincount(kept, minlength=len(per_class)).tolist()
+
+
+def check_study(study: Study) -> SourceFacts | None:
+    """Raise DataError (data) or ValueError (a setting the data rules out) before any job;
+    returns what the data looked like (None for an objective without data)."""
+    if not study.needs_data:
+        return None
+    config = study.config
+    facts = check_source(config["dataset"])
+    classes = None
+    if facts.label_counts is not None:
+        counts = selected_counts(facts.label_counts, config["dataset"])
+        problem = split_problem(counts, config["cv"])
+        if problem:
+            raise DataError(problem)
+        classes = sum(1 for count in counts if count)
+    problems = study.objective.check_data(study.objective_settings, study.space,
+                                          facts.image_shape, classes)
+    if problems:
+        raise ValueError("\n  ".join(problems))
+    return facts
