@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -87,8 +88,12 @@ def test_make_run_clears_a_stale_lock_and_refuses_a_concurrent_run(tmp_path):
             first.wait()
     output = log.read_text()
     assert output.count(CLEARING) == 1
-    assert (tmp_path / "results/random/trials.csv").exists()
-    assert (tmp_path / "results/report/index.html").exists()
+    # The results are readable as the user's umask allows any new file (not mkstemp's 0600):
+    # a teammate, or a web server publishing the report, can read them.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for result in ("results/random/trials.csv", "results/report/index.html"):
+        assert stat.S_IMODE((tmp_path / result).stat().st_mode) == 0o666 & ~umask, result
     assert not locks.exists() or not any(locks.iterdir())  # the finished run released it
 
     # Nothing left behind, nothing to do: no lock to clear, and it succeeds.
