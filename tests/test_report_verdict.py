@@ -93,7 +93,8 @@ def test_setup_states_data_folds_budget_seeds_versions_and_compute():
         "experiment": "e", "seed": 3, "repeats": 7,
         "dataset": {"name": "digits", "split_seed": 0},
         "cv": {"folds": 2, "test_fraction": 0.2},
-        "objective": {"name": "cnn", "cnn": {"epochs": 6, "optimizer": "sgd"}},
+        "objective": {"name": "cnn", "cnn": {"epochs": 6, "optimizer": "sgd",
+                                             "learning_rate": 0.01}},
         "space": {"learning_rate": {"type": "loguniform", "low": 1e-3, "high": 0.1}},
         "strategies": {"random": {"budget": 9}, "tpe": {"budget": 9, "batch_size": 2}}}
     data = {"name": "digits", "source": "sklearn:digits", "examples": 1797,

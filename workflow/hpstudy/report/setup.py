@@ -88,7 +88,10 @@ def setup_table(config: Mapping[str, Any], *, config_hash: str, budgets: Mapping
     rows = [
         ("data", _data_row(config, data)),
         ("folds", f"{config['cv']['folds']}-fold cross-validation{held_out}"),
-        ("objective", f"{name}: {_settings(objective.get(name, {}))}"),
+        # The fixed settings: a searched one is in the search space row, not here.
+        ("objective", f"{name}: " + _settings({key: value for key, value in
+                                               objective.get(name, {}).items()
+                                               if key not in config["space"]})),
         ("search space", "; ".join(f"{p}: {_settings(s)}" for p, s in config["space"].items())),
         ("seeds", f"{config['repeats']} per stochastic strategy (grid: 1), from seed "
                   f"{config['seed']}"),
