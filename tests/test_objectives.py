@@ -195,3 +195,117 @@ def test_initializer_study_runs_end_to_end_on_fashion_mnist_idx_files(tmp_path):
     test = json.loads((run.results / "grid" / "test.json").read_text())
     assert test["status"] == "ok" and test["params"]["kernel_initializer"] != "zero"
     assert (run.results / "report" / "index.html").is_file()
+
+
+# --- the test functions: published minima, evaluation, config, a study -----------------------
+
+# Published minima (Surjanovic & Bingham's Virtual Library of Simulation Experiments; Hartmann
+# 1973): f* at each listed minimiser, and the domain a dense sample draws from.
+FUNCTION_MINIMA = {
+    "branin": (0.397887, [(-math.pi, 12.275), (math.pi, 2.275), (9.42478, 2.475)],
+               [(-5.0, 10.0), (0.0, 15.0)]),
+    "beale": (0.0, [(3.0, 0.5)], [(-4.5, 4.5)] * 2),
+    "hartmann3": (-3.86278, [(0.114614, 0.555649, 0.852547)], [(0.0, 1.0)] * 3),
+    "hartmann6": (-3.32237, [(0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)],
+                  [(0.0, 1.0)] * 6),
+}
+
+
+def _function_config(name: str, space: dict, **execution) -> dict:
+    config = load_config("branin")
+    config["objective"]["function"] = {"name": name, "noise_std": 0.1}
+    config["space"] = space
+    config["strategies"] = {"random": {"budget": 6},
+                            "tpe": {"budget": 6, "batch_size": 2, "n_startup_jobs": 2}}
+    config["execution"] = execution
+    return config
+
+
+def _unit_space(names) -> dict:
+    return {name: {"type": "uniform", "low": 0.0, "high": 1.0} for name in names}
+
+
+@pytest.mark.parametrize("name", list(FUNCTION_MINIMA))
+def test_a_test_function_has_its_published_minimum(name):
+    from hpstudy.objectives.function import FUNCTIONS
+
+    function = FUNCTIONS[name]
+    minimum, minimisers, domain = FUNCTION_MINIMA[name]
+    for point in minimisers:
+        assert function(*point) == pytest.approx(minimum, abs=1e-4), point
+    rng = np.random.default_rng(19)
+    low, high = np.array(domain).T
+    sample = rng.uniform(low, high, size=(20_000, len(domain)))
+    lowest = min(function(*(float(v) for v in point)) for point in sample)
+    assert lowest >= minimum - 1e-6
+    assert lowest < minimum + 0.5  # the sample does reach the minimum's basin
+
+
+@pytest.mark.parametrize("name", list(FUNCTION_MINIMA))
+def test_a_test_function_is_scalar_and_takes_the_spaces_names_as_branin_does(name):
+    from hpstudy.objectives.function import ARGUMENTS, FUNCTIONS, OBJECTIVE
+
+    function, arguments = FUNCTIONS[name], ARGUMENTS[name]
+    point = [0.25 + 0.1 * i for i in range(len(arguments))]
+    value = function(*point)
+    assert type(value) is float and math.isfinite(value)
+    assert function(**dict(zip(arguments, point, strict=True))) == value  # hpstudy.jobs' way
+    settings = {"name": name, "noise_std": 0.5}
+    params = dict(zip(arguments, point, strict=True))
+    fold = OBJECTIVE.evaluate_fold(settings, params, 0, 3, None)
+    noise = 0.5 * float(np.random.default_rng(3).standard_normal())
+    assert fold["status"] == "ok" and fold["metrics"]["value"] == value + noise
+    test = OBJECTIVE.evaluate_test(settings, params, 3, None)
+    assert test["status"] == "ok" and test["test_objective"] == value  # exact, no noise
+
+
+def test_the_schema_lists_every_test_function():
+    from hpstudy.objectives.function import FUNCTIONS
+
+    block = load_schema()["properties"]["objective"]["properties"]["function"]
+    assert block["properties"]["name"]["enum"] == list(FUNCTIONS)
+
+
+def test_a_hartmann6_config_needs_exactly_x1_to_x6_naming_the_key():
+    names = [f"x{i}" for i in range(1, 7)]
+    resolved = resolve(_function_config("hartmann6", _unit_space(names)))
+    assert list(resolved["space"]) == names
+    with pytest.raises(ConfigError, match=r"space\.x6: missing; .*hartmann6.* takes exactly 6"):
+        resolve(_function_config("hartmann6", _unit_space(names[:5])))
+    with pytest.raises(ConfigError, match=r"space\.x7: one too many; .*hartmann6"):
+        resolve(_function_config("hartmann6", _unit_space([*names, "x7"])))
+    with pytest.raises(ConfigError, match=r"space: .*hartmann6.* in order"):
+        resolve(_function_config("hartmann6", _unit_space([names[1], names[0], *names[2:]])))
+    space = {**_unit_space(names[:5]), "x6": {"type": "choice", "choices": [0.0, 1.0]}}
+    with pytest.raises(ConfigError, match=r"space\.x6: a choice"):
+        resolve(_function_config("hartmann6", space))
+    with pytest.raises(ConfigError, match=r"space\.x3: missing; .*hartmann3"):  # 2-D: not 3
+        resolve(_function_config("hartmann3", _unit_space(["x1", "x2"])))
+
+
+def test_a_hartmann3_study_runs_per_round_and_tests_the_exact_value(tmp_path):
+    from hpstudy.objectives.function import hartmann3
+
+    config = _function_config("hartmann3", _unit_space(["x1", "x2", "x3"]),
+                              fold_jobs="per_round")
+    run = Workdir(tmp_path)
+    run.write_config(config)
+    # Each strategy's files, not the report nor MLflow's logs (other tests run those).
+    run.snakemake("--cores", "2", *(f"results/{s}/{name}" for s in config["strategies"]
+                                    for name in ("trials.csv", "test.json")))
+    for strategy in config["strategies"]:
+        table = pd.read_csv(run.results / strategy / "trials.csv")
+        assert list(table["trial"]) == list(range(6)) and (table["status"] == "ok").all()
+        assert list(table.columns[2:5]) == ["x1", "x2", "x3"]
+        assert table[["x1", "x2", "x3"]].stack().between(0, 1).all()
+        # objective = mean over the folds of the function plus seeded fold noise
+        exact = [hartmann3(*row) for row in table[["x1", "x2", "x3"]].itertuples(index=False)]
+        assert (table["objective"] - exact).abs().max() < 0.5  # noise_std 0.1
+        test = json.loads((run.results / strategy / "test.json").read_text())
+        best = table.loc[table["objective"].idxmin()]
+        assert test["trial"] == best["trial"] and test["cv_objective"] == best["objective"]
+        assert test["test_objective"] == hartmann3(**test["params"])  # exact: no noise
+        assert [test["params"][n] for n in ("x1", "x2", "x3")] == \
+            pytest.approx(list(best[["x1", "x2", "x3"]]), rel=1e-12)
+    assert list(run.results.glob("tpe/rounds/round_*_results.json"))  # a job per round
+    assert not list(run.results.glob("*/trials")), "per_round wrote per-trial files"

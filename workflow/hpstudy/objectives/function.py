@@ -7,6 +7,7 @@ space's order. `noise_std` adds Gaussian noise per fold (seeded), like a CV scor
 
 from __future__ import annotations
 
+import inspect
 import math
 import statistics
 
@@ -28,7 +29,55 @@ def beale(x: float, y: float) -> float:
             + (2.625 - x + x * y**3) ** 2)
 
 
-FUNCTIONS = {"branin": branin, "beale": beale}
+# Hartmann's functions (Hartmann 1973; the constants as in Dixon & Szegö 1978 and the
+# standard Bayesian-optimisation test-function definitions, e.g. Surjanovic & Bingham's
+# Virtual Library of Simulation Experiments, sfu.ca/~ssurjano/hart3.html and hart6.html):
+#   f(x) = -sum_i alpha_i exp(-sum_j A_ij (x_j - P_ij)^2)  on [0, 1]^d,
+# four Gaussian-like wells (several local minima, one global): a harder, higher-dimensional
+# check than Branin and Beale. P is published as integers x 1e-4.
+HARTMANN_ALPHA = (1.0, 1.2, 3.0, 3.2)
+HARTMANN3_A = ((3.0, 10.0, 30.0),
+               (0.1, 10.0, 35.0),
+               (3.0, 10.0, 30.0),
+               (0.1, 10.0, 35.0))
+HARTMANN3_P = tuple(tuple(1e-4 * p for p in row) for row in (
+    (3689, 1170, 2673),
+    (4699, 4387, 7470),
+    (1091, 8732, 5547),
+    (381, 5743, 8828)))
+HARTMANN6_A = ((10.0, 3.0, 17.0, 3.5, 1.7, 8.0),
+               (0.05, 10.0, 17.0, 0.1, 8.0, 14.0),
+               (3.0, 3.5, 1.7, 10.0, 17.0, 8.0),
+               (17.0, 8.0, 0.05, 10.0, 0.1, 14.0))
+HARTMANN6_P = tuple(tuple(1e-4 * p for p in row) for row in (
+    (1312, 1696, 5569, 124, 8283, 5886),
+    (2329, 4135, 8307, 3736, 1004, 9991),
+    (2348, 1451, 3522, 2883, 3047, 6650),
+    (4047, 8828, 8732, 5743, 1091, 381)))
+
+
+def _hartmann(x: tuple[float, ...], a, p) -> float:
+    return -sum(alpha * math.exp(-sum(a_ij * (x_j - p_ij) ** 2
+                                      for a_ij, x_j, p_ij in zip(a_i, x, p_i, strict=True)))
+                for alpha, a_i, p_i in zip(HARTMANN_ALPHA, a, p, strict=True))
+
+
+def hartmann3(x1: float, x2: float, x3: float) -> float:
+    """Hartmann-3 on [0, 1]^3; minimum -3.86278 at (0.114614, 0.555649, 0.852547)."""
+    return _hartmann((x1, x2, x3), HARTMANN3_A, HARTMANN3_P)
+
+
+def hartmann6(x1: float, x2: float, x3: float, x4: float, x5: float, x6: float) -> float:
+    """Hartmann-6 on [0, 1]^6; minimum -3.32237 at
+    (0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573)."""
+    return _hartmann((x1, x2, x3, x4, x5, x6), HARTMANN6_A, HARTMANN6_P)
+
+
+FUNCTIONS = {"branin": branin, "beale": beale, "hartmann3": hartmann3,
+             "hartmann6": hartmann6}
+# Each function's arguments, in order: what the space's parameters are, positionally.
+ARGUMENTS = {name: tuple(inspect.signature(function).parameters)
+             for name, function in FUNCTIONS.items()}
 
 
 def evaluate_fold(settings, params, fold, seed, data=None, threads=1) -> dict:
@@ -68,19 +117,28 @@ def score_trial(settings, fold_records) -> dict:
 
 
 class TestFunction(Objective):
-    """objective.function: `name` (branin, beale) of the space's two numeric parameters."""
+    """objective.function: `name` (branin, beale: x, y; hartmann3: x1..x3; hartmann6:
+    x1..x6) of the space's numeric parameters, in order."""
 
     name = "function"
     label = "test function"
-    tunable = None  # the space's two parameters are the function's x and y, in order
+    tunable = None  # the space's parameters are the function's arguments, in order
 
     @classmethod
     def check(cls, settings, space):
-        numeric = [p.name for p in space if p.kind != "choice"]
-        if len(space.parameters) != 2 or len(numeric) != 2:
-            return [f"space: the function objective ({settings['name']}) takes exactly 2 "
-                    f"numeric parameters (x, y in order), got {space.names}"]
-        return []
+        function, names = settings["name"], space.names
+        arguments = ARGUMENTS[function]
+        takes = (f"the function objective ({function}) takes exactly {len(arguments)} "
+                 f"numeric parameters ({', '.join(arguments)} in order), got {names}")
+        errors = [f"space.{p.name}: a choice; {takes}" for p in space if p.kind == "choice"]
+        errors += [f"space.{name}: one too many; {takes}" for name in names[len(arguments):]]
+        errors += [f"space.{name}: missing; {takes}" for name in arguments[len(names):]]
+        # Passed by position: the function's own names in another order would silently
+        # evaluate it at swapped coordinates.
+        if not errors and sorted(names) == sorted(arguments) and names != list(arguments):
+            errors.append(f"space: the function objective ({function}) takes its "
+                          f"parameters in order, {', '.join(arguments)}; got {names}")
+        return errors
 
     @classmethod
     def evaluate_fold(cls, settings, params, fold, seed, data=None, threads=1):
