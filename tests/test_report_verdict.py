@@ -112,5 +112,5 @@ def test_setup_states_data_folds_budget_seeds_versions_and_compute():
     assert rows["strategy tpe"] == "9 trials per seed; budget=9, batch_size=2"
     assert rows["compute"] == "126 trials, 2 CPU hours of fits"
     assert (rows["config hash"], rows["git commit"], rows["packages"]) == (
-        "abc123", "c0ffee", "numpy 2.0")
+        "abc123 (all but execution and tracking)", "c0ffee", "numpy 2.0")
     assert isinstance(table, pd.DataFrame) and list(table.columns) == ["item", "value"]

@@ -1,3 +1,14 @@
+from hpstudy.config import config_hash
+
+# The config the results depend on, for the report's setup section: not how jobs run (a change
+# there reruns nothing) nor the tracking URI (it may carry credentials).
+RESULTS_CONFIG = {
+    key: value
+    for key, value in STUDY.config.items()
+    if key not in ("execution", "tracking")
+}
+
+
 rule evaluate_test:
     input:
         unpack(test_inputs),
@@ -80,8 +91,8 @@ rule report:
             margin=STUDY.config["report"]["margin"],
             repeats=repeat_trials(),
             fold_metric=STUDY.objective.fold_metric,
-            config=STUDY.config,
-            config_hash=STUDY.hash,
+            config=RESULTS_CONFIG,
+            config_hash=config_hash(RESULTS_CONFIG),
             seed=STUDY.seed,
             budgets={strategy: STUDY.budget(strategy) for strategy in STUDY.strategies},
         ),

@@ -102,7 +102,7 @@ def setup_table(config: Mapping[str, Any], *, config_hash: str, budgets: Mapping
     hours = fit_cpu_seconds / 3600 if math.isfinite(fit_cpu_seconds) else math.nan
     rows += [
         ("compute", f"{trials} trials, {hours:.3g} CPU hours of fits"),
-        ("config hash", config_hash),
+        ("config hash", f"{config_hash} (all but execution and tracking)"),
         ("git commit", commit if commit is not None else git_commit()),
         ("packages", ", ".join(f"{k} {v}" for k, v in
                                (versions if versions is not None else package_versions()).items())),
