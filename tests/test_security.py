@@ -108,7 +108,7 @@ def _calls(tree: ast.AST):
 
 def test_no_python_in_the_workflow_starts_a_shell():
     """The scripts and the package run no command through a shell either (argument lists
-    only, as tracking.git_commit does)."""
+    only, as provenance.git_commit does)."""
     offenders = []
     for path in sorted((REPO / "workflow").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))

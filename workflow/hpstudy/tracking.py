@@ -20,12 +20,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import subprocess
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 
-from hpstudy import fileio
+from hpstudy import fileio, provenance
 from hpstudy import tracking_notes as notes
 from hpstudy.tracking_client import (
     _client,
@@ -46,25 +44,9 @@ PACKAGES = ("tensorflow", "keras", "hyperopt", "scikit-optimize", "mlflow", "sna
             "numpy", "scikit-learn")
 
 
-@functools.cache  # constant for the process; a writer logging many trials asks once
-def git_commit() -> str:
-    repo = Path(__file__).resolve().parents[2]
-    try:
-        return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 @functools.cache
 def package_versions() -> str:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return json.dumps(versions, sort_keys=True)
+    return json.dumps(provenance.package_versions(PACKAGES), sort_keys=True)
 
 
 def study_key(study_hash: str, study: str) -> str:
@@ -221,7 +203,7 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
         tags = {"strategy": strategy, "study": study, "trial": trial, "round": round_index,
                 "seed": score["seed"], "status": score["status"],
                 "study_hash": study_hash, "data_checksum": data_checksum or "none",
-                "git_commit": git_commit(), "package_versions": package_versions(),
+                "git_commit": provenance.git_commit(), "package_versions": package_versions(),
                 "role": "trial"}
         if "fidelity" in score:  # the latest rung logged; each rung's own trial id
             tags.update({key: score[key] for key in ("fidelity", "bracket", "rung")})

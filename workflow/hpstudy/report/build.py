@@ -38,7 +38,12 @@ from hpstudy.report.importance import IMPORTANCE_COLUMNS, parameter_importance
 from hpstudy.report.page import render_html
 from hpstudy.report.plotting import render_png
 from hpstudy.report.setup import setup_table
-from hpstudy.report.stats import REPEATS_COLUMNS, repeat_curves, repeats_table
+from hpstudy.report.stats import (
+    REPEATS_COLUMNS,
+    repeat_curves,
+    repeats_table,
+    stacked_curves,
+)
 from hpstudy.report.tables import (
     comparison_table,
     load_trials,
@@ -147,11 +152,11 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
 
     # Every strategy takes part in the verdict, the importance, the slices and the EDF with
     # all its seeds; one without repeats (grid) with its one study.
-    seeds = {s: list((repeats or {}).get(s) or [trials_paths[s]]) for s in strategies}
-    verdict = verdict_table(repeat_curves(seeds))
+    seeds = {s: [read_trials(path) for path in (repeats or {}).get(s) or [trials_paths[s]]]
+             for s in strategies}
+    verdict = verdict_table(stacked_curves(seeds))
     written["tables"]["verdict"] = _write_csv(out / "verdict.csv", verdict)
-    pooled = {s: pd.concat([read_trials(path) for path in paths], ignore_index=True)
-              for s, paths in seeds.items()}
+    pooled = {s: pd.concat(tables, ignore_index=True) for s, tables in seeds.items()}
     importance = parameter_importance(pooled, axes, seed).table
     written["tables"]["importance"] = _write_csv(
         out / "importance.csv",

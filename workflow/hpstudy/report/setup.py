@@ -4,47 +4,19 @@ study took. A reader (or a referee) can tell from it which study produced the fi
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import subprocess
 from collections.abc import Mapping, Sequence
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from hpstudy.provenance import git_commit, package_versions
 
 # The packages whose versions decide the results (the report job's environment: in a conda
 # run the training packages live in another environment and are left out here).
 PACKAGES = ("tensorflow", "keras", "hyperopt", "scikit-optimize", "optuna", "mlflow",
             "snakemake", "numpy", "scipy", "pandas", "scikit-learn", "matplotlib")
-
-
-@functools.cache
-def git_commit() -> str:
-    """The commit of the code that wrote the report ("+changes" when the tree differs from
-    it), "unknown" outside a git checkout."""
-    repo = Path(__file__).resolve().parents[3]
-    try:
-        def git(*args):
-            return subprocess.run(["git", "-C", str(repo), *args], check=True,
-                                  capture_output=True, text=True, timeout=10).stdout.strip()
-        commit = git("rev-parse", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return commit + ("+changes" if changed else "")
-
-
-def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def _settings(settings: Mapping[str, Any]) -> str:
@@ -100,11 +72,12 @@ def setup_table(config: Mapping[str, Any], *, config_hash: str, budgets: Mapping
         rows.append((f"strategy {strategy}",
                      f"{budgets.get(strategy, '?')} trials per seed; {_settings(settings)}"))
     hours = fit_cpu_seconds / 3600 if math.isfinite(fit_cpu_seconds) else math.nan
+    if versions is None:
+        versions = package_versions(PACKAGES)
     rows += [
         ("compute", f"{trials} trials, {hours:.3g} CPU hours of fits"),
         ("config hash", f"{config_hash} (all but execution and tracking)"),
-        ("git commit", commit if commit is not None else git_commit()),
-        ("packages", ", ".join(f"{k} {v}" for k, v in
-                               (versions if versions is not None else package_versions()).items())),
+        ("git commit", commit if commit is not None else git_commit(mark_changes=True)),
+        ("packages", ", ".join(f"{k} {v}" for k, v in versions.items())),
     ]
     return pd.DataFrame(rows, columns=["item", "value"])

@@ -27,9 +27,15 @@ def repeat_curves(repeats: Mapping[str, Sequence[str]]) -> dict[str, np.ndarray]
 
     Seeds of one strategy are cut to the shortest seed's length (normally all are equal).
     """
+    return stacked_curves({strategy: [read_trials(path) for path in paths]
+                           for strategy, paths in repeats.items()})
+
+
+def stacked_curves(tables: Mapping[str, Sequence[pd.DataFrame]]) -> dict[str, np.ndarray]:
+    """repeat_curves of trials.csv tables already read (read_trials), seeds in order."""
     curves = {}
-    for strategy, paths in repeats.items():
-        series = [best_so_far(read_trials(path)).to_numpy(dtype=float) for path in paths]
+    for strategy, seeds in tables.items():
+        series = [best_so_far(table).to_numpy(dtype=float) for table in seeds]
         if not series:
             continue
         length = min(len(s) for s in series)

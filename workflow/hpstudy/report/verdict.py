@@ -120,9 +120,9 @@ def verdict_table(curves: Mapping[str, np.ndarray], alpha: float = ALPHA) -> pd.
     if not pairs:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     budgets = [min(curves[s].shape[1], curves[r].shape[1]) for s, r in pairs]
-    # Corrected p-values at every budget: the family is all comparisons at that budget.
-    by_budget = {b: _corrected(_p_at(curves, pairs, b)) for b in range(1, max(budgets) + 1)}
-    final_p = _p_at(curves, pairs, max(budgets))
+    # Raw and corrected p-values at every budget: the family is all comparisons at that budget.
+    raw = {b: _p_at(curves, pairs, b) for b in range(1, max(budgets) + 1)}
+    by_budget = {b: _corrected(p_values) for b, p_values in raw.items()}
     needed = seeds_needed(len(pairs), alpha)
     rows = []
     for index, ((strategy, reference), budget) in enumerate(zip(pairs, budgets, strict=True)):
@@ -130,7 +130,7 @@ def verdict_table(curves: Mapping[str, np.ndarray], alpha: float = ALPHA) -> pd.
         seeds = len(x)
         wins, losses = int(np.sum(x < y)), int(np.sum(x > y))
         share, low, high = _win_share(wins, seeds)
-        p = _p_at(curves, pairs, budget)[index] if budget != max(budgets) else final_p[index]
+        p = raw[budget][index]
         p_corrected = by_budget[budget][index]
         significant = bool(seeds >= MIN_SEEDS and p_corrected < alpha)
         difference = float(nan_stats(x - y)[0]) if seeds else math.nan
