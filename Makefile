@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/installed.lock
 CORES ?= 8
 
-.PHONY: run status test test-slow test-cluster test-all lint ui bench bench-cluster lock venv clean
+.PHONY: run suite status test test-slow test-cluster test-all lint ui bench bench-cluster lock venv clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,14 @@ run: $(STAMP)
 	|| { status=$$?; [ $$status -ne 75 ] \
 		|| echo "make run: another 'make run' is running in this directory" >&2; \
 		exit $$status; }
+
+# The benchmark suite (README, Benchmarking strategies): every strategy x 6 benchmarks (test
+# functions, published tables, a surrogate of the CNN) x 10 seeds, and a report across them
+# in results/suite/report/. SUITE=config/benchmark_suite_quick.yaml: CI's small one.
+SUITE ?= config/benchmark_suite.yaml
+suite: $(STAMP)
+	$(BIN)/snakemake --snakefile workflow/suite.smk --cores $(CORES) \
+		--configfile $(SUITE) --replace-workflow-config
 
 # Progress at a glance: one line per study (trials done, best, failed, fit CPU, time left).
 # It reads results/ only, so it runs beside `make run`: no $(STAMP) prerequisite (no venv
@@ -61,11 +69,13 @@ test-cluster: $(STAMP)
 test-all: $(STAMP) lint
 	$(BIN)/pytest -ra
 
+# STORE=results/suite/mlflow.db: the benchmark suite's runs (one experiment per benchmark).
+STORE ?= results/mlflow.db
 # MLflow 3's UI opens an experiment on its GenAI overview unless the URL asks for the run
 # table (workflowType=machine_learning): print the address that does (init_tracking writes it).
 ui: $(STAMP)
 	@test ! -f results/tracking/experiment.json || echo "make ui: open http://127.0.0.1:5000/$$($(BIN)/python -c 'import json; print(json.load(open("results/tracking/experiment.json")).get("ui_path", ""))')"
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///results/mlflow.db
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(STORE)
 
 # Benchmarks (README, Performance): one script per item writes results/bench/<item>.csv
 # (--quick: tiny sizes into results/bench-quick/); the table at the end lists every item and
@@ -82,6 +92,7 @@ bench: $(STAMP)
 	-$(BIN)/python bench/tracking.py
 	-$(BIN)/python bench/memory.py
 	-$(BIN)/python bench/multi_fidelity.py --cores $(CORES)
+	-$(BIN)/python bench/suite.py --cores $(CORES)
 	$(BIN)/python bench/summary.py
 
 # Local run vs SLURM (one-node cluster on loopback; root): results/bench/cluster.csv.

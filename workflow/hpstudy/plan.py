@@ -27,6 +27,13 @@ class Study:
     def from_config(cls, config: Mapping[str, Any]) -> Study:
         return cls(resolve(config))
 
+    @property
+    def results_config(self) -> dict[str, Any]:
+        """The config the results depend on (the report's setup): not how jobs run (a
+        change there reruns nothing) nor the tracking URI (it may carry credentials)."""
+        return {key: value for key, value in self.config.items()
+                if key not in ("execution", "tracking")}
+
     @cached_property
     def space(self) -> SearchSpace:
         return SearchSpace.from_config(self.config["space"])

@@ -91,6 +91,11 @@ class Parameter:
         slack = 1e-12 * max(1.0, abs(low), abs(high))
         return low - slack <= value <= high + slack
 
+    def grid_point(self, point: Any) -> Any:
+        """A grid point as written in YAML, typed as the values are (int 1 -> 1.0)."""
+        numeric = isinstance(point, (int, float)) and not isinstance(point, bool)
+        return float(point) if self.kind in ("loguniform", "uniform") and numeric else point
+
     def grid_values(self) -> list[Any]:
         """The grid points of this parameter, as objective values, in a stable order."""
         if isinstance(self.grid, tuple):

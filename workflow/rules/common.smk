@@ -131,6 +131,11 @@ def repeat_trials():
     }
 
 
+# Files the objective's training and test jobs read (a replayed study's trials.csv).
+OBJECTIVE_FILES = {f"objective_{name}": path
+                   for name, path in STUDY.objective.input_files(STUDY.objective_settings).items()}
+
+
 def propose_inputs(wildcards):
     """A round reads the round it follows (its history and proposals; by default the round
     before it, Strategy.round_parents) and that round's scores."""
@@ -148,7 +153,7 @@ def propose_inputs(wildcards):
 
 
 def _training_inputs(study, round_index):
-    inputs = {"round": round_file(study, round_index)}
+    inputs = {"round": round_file(study, round_index), **OBJECTIVE_FILES}
     if STUDY.needs_data:
         inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
     return inputs
@@ -242,7 +247,7 @@ def log_round_inputs(wildcards):
 def test_inputs(wildcards):
     """The held-out test reads every score of the study (to pick the best) and the data."""
     study = wildcards.study
-    inputs = {"scores": trial_results(study, STUDY.trials(study))}
+    inputs = {"scores": trial_results(study, STUDY.trials(study)), **OBJECTIVE_FILES}
     if STUDY.needs_data:
         inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
     return inputs

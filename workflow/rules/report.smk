@@ -1,12 +1,7 @@
 from hpstudy.config import config_hash
 
-# The config the results depend on, for the report's setup section: not how jobs run (a change
-# there reruns nothing) nor the tracking URI (it may carry credentials).
-RESULTS_CONFIG = {
-    key: value
-    for key, value in STUDY.config.items()
-    if key not in ("execution", "tracking")
-}
+# The config the results depend on, for the report's setup section (Study.results_config).
+RESULTS_CONFIG = STUDY.results_config
 
 
 rule evaluate_test:

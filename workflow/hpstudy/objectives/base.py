@@ -150,6 +150,33 @@ class Objective(ABC):
         return []
 
     @classmethod
+    def input_files(cls, settings: Mapping[str, Any]) -> dict[str, str]:
+        """Files its training and test jobs read besides results/data/ ({setting: path},
+        e.g. the study a surrogate replays): inputs of those jobs, so that a changed file
+        retrains what depends on it. Relative paths are relative to the working directory
+        (a suite moves them with its studies: hpstudy.suite)."""
+        return {}
+
+    @classmethod
+    def default_space(cls, settings: Mapping[str, Any]) -> dict[str, dict] | None:
+        """The `space:` block these settings fix (a tabular benchmark's columns), used when
+        the config writes none; None: the config must write one."""
+        return None
+
+    @classmethod
+    def noise_free(cls, settings: Mapping[str, Any], params: Mapping[str, Any]) -> float | None:
+        """The objective of `params` without evaluation noise (a test function's value, a
+        table's mean over its seeds, a surrogate's mean): what a benchmark's regret is
+        measured on. None: not known (a real model's)."""
+        return None
+
+    @classmethod
+    def optimum(cls, settings: Mapping[str, Any], space: SearchSpace) -> float | None:
+        """The least noise_free value inside `space` (regret = noise_free - optimum); None:
+        not known."""
+        return None
+
+    @classmethod
     def threads(cls, settings: Mapping[str, Any]) -> int:
         """Threads of its training and test jobs (part of what a result depends on)."""
         return 1

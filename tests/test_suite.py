@@ -1,0 +1,191 @@
+"""The benchmark suite (hpstudy.suite, workflow/suite.smk): each benchmark's study config,
+the checks that name `benchmarks.<name>.<key>`, and the quick suite run end to end by the
+real Snakemake into one MLflow store, with the cross-benchmark report."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+
+from hpstudy.config import ConfigError, resolve
+from hpstudy.suite import benchmark_dir, describe, study_configs, written_config
+from tests.helpers.workdir import REPO
+
+QUICK = REPO / "config" / "benchmark_suite_quick.yaml"
+FULL = REPO / "config" / "benchmark_suite.yaml"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def quick_config() -> dict:
+    return yaml.safe_load(QUICK.read_text(encoding="utf-8"))
+
+
+def test_a_benchmark_is_the_shared_keys_with_its_block_over_them():
+    suite = quick_config()
+    suite["benchmarks"]["branin"]["strategies"] = {"random": {"budget": 5}}
+    suite["benchmarks"]["branin"]["cv"] = {"test_fraction": 0.3}
+    configs = study_configs(suite)
+    assert list(configs) == ["branin", "hpobench-australian", "nasbench201-cifar10"]
+    # strategies (and objective, space) replace the shared ones whole; cv merges
+    assert configs["branin"]["strategies"] == {"random": {"budget": 5}}
+    assert configs["branin"]["cv"] == {"folds": 2, "test_fraction": 0.3}
+    assert configs["hpobench-australian"]["strategies"] == suite["strategies"]
+    assert configs["hpobench-australian"]["experiment"] == \
+        "quick-hpobench-australian (tabular benchmark hpobench/australian)"
+    assert configs["branin"]["experiment"] == "quick-branin (test function branin)"
+    for config in configs.values():  # each a valid study config as it stands
+        resolve(config)
+
+
+def test_the_shipped_suites_are_valid_and_run_every_strategy_on_every_benchmark():
+    for path in (QUICK, FULL):
+        suite = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(REPO)  # the replay's source is relative to the repository
+            configs = study_configs(suite)
+        strategies = {tuple(config["strategies"]) for config in configs.values()}
+        assert len(strategies) == 1  # complete blocks: the Friedman test needs them
+    full = study_configs_in_repo(FULL)
+    assert full["cnn-digits-surrogate"]["experiment"] == \
+        "benchmarks-cnn-digits-surrogate (surrogate replaying cnn_digits_grid8.csv)"
+    assert {resolve(c)["objective"]["name"] for c in full.values()} == \
+        {"function", "table", "replay"}
+    assert all(resolve(c)["repeats"] >= 10 for c in full.values())
+
+
+def study_configs_in_repo(path: Path) -> dict:
+    cwd = Path.cwd()
+    os.chdir(REPO)
+    try:
+        return study_configs(yaml.safe_load(path.read_text(encoding="utf-8")))
+    finally:
+        os.chdir(cwd)
+
+
+def test_a_path_is_moved_to_the_benchmarks_directory_where_its_study_runs():
+    config = study_configs_in_repo(FULL)["cnn-digits-surrogate"]
+    written = written_config("cnn-digits-surrogate", config)
+    assert written["objective"]["replay"]["trials"] == \
+        "../../../config/replay/cnn_digits_grid8.csv"
+    assert config["objective"]["replay"]["trials"] == "config/replay/cnn_digits_grid8.csv"
+    assert (REPO / benchmark_dir("cnn-digits-surrogate") / written["objective"]["replay"][
+        "trials"]).resolve() == (REPO / "config/replay/cnn_digits_grid8.csv").resolve()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: s.pop("suite"), "suite: None: the suite's name is required"),
+    (lambda s: s.update(benchmarks={}), "benchmarks: at least one benchmark"),
+    (lambda s: s["benchmarks"].update({"bad name": {"objective": {"name": "function"}}}),
+     "benchmarks.bad name: a name of letters, digits, - and _"),
+    (lambda s: s["benchmarks"].update(empty={"space": {}}),
+     "benchmarks.empty: needs its objective: block"),
+    (lambda s: s["benchmarks"]["hpobench-australian"]["objective"]["table"].update(
+        dataset="iris"),
+     "benchmarks.hpobench-australian: objective.table.dataset: 'iris' is not a dataset of "
+     "the hpobench table"),
+    (lambda s: s["strategies"]["tpe"].update(batch_size=0),
+     "benchmarks.branin: strategies.tpe.batch_size"),
+    (lambda s: s.update(tracking={"uri": "http://user:secret@host:5000"}),
+     "tracking: set by the suite (every benchmark logs to results/suite/mlflow.db, or to "
+     "MLFLOW_TRACKING_URI when set"),
+    (lambda s: s["benchmarks"]["branin"].update(experiment="mine"),
+     "benchmarks.branin: ['experiment'] belong to the suite, not a benchmark"),
+])
+def test_a_bad_suite_config_is_rejected_naming_the_benchmark_and_key(change, message):
+    suite = quick_config()
+    change(suite)
+    with pytest.raises(ConfigError) as error:
+        study_configs(suite)
+    assert message in str(error.value)
+
+
+def test_a_bad_suite_stops_snakemake_before_any_job(tmp_path):
+    suite = quick_config()
+    suite["benchmarks"]["branin"]["objective"]["function"]["name"] = "rosenbrock"
+    config = tmp_path / "suite.yaml"
+    config.write_text(yaml.safe_dump(suite), encoding="utf-8")
+    run = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "suite.smk"),
+                          "--directory", str(tmp_path), "--cores", "1", "--configfile",
+                          str(config), "--replace-workflow-config"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert "benchmarks.branin: objective.function.name: 'rosenbrock'" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_describe_says_what_a_benchmark_is():
+    assert describe({"objective": {"name": "function", "function": {"name": "hartmann6"}}}) \
+        == "test function hartmann6"
+    assert describe({"objective": {"name": "replay", "replay": {"trials": "a/b/t.csv"}}}) \
+        == "surrogate replaying t.csv"
+    assert describe({"objective": {"name": "cnn"}}) == "cnn objective"
+
+
+@pytest.mark.slow
+def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
+    """CI's size: 3 benchmarks (two tables, one function) x 4 strategies x 3 seeds; every
+    benchmark's study in its own directory, their runs in one MLflow store, the report."""
+    shutil.copy(QUICK, tmp_path / "suite.yaml")
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "suite.smk"), "--directory",
+               str(tmp_path), "--cores", "2", "--configfile", str(tmp_path / "suite.yaml"),
+               "--replace-workflow-config"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "[hpobench-australian]" in run.stderr  # the benchmarks' progress is visible
+    suite = tmp_path / "results" / "suite"
+    configs = study_configs(copy.deepcopy(quick_config()))
+    for name in configs:
+        assert (suite / name / "results" / "report" / "index.html").is_file()
+        assert (suite / name / "config.yaml").is_file()
+    regret = pd.read_csv(suite / "report" / "regret.csv")
+    assert set(regret["benchmark"]) == set(configs)
+    assert set(regret["strategy"]) == {"random", "sobol", "tpe", "gp"}
+    assert (regret["seeds"] == 3).all()
+    assert (regret.filter(like="median").to_numpy() >= 0).all()  # known optima: exact
+    ranks = pd.read_csv(suite / "report" / "ranks.csv")
+    assert set(ranks["strategy"]) == {"random", "sobol", "tpe", "gp"}
+    assert "Friedman" in (suite / "report" / "index.html").read_text(encoding="utf-8")
+    # One store, one experiment per benchmark, named for what it is; study runs of 3 seeds x
+    # 4 strategies in each.
+    mlflow.set_tracking_uri(f"sqlite:///{suite / 'mlflow.db'}")
+    experiments = {e.name: e for e in mlflow.search_experiments()}
+    for name, config in configs.items():
+        experiment = experiments[config["experiment"]]
+        runs = mlflow.search_runs([experiment.experiment_id])
+        studies = runs[runs["tags.mlflow.parentRunId"].isna()]
+        assert len(studies) == 12, (name, len(studies))
+        assert len(runs) - len(studies) == 12 * 12  # a trial run each, no fold runs
+    # Rerun: nothing to do.
+    again = subprocess.run([*command, "--dry-run"], capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_the_surrogate_benchmark_is_checked_against_the_study_it_replays():
+    """The shipped CNN grid source: the suite report's setup line carries the surrogate's
+    hold-out check (rank correlation and error over the real trials)."""
+    from hpstudy.plan import Study
+    from hpstudy.report.suite_figures import _surrogate_check
+
+    config = study_configs_in_repo(FULL)["cnn-digits-surrogate"]
+    cwd = Path.cwd()
+    os.chdir(REPO)
+    try:
+        line = _surrogate_check(Study.from_config(config))
+    finally:
+        os.chdir(cwd)
+    found = re.search(r"over its (\d+) ok trials: Spearman ([0-9.]+), RMSE ([0-9.]+)", line)
+    assert found, line
+    trials, spearman, rmse = int(found[1]), float(found[2]), float(found[3])
+    assert trials == 64 and spearman > 0.9 and rmse < 0.15

@@ -1,0 +1,118 @@
+# Benchmark suite: every strategy x several benchmark problems x many seeds, and a report
+# across them (README, Benchmarking strategies):
+#   snakemake --snakefile workflow/suite.smk --cores 8
+# config/benchmark_suite.yaml by default; --configfile F --replace-workflow-config for
+# another (config/benchmark_suite_quick.yaml: the small one CI runs). Each benchmark is an
+# ordinary study in results/suite/<benchmark>/, run by the workflow's own Snakefile.
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/benchmark_suite.yaml"
+
+
+sys.path.insert(0, workflow.basedir)
+
+from hpstudy.config import ConfigError
+from hpstudy.plan import Study
+from hpstudy.paths import REPORT, trials_table
+from hpstudy.suite import (
+    SUITE_REPORT,
+    benchmark_config_file,
+    benchmark_dir,
+    study_configs,
+    written_config,
+)
+
+try:
+    BENCHMARKS = study_configs(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+STUDIES = {name: Study.from_config(study) for name, study in BENCHMARKS.items()}
+
+
+def in_benchmark(name, path):
+    """A file of the benchmark's study, seen from here."""
+    return f"{benchmark_dir(name)}/{path}"
+
+
+def benchmark_outputs(name):
+    """What a benchmark's study leaves that the suite reads: its trials tables and report."""
+    return {
+        "trials": [
+            in_benchmark(name, trials_table(study)) for study in STUDIES[name].studies
+        ],
+        "report": in_benchmark(name, REPORT["html"]),
+    }
+
+
+rule all:
+    default_target: True
+    input:
+        SUITE_REPORT["html"],
+
+
+rule benchmark_config:
+    output:
+        benchmark_config_file("{benchmark}"),
+    params:
+        config=lambda wildcards: written_config(
+            wildcards.benchmark, BENCHMARKS[wildcards.benchmark]
+        ),
+    log:
+        "results/suite/logs/{benchmark}_config.log",
+    localrule: True
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "scripts/write_benchmark_config.py"
+
+
+# One rule per benchmark (its outputs are its own studies'), each run with every core: the
+# benchmarks' studies run one after the other, their jobs in parallel.
+for benchmark_name in BENCHMARKS:
+
+    rule:
+        name:
+            f"benchmark_{benchmark_name.replace('-', '_')}"
+        input:
+            config=benchmark_config_file(benchmark_name),
+        output:
+            **benchmark_outputs(benchmark_name),
+        params:
+            name=benchmark_name,
+        log:
+            f"results/suite/logs/{benchmark_name}.log",
+        threads: workflow.cores
+        localrule: True
+        conda:
+            "../envs/suite.yaml"
+        script:
+            "scripts/run_benchmark.py"
+
+
+rule suite_report:
+    input:
+        trials=[path for name in BENCHMARKS for path in benchmark_outputs(name)["trials"]],
+    output:
+        **SUITE_REPORT,
+    params:
+        configs={name: STUDIES[name].results_config for name in BENCHMARKS},
+        trials={
+            name: {
+                study: in_benchmark(name, trials_table(study))
+                for study in STUDIES[name].studies
+            }
+            for name in BENCHMARKS
+        },
+    log:
+        "results/suite/logs/report.log",
+    localrule: True
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "scripts/suite_report.py"
