@@ -33,6 +33,24 @@ def test_lock_is_hashed_and_names_no_registry():
     assert not re.search(r"https?://|file:|--index-url|--extra-index-url", text)
 
 
+def test_the_readme_names_every_strategys_library_at_the_locked_version():
+    """README, Strategies and their libraries: a row per registered strategy, and each
+    library's version is the one the lock pins."""
+    from hpstudy.strategies import registry
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Strategies and their libraries", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| (`[^|]+`) \| [^|]+ \| ([^|]+) \|$", section, re.MULTILINE)
+    named = {name for cell, _ in rows for name in re.findall(r"`(\w+)`", cell)}
+    assert named == set(registry())
+    lock = _lock()
+    versions = [pair for _, library in rows
+                for pair in re.findall(r"([a-z][a-z-]+) (\d+\.\d+\.\d+)", library)]
+    assert len(versions) >= 8
+    for library, version in versions:
+        assert lock[_normal(library)] == version, (library, version)
+
+
 def test_lock_pins_every_direct_dependency():
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     wanted = project["dependencies"] + project["optional-dependencies"]["test"]

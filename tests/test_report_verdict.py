@@ -83,6 +83,29 @@ def test_grid_is_one_result_against_every_seed_and_sobol_is_a_second_reference()
     assert all("grid is deterministic" in s for s in grid_rows["sentence"])
 
 
+def test_implementations_of_one_method_are_compared_with_each_other():
+    """"Which implementation?": Optuna's TPE against hyperopt's, bayesian-optimization's GP
+    against scikit-optimize's, in the same family of corrected p-values as against random."""
+    from hpstudy.strategies import registry
+
+    methods = {name: cls.method for name, cls in registry().items()}
+    assert methods["tpe"] == methods["optuna_tpe"] == "TPE"
+    assert methods["gp"] == methods["gp_bayesopt"] == "GP"
+    assert methods["random"] is None and methods["optuna_cmaes"] is None
+    random = curves_with(0.0, seed=11)
+    curves = {"random": random, "tpe": curves_with(0.0, seed=12), "gp": random - 5.0,
+              "optuna_tpe": curves_with(0.0, seed=13), "gp_bayesopt": random - 5.0 + 0.5}
+    table = verdict_table(curves, methods=methods)
+    pairs = list(zip(table["strategy"], table["reference"], strict=True))
+    assert pairs == [("tpe", "random"), ("gp", "random"), ("optuna_tpe", "random"),
+                     ("gp_bayesopt", "random"), ("optuna_tpe", "tpe"), ("gp_bayesopt", "gp")]
+    assert table["seeds_needed"].iloc[0] == seeds_needed(6)
+    gp_pair = table.iloc[-1]
+    assert gp_pair["wins"] == 0 and gp_pair["median_difference"] == pytest.approx(0.5)
+    assert gp_pair["sentence"].startswith("gp beat gp_bayesopt on 7 of 7 seeds")
+    assert list(verdict_table(curves)["reference"]) == ["random"] * 4  # without methods
+
+
 def test_a_study_without_a_reference_has_no_verdict_rows():
     table = verdict_table({"tpe": curves_with(0.0), "gp": curves_with(1.0)})
     assert table.empty and "sentence" in table.columns

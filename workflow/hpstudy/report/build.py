@@ -53,6 +53,7 @@ from hpstudy.report.tables import (
 )
 from hpstudy.report.verdict import verdict_table
 from hpstudy.space import SearchSpace
+from hpstudy.strategies import strategy_class
 
 
 def make_figures(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
@@ -154,7 +155,8 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     # all its seeds; one without repeats (grid) with its one study.
     seeds = {s: [read_trials(path) for path in (repeats or {}).get(s) or [trials_paths[s]]]
              for s in strategies}
-    verdict = verdict_table(stacked_curves(seeds))
+    verdict = verdict_table(stacked_curves(seeds),
+                            methods={s: strategy_class(s).method for s in strategies})
     written["tables"]["verdict"] = _write_csv(out / "verdict.csv", verdict)
     pooled = {s: pd.concat(tables, ignore_index=True) for s, tables in seeds.items()}
     importance = parameter_importance(pooled, axes, seed).table

@@ -2,9 +2,12 @@
 repeated seeds, and can the report show it?
 
 Each strategy is compared with each reference strategy present (random, sobol) on seeds paired
-by index (repeat r of both strategies). At every budget (trials done) the comparison gets a
-paired two-sided Wilcoxon signed-rank test (scipy.stats.wilcoxon), and the p-values of all the
-comparisons at that budget are corrected together with Benjamini-Hochberg
+by index (repeat r of both strategies), and with the first implementation of its method in
+the study when a second library implements it ("which implementation?": Optuna's TPE against
+hyperopt's, bayesian-optimization's GP against scikit-optimize's; Strategy.method). At
+every budget (trials done) the comparison gets a paired two-sided Wilcoxon signed-rank test
+(scipy.stats.wilcoxon), and the p-values of all the comparisons at that budget are corrected
+together with Benjamini-Hochberg
 (scipy.stats.false_discovery_control). The effect size a reader can check by eye is the share
 of seeds on which the strategy's best was lower than the reference's, with a Wilson 95 %
 interval (scipy.stats.binomtest). A difference *holds from* the smallest budget from which
@@ -49,9 +52,11 @@ def seeds_needed(comparisons: int, alpha: float = ALPHA) -> int:
     return n
 
 
-def comparisons_of(curves: Mapping[str, np.ndarray]) -> list[tuple[str, str]]:
+def comparisons_of(curves: Mapping[str, np.ndarray],
+                   methods: Mapping[str, str | None] | None = None) -> list[tuple[str, str]]:
     """(strategy, reference) pairs, in the order of `curves`: each reference present against
-    every other strategy (random against sobol once, as sobol's comparison)."""
+    every other strategy (random against sobol once, as sobol's comparison), then each
+    implementation of a method ({strategy: its method}) against the first of that method."""
     references = [r for r in REFERENCES if r in curves]
     pairs = []
     for reference in references:
@@ -60,6 +65,11 @@ def comparisons_of(curves: Mapping[str, np.ndarray]) -> list[tuple[str, str]]:
                                          references.index(strategy) < references.index(reference)):
                 continue
             pairs.append((strategy, reference))
+    first: dict[str, str] = {}
+    for strategy in curves:
+        method = (methods or {}).get(strategy)
+        if method is not None and first.setdefault(method, strategy) != strategy:
+            pairs.append((strategy, first[method]))
     return pairs
 
 
@@ -109,14 +119,15 @@ def _p_at(curves, pairs, at_budget) -> list[float]:
     return p_values
 
 
-def verdict_table(curves: Mapping[str, np.ndarray], alpha: float = ALPHA) -> pd.DataFrame:
+def verdict_table(curves: Mapping[str, np.ndarray], alpha: float = ALPHA,
+                  methods: Mapping[str, str | None] | None = None) -> pd.DataFrame:
     """One row per (strategy, reference) comparison, with its plain sentence.
 
     curves: {strategy: seeds x trials array of best-so-far} (hpstudy.report.stats
-    .repeat_curves; grid with its one row). Comparisons run at the budget both strategies
-    reached.
+    .repeat_curves; grid with its one row); methods: {strategy: Strategy.method}.
+    Comparisons run at the budget both strategies reached.
     """
-    pairs = comparisons_of(curves)
+    pairs = comparisons_of(curves, methods)
     if not pairs:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     budgets = [min(curves[s].shape[1], curves[r].shape[1]) for s, r in pairs]

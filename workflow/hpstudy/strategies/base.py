@@ -60,6 +60,9 @@ class Strategy(ABC):
     adaptive: ClassVar[bool]  # proposals depend on the history: rounds wait for scores
     stochastic: ClassVar[bool] = True  # another seed gives other proposals (repeats run it)
     colour: ClassVar[str | None] = None  # fixed colour in figures (else one from a palette)
+    # The algorithm, when several libraries implement it (hyperopt's TPE and Optuna's): the
+    # verdict compares implementations of one method with each other. None: one of a kind.
+    method: ClassVar[str | None] = None
     imports: ClassVar[tuple[str, ...]] = ()  # heavy modules its proposals import (worker)
     # Trains trials at several fidelities (successive halving and its kin): needs an objective
     # that declares one (Objective.fidelity) and says in `proposals` what each trial gets.

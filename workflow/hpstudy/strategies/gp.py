@@ -24,6 +24,7 @@ def failure_penalty(history) -> float:
 class GaussianProcessBO(Strategy):
     name = "gp"
     label = "GP (scikit-optimize)"
+    method = "GP"
     adaptive = True
     colour = "tab:green"
     imports = ("skopt", "hpstudy.strategies.gp")

@@ -9,6 +9,7 @@ from hpstudy.strategies.hyperopt_history import suggest_each
 class TreeParzenEstimator(Strategy):
     name = "tpe"
     label = "TPE (hyperopt)"
+    method = "TPE"
     adaptive = True
     colour = "tab:orange"
     imports = ("hyperopt", "hpstudy.strategies.tpe")
