@@ -4,8 +4,8 @@ real Snakemake into one MLflow store, with the cross-benchmark report."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import os
 import re
 import shutil
 import subprocess
@@ -49,10 +49,7 @@ def test_a_benchmark_is_the_shared_keys_with_its_block_over_them():
 
 def test_the_shipped_suites_are_valid_and_run_every_strategy_on_every_benchmark():
     for path in (QUICK, FULL):
-        suite = yaml.safe_load(path.read_text(encoding="utf-8"))
-        with pytest.MonkeyPatch.context() as patch:
-            patch.chdir(REPO)  # the replay's source is relative to the repository
-            configs = study_configs(suite)
+        configs = study_configs_in_repo(path)
         strategies = {tuple(config["strategies"]) for config in configs.values()}
         assert len(strategies) == 1  # complete blocks: the Friedman test needs them
     full = study_configs_in_repo(FULL)
@@ -64,12 +61,10 @@ def test_the_shipped_suites_are_valid_and_run_every_strategy_on_every_benchmark(
 
 
 def study_configs_in_repo(path: Path) -> dict:
-    cwd = Path.cwd()
-    os.chdir(REPO)
-    try:
+    """A shipped suite's study configs, read where `make suite` runs (the replay's source
+    is a path relative to the repository)."""
+    with contextlib.chdir(REPO):
         return study_configs(yaml.safe_load(path.read_text(encoding="utf-8")))
-    finally:
-        os.chdir(cwd)
 
 
 def test_a_path_is_moved_to_the_benchmarks_directory_where_its_study_runs():
@@ -179,12 +174,8 @@ def test_the_surrogate_benchmark_is_checked_against_the_study_it_replays():
     from hpstudy.report.suite_figures import _surrogate_check
 
     config = study_configs_in_repo(FULL)["cnn-digits-surrogate"]
-    cwd = Path.cwd()
-    os.chdir(REPO)
-    try:
+    with contextlib.chdir(REPO):
         line = _surrogate_check(Study.from_config(config))
-    finally:
-        os.chdir(cwd)
     found = re.search(r"over its (\d+) ok trials: Spearman ([0-9.]+), RMSE ([0-9.]+)", line)
     assert found, line
     trials, spearman, rmse = int(found[1]), float(found[2]), float(found[3])
