@@ -126,9 +126,15 @@ def _third_party_imports(path: Path, top_level_only: bool) -> set[str]:
 
 def job_imports(script: str) -> dict[str, set[str]]:
     """{third-party package: the hpstudy files that import it} for a script's job."""
+    return code_imports([script], JOB_CODE[script])
+
+
+def code_imports(scripts, code: dict[str, list[str]]) -> dict[str, set[str]]:
+    """{third-party package: the files that import it} of workflow/scripts/<script>.py and
+    the hpstudy code `code` names ({"all": whole files, "top": top-level imports only})."""
     found: dict[str, set[str]] = {}
-    sources = [(REPO / "workflow" / "scripts" / f"{script}.py", False)]
-    for mode, entries in JOB_CODE[script].items():
+    sources = [(REPO / "workflow" / "scripts" / f"{script}.py", False) for script in scripts]
+    for mode, entries in code.items():
         for entry in entries:
             files = sorted((HPSTUDY / entry).rglob("*.py")) if (HPSTUDY / entry).is_dir() \
                 else [HPSTUDY / entry]
@@ -152,17 +158,7 @@ def test_the_suites_rules_run_in_its_env_which_covers_what_they_import():
     suite = (REPO / "workflow" / "suite.smk").read_text(encoding="utf-8")
     assert set(re.findall(r'"scripts/(\w+)\.py"', suite)) == SUITE_SCRIPTS
     assert suite.count('"../envs/suite.yaml"') == suite.count("script:") == 3
-    imports: dict[str, set[str]] = {}
-    sources = [(REPO / "workflow" / "scripts" / f"{script}.py", False)
-               for script in SUITE_SCRIPTS]
-    for mode, entries in SUITE_CODE.items():
-        for entry in entries:
-            files = sorted((HPSTUDY / entry).rglob("*.py")) if (HPSTUDY / entry).is_dir() \
-                else [HPSTUDY / entry]
-            sources += [(path, mode == "top") for path in files]
-    for path, top in sources:
-        for name in _third_party_imports(path, top):
-            imports.setdefault(name, set()).add(str(path.relative_to(REPO)))
+    imports = code_imports(sorted(SUITE_SCRIPTS), SUITE_CODE)
     # The objectives' own (TensorFlow, Keras) only train networks: never in the suite's jobs;
     # run_benchmark starts `python -m snakemake`.
     needed = sorted((set(imports) | {"snakemake"}) - {"tensorflow", "keras"})

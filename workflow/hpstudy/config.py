@@ -143,11 +143,11 @@ def _schema_errors(config: Mapping[str, Any]) -> list[str]:
     return [_describe(error) for error in errors]
 
 
-def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+def merge_config(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(dict(defaults))
     for key, value in given.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_config(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -273,13 +273,13 @@ def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
     errors = _non_finite_errors(config) or _schema_errors(config)
     if errors:
         raise ConfigError("invalid config: " + "\n  ".join(errors))
-    resolved = _merge(defaults(), config)
+    resolved = merge_config(defaults(), config)
     # Defaults for the chosen objective's block and for any other block written out.
     objectives = resolved["objective"]
     for name in sorted({objectives["name"], *objectives} - {"name"}):
-        objectives[name] = _merge(objective_defaults(name), objectives.get(name) or {})
+        objectives[name] = merge_config(objective_defaults(name), objectives.get(name) or {})
     resolved["strategies"] = {
-        name: _merge(strategy_defaults(name), settings or {})
+        name: merge_config(strategy_defaults(name), settings or {})
         for name, settings in config["strategies"].items()
     }
     _fill_fidelity(resolved)

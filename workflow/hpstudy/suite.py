@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpstudy.config import ConfigError, resolve
+from hpstudy.config import ConfigError, merge_config, resolve
 from hpstudy.objectives import objective_class
 
 SUITE_DIR = "results/suite"
@@ -70,14 +70,10 @@ def describe(config: Mapping[str, Any]) -> str:
 
 
 def _merge(shared: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(dict(shared))
-    for key, value in own.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) \
-                and key not in REPLACED:
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+    """`own` over `shared` (config.merge_config), but REPLACED keys `own` gives replace the
+    shared ones whole."""
+    kept = {key: value for key, value in shared.items() if not (key in REPLACED and key in own)}
+    return merge_config(kept, own)
 
 
 def written_config(name: str, config: Mapping[str, Any]) -> dict[str, Any]:

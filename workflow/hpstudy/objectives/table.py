@@ -35,14 +35,14 @@ from __future__ import annotations
 
 import functools
 import math
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hpstudy.objectives.base import Objective, trial_status
+from hpstudy.objectives import function
+from hpstudy.objectives.base import Objective
 
 BENCHMARKS = ("hpobench", "hpolib", "nasbench201")
 _CLASSES = {"hpobench": "HPOBench", "hpolib": "HPOLib", "nasbench201": "NASBench201"}
@@ -106,12 +106,18 @@ class Table:
         """The mean objective over each configuration's seeds, shaped by the columns."""
         return (np.nansum(self.seeds, axis=1) / self.counts).reshape(self.shape)
 
+    @functools.cached_property
+    def scales(self) -> dict[str, Any]:
+        """Each column's scale: None (categorical), math.log (geometric) or float."""
+        return {name: None if any(isinstance(c, str) for c in choices)
+                else math.log if _is_geometric(choices) else float
+                for name, choices in self.columns.items()}
+
     def nearest(self, name: str, value: Any) -> int:
         """The index of the tabulated value nearest to `value` on its column's scale."""
-        choices = self.columns[name]
-        if any(isinstance(choice, str) for choice in choices):
+        choices, scale = self.columns[name], self.scales[name]
+        if scale is None:
             return choices.index(value)
-        scale = math.log if _is_geometric(choices) else float
         distances = [abs(scale(float(value)) - scale(choice)) for choice in choices]
         return int(np.argmin(distances))
 
@@ -210,14 +216,7 @@ class TabularBenchmark(Objective):
 
     @classmethod
     def score_trial(cls, settings, fold_records):
-        status = trial_status(fold_records)
-        metrics = {f"fold_{record['fold']}_value": record["metrics"].get("value")
-                   for record in fold_records}
-        if status != "ok":
-            return {"status": status, "objective": None, "metrics": metrics}
-        values = [record["metrics"]["value"] for record in fold_records]
-        metrics.update(value_mean=statistics.fmean(values), value_std=statistics.pstdev(values))
-        return {"status": status, "objective": metrics["value_mean"], "metrics": metrics}
+        return function.score_trial(settings, fold_records)
 
     @classmethod
     def evaluate_test(cls, settings, params, seed, data=None, threads=1):
