@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/installed.lock
 CORES ?= 8
 
-.PHONY: run suite status test test-slow test-cluster test-all lint ui bench bench-cluster lock venv clean
+.PHONY: run suite status test test-e2e test-all lint ui bench bench-cluster lock venv clean
 
 venv: $(STAMP)
 
@@ -54,20 +54,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 
-# The fast suite; the long end-to-end runs (kill and resume, faults) are marked slow, the
-# runs on a real SLURM cluster and PostgreSQL-backed MLflow server (root: they install and
-# start those services) cluster.
+# Test tiers (README, Testing). `make test`, the unit tier: lint and the in-process tests,
+# no workflow, server, make or browser (tests/helpers/tiers.py refuses them there); budget
+# 10 min here. `make test-e2e`: the end-to-end, slow and cluster tests (root: they install and
+# start SLURM and PostgreSQL) in one session, so the session studies of tests/conftest.py are
+# run once; budget 25 min. Each writes its durations and a JUnit XML to results/tests/.
+# A per-test --timeout keeps a hung test from eating CI's whole budget.
+TEST_REPORTS := results/tests
+PYTEST_REPORT = -ra --durations=30 --junitxml=$(TEST_REPORTS)/$(1).xml
 test: $(STAMP) lint
-	$(BIN)/pytest -ra -m "not slow and not cluster"
+	$(BIN)/pytest $(call PYTEST_REPORT,unit) -m "not e2e and not slow and not cluster" \
+		--timeout=300
 
-test-slow: $(STAMP)
-	$(BIN)/pytest -ra -m "slow and not cluster"
-
-test-cluster: $(STAMP)
-	$(BIN)/pytest -ra -m cluster
+test-e2e: $(STAMP)
+	$(BIN)/pytest $(call PYTEST_REPORT,e2e) -m "e2e or slow or cluster" --timeout=900
 
 test-all: $(STAMP) lint
-	$(BIN)/pytest -ra
+	$(BIN)/pytest $(call PYTEST_REPORT,all) --timeout=900
 
 # STORE=results/suite/mlflow.db: the benchmark suite's runs (one experiment per benchmark).
 STORE ?= results/mlflow.db

@@ -1,5 +1,9 @@
-"""Shared fixtures: real Snakemake runs of the real workflow in a temporary directory. The
-helpers they use (and the tests import) are in tests/helpers/."""
+"""Shared fixtures and the test tiers (README, Testing).
+
+The session studies are real Snakemake runs of the real workflow, each run once per pytest
+session and shared by every test that reads it: `make test-e2e` runs the end-to-end, slow
+and cluster tests in one session for that. A test that changes a study works on a copy
+(tests.helpers.studies.copy_study). The helpers they use are in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -7,8 +11,34 @@ import copy
 
 import pytest
 
+from tests.helpers import tiers
+from tests.helpers.studies import run_named_study
 from tests.helpers.tracking import running_mlflow_server
 from tests.helpers.workdir import Workdir, load_config
+
+
+def _end_to_end(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) for name in tiers.END_TO_END_MARKERS)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before the test's fixtures (a session study among them) are set up.
+    tiers.enter_test(item.nodeid, _end_to_end(item))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (CI=true) a skip is a failure: every test there has what it needs installed by
+    .ci/run, so a skip means an install step silently did nothing. Locally a test may still
+    skip for a missing tool (Chromium, Debian's Fashion-MNIST, a tmpfs mount)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and tiers.in_ci() and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = (f"skipped in CI (CI=true), which must have every tool the tests "
+                           f"need: {reason}")
 
 
 @pytest.fixture
@@ -30,3 +60,48 @@ def mlflow_server(tmp_path):
     with running_mlflow_server(f"sqlite:///{backend / 'mlflow.db'}", backend / "artifacts",
                                backend / "server.log") as url:
         yield url
+
+
+# --- session studies: read them, never change them (copy_study) ----------------------------
+
+@pytest.fixture(scope="session")
+def function_study(tmp_path_factory) -> Workdir:
+    """tests/configs/branin.yaml run whole: grid, random, TPE and GP on noisy Branin, with
+    the report and every trial in results/mlflow.db. No TensorFlow: seconds of work."""
+    return run_named_study(tmp_path_factory.mktemp("function-study") / "study", "branin")
+
+
+@pytest.fixture(scope="session")
+def tracked_study(tmp_path_factory) -> Workdir:
+    """tests/configs/tracking.yaml run whole into its sqlite store: 2 study runs (random,
+    tpe) and 7 trial runs."""
+    return run_named_study(tmp_path_factory.mktemp("tracked-study") / "study", "tracking")
+
+
+@pytest.fixture(scope="session")
+def cnn_study(tmp_path_factory) -> Workdir:
+    """tests/configs/cnn_tiny.yaml run whole: the real Keras CNN on a digits subset, a grid
+    with one sane and one diverging learning rate, and two random trials."""
+    return run_named_study(tmp_path_factory.mktemp("cnn-study") / "study", "cnn_tiny")
+
+
+SERVER_SECRET = "s3cret"
+
+
+@pytest.fixture(scope="session")
+def server_study(tmp_path_factory):
+    """tests/configs/tracking.yaml run against a real `mlflow server` (sqlite store,
+    artifacts and log in its own folder), with credentials in MLFLOW_TRACKING_URI that must
+    reach nothing (tests/test_security.py). Yields (study, the server's URL, the server's
+    folder, the run's console output); the server stays up for the session."""
+    root = tmp_path_factory.mktemp("server-study")
+    backend = root / "server"
+    backend.mkdir()
+    with running_mlflow_server(f"sqlite:///{backend / 'mlflow.db'}", backend / "artifacts",
+                               backend / "server.log") as url:
+        secret_uri = url.replace("http://", f"http://hpuser:{SERVER_SECRET}@")
+        study = Workdir(root / "study")
+        study.path.mkdir()
+        study.write_config(load_config("tracking"))
+        console = study.snakemake("--cores", "2", env={"MLFLOW_TRACKING_URI": secret_uri})
+        yield study, url, backend, console.stdout + console.stderr

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.network import free_port
+from tests.helpers.tiers import require_end_to_end
 
 # MLflow gives up fast on a dead server: two attempts, no HTTP retries, short timeouts.
 FAST_FAILURE = {"HPSTUDY_MLFLOW_ATTEMPTS": "2", "HPSTUDY_MLFLOW_RETRY_DELAY": "0.2",
@@ -30,6 +31,7 @@ TIMING_METRICS = {"duration_s", "cpu_seconds", "fit_seconds", "fit_cpu_seconds"}
 def running_mlflow_server(store_uri: str, artifacts: Path, server_log: Path,
                           extra_args: tuple[str, ...] = (), env: dict | None = None):
     """A real `mlflow server` on 127.0.0.1 (yields its URL) for the length of the block."""
+    require_end_to_end("an MLflow server")
     port = free_port()
     command = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1", *extra_args,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.helpers.tiers import require_end_to_end
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "tests" / "configs"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -34,6 +36,7 @@ class Workdir:
 
     def snakemake(self, *args: str, check: bool = True, timeout: int = 900,
                   env: dict | None = None) -> subprocess.CompletedProcess:
+        require_end_to_end("a Snakemake workflow")
         command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory",
                    str(self.path), *args]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,

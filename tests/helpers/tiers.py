@@ -1,0 +1,36 @@
+"""The test tiers (README, Testing) and the guard that keeps them apart.
+
+`make test` runs the unit tier: in-process tests only, no workflow, server, `make` or
+browser. Everything that starts one of those is marked `e2e` (or `slow`, `cluster`) and runs
+in `make test-e2e`, one pytest session in which the session studies (tests/conftest.py) are
+shared. Workdir.snakemake and running_mlflow_server call require_end_to_end(): an unmarked
+test that starts a workflow fails with a message saying how to mark it, instead of quietly
+making the unit tier slow again."""
+
+from __future__ import annotations
+
+import os
+
+END_TO_END_MARKERS = ("e2e", "slow", "cluster")
+
+# Set by tests/conftest.py before each test's fixtures are set up: whether that test is
+# marked end-to-end. (A session study is built inside the setup of the first test that asks
+# for it, so it is checked against that test's marks.)
+_current = {"test": None, "end_to_end": True}
+
+
+def enter_test(name: str, end_to_end: bool) -> None:
+    _current.update(test=name, end_to_end=end_to_end)
+
+
+def require_end_to_end(what: str) -> None:
+    if not _current["end_to_end"]:
+        raise RuntimeError(
+            f"{_current['test']} starts {what}, but it is not marked end-to-end: mark it "
+            "`@pytest.mark.e2e` (it then runs in `make test-e2e`) and reuse a session study "
+            "from tests/conftest.py unless it needs its own")
+
+
+def in_ci() -> bool:
+    """CI sets CI=true (.ci/run): there a test that would skip for a missing tool fails."""
+    return os.environ.get("CI", "").lower() == "true"
