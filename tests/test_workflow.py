@@ -1,4 +1,5 @@
-"""The whole DAG, run for real by Snakemake in a temporary directory."""
+"""The whole DAG, run for real by Snakemake in a temporary directory. Most tests read the
+session's function study (tests/conftest.py: tests/configs/branin.yaml run once)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import pytest
 
 from hpstudy.plan import Study
 from tests.helpers.environments import missing, rule_environments
+from tests.helpers.studies import copy_study, run_study
 from tests.helpers.workdir import load_config
+
+pytestmark = pytest.mark.e2e
 
 
 def _planned_jobs(dry_run_output: str) -> dict[str, int]:
@@ -23,9 +27,8 @@ def _planned_jobs(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-def test_function_study_end_to_end(workdir, branin_config):
-    workdir.write_config(branin_config)
-    workdir.snakemake("--cores", "4")
+def test_function_study_end_to_end(function_study, branin_config):
+    workdir = function_study
     study = Study.from_config(branin_config)
     for strategy in study.strategies:
         table = pd.read_csv(workdir.results / strategy / "trials.csv")
@@ -49,50 +52,58 @@ def test_function_study_end_to_end(workdir, branin_config):
         assert list(table["round"]) == [study.round_of(strategy, t) for t in table["trial"]]
     grid = pd.read_csv(workdir.results / "grid" / "trials.csv")
     assert len(grid) == 9 and len(grid[["x", "y"]].drop_duplicates()) == 9
-    assert (workdir.results / "report" / "index.html").stat().st_size > 1000
 
     # Held-out test of each strategy's best params: the function's exact value (no noise).
     from hpstudy.objectives.function import branin
 
+    comparison = pd.read_csv(workdir.results / "report" / "comparison.csv").set_index("strategy")
+    assert sorted(comparison.index) == sorted(study.strategies)
     for strategy in study.strategies:
         test = json.loads((workdir.results / strategy / "test.json").read_text())
         table = pd.read_csv(workdir.results / strategy / "trials.csv")
         best = table.loc[table["objective"].idxmin()]
         assert test["trial"] == best["trial"] and test["cv_objective"] == best["objective"]
         assert test["test_objective"] == pytest.approx(branin(best["x"], best["y"]))
-    figures = {p.name for p in (workdir.results / "report" / "figures").iterdir()}
+        assert comparison.loc[strategy, "test_objective"] == pytest.approx(
+            test["test_objective"])
+    figures = {p.name for p in (workdir.results / "report" / "figures").glob("*.png")}
     assert {"best_so_far.png", "best_so_far_time.png", "cv_vs_test.png",
             "tpe_space.png", "gp_parameters.png"} <= figures
+    # The page names the experiment and every strategy and embeds every figure.
+    page = (workdir.results / "report" / "index.html").read_text()
+    assert "test-branin" in page and all(s in page for s in study.strategies)
+    assert page.count('src="data:image/png;base64,') == len(figures)
 
-    # Everything is up to date right after, also when only how jobs run changed (cluster
-    # groups and resources are not what results depend on).
+    # Everything is up to date right after.
     again = workdir.snakemake("--cores", "4", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_change_in_how_jobs_run_reruns_nothing_and_snakemakes_report_lists_the_results(
+        function_study, branin_config, tmp_path):
+    """Cluster groups and resources are not what results depend on; Snakemake's own report
+    holds the flagged figures and tables."""
+    workdir = copy_study(function_study, tmp_path / "study")
     workdir.write_config({**branin_config, "execution": {
         "group": "round", "resources": {"train": {"runtime": 5, "mem_mb": 500}}}})
     again = workdir.snakemake("--cores", "4", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
     workdir.write_config(branin_config)
-
-    # Snakemake's own report of the flagged figures and tables.
     workdir.snakemake("--report", "report.html")
     page = (workdir.path / "report.html").read_text(errors="replace")
     assert "best_so_far" in page and "comparison.csv" in page
 
 
-def test_reruns_in_fresh_directories_are_byte_identical(tmp_path, branin_config):
-    from tests.helpers.workdir import Workdir
-
-    outputs = []
-    for name in ("first", "second"):
-        directory = tmp_path / name
-        directory.mkdir()
-        run = Workdir(directory)
-        run.write_config(branin_config)
-        run.snakemake("--cores", "2")
-        outputs.append({s: (run.results / s / "trials.csv").read_bytes()
-                        for s in branin_config["strategies"]})
-    assert outputs[0] == outputs[1]
+def test_reruns_in_fresh_directories_are_byte_identical(function_study, branin_config, tmp_path):
+    """Every file that is a pure function of the config (data, rounds, fold records, scores,
+    trials.csv, test.json, the report's tables) comes out with the same bytes in a new
+    directory."""
+    rerun = run_study(tmp_path / "again", branin_config)
+    first, second = reproducible_files(function_study.results), reproducible_files(rerun.results)
+    assert len(first) > 50 and "tpe/rounds/round_2.json" in first
+    assert "report/comparison.csv" in first
+    assert sorted(first) == sorted(second)
+    assert [name for name in first if first[name] != second[name]] == []
 
 
 def test_one_strategy_target_runs_only_that_strategy(workdir, branin_config):
@@ -127,11 +138,9 @@ def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdi
     }
 
 
-def test_adaptive_rounds_wait_for_earlier_rounds(workdir, branin_config):
+def test_adaptive_rounds_wait_for_earlier_rounds(function_study):
     """Round r of TPE is proposed only after every trial of round r-1 is scored."""
-    workdir.write_config(branin_config)
-    workdir.snakemake("--cores", "4", "tpe")
-    rounds = workdir.results / "tpe" / "rounds"
+    rounds = function_study.results / "tpe" / "rounds"
     history_sizes = [len(json.loads((rounds / f"round_{r}.json").read_text())["history"])
                      for r in range(3)]
     assert history_sizes == [0, 2, 4]
