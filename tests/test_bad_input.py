@@ -1,13 +1,14 @@
-"""Malformed input through the real workflow: `snakemake --cores 8` must stop before any job
-runs, with a non-zero exit, one line naming the key or file and what is wrong, and nothing
-written: no results/ (so no results/mlflow.db, no logs), no MLflow artifacts, no Snakemake
-job metadata.
+"""Malformed input: the workflow must refuse it before any job runs, with one line naming the
+key or file and what is wrong, no traceback, and nothing written.
 
-Config errors are raised when the Snakefile validates the config (hpstudy.config.resolve,
-unit-tested case by case in tests/test_config.py); data errors by the Snakefile's pre-flight
-look at the files (hpstudy.data.check_source, unit-tested in tests/test_data.py). Before that
-pre-flight, a missing or corrupt data file surfaced only in prepare_data, after init_tracking
-had created results/mlflow.db."""
+The Snakefile's pre-flight is one function, hpstudy.preflight.load_study: the config
+(hpstudy.config.resolve), then the data's files (hpstudy.data.check_source, unit-tested in
+tests/test_data.py) and what the data allows (hpstudy.preflight.check_study). Every case is
+checked in-process through that function; a few also through the real workflow
+(`snakemake --cores 8`, marked e2e) for the plumbing: a non-zero exit, the message as one
+line, and nothing written: no results/ (so no results/mlflow.db, no logs), no MLflow
+artifacts, no Snakemake job metadata. Before that pre-flight, a missing or corrupt data file
+surfaced only in prepare_data, after init_tracking had created results/mlflow.db."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hpstudy.config import ConfigError
+from hpstudy.data import DataError
+from hpstudy.preflight import PreflightError, load_study
 from tests.helpers.configs import BAD_CONFIGS, with_setting
 from tests.helpers.idx_files import idx_bytes, random_images, write_idx, write_split
 from tests.helpers.workdir import Workdir, load_config
@@ -25,27 +29,20 @@ from tests.helpers.workdir import Workdir, load_config
 CONFIG_ERROR = "invalid config: "
 DATA_ERROR = "invalid data: "
 
-# From BAD_CONFIGS (tests/helpers/configs.py, checked by tests/test_config.py): one or more of
-# every kind of schema error (unknown key, wrong type, missing key, enum, bounds), the
-# search-space and grid errors, and dataset.classes.
-CONFIG_CASES = [
-    "unknown top-level key", "unknown nested key", "wrong type: folds", "YAML 1e-4 is text",
-    "missing required key", "missing required nested key", "unknown dataset",
-    "unknown acquisition", "folds < 2", "budget < 1", "reversed range", "loguniform at zero",
-    "complement beyond 1", "grid parameter without points", "empty grid list",
-    "classes: one class", "classes: label not in digits", "infinite bound",
-    "nan strategy setting", "infinite grid point",
-]
-_BY_ID = {case[0]: case for case in BAD_CONFIGS}
 
-
-def _config_case(case_id: str):
-    _, key, value, words = _BY_ID[case_id]
+# Every bad config of tests/helpers/configs.py: every kind of schema error (unknown key, wrong
+# type, missing key, enum, bounds), the search-space, grid, strategy, execution and
+# dataset.classes errors, and non-finite numbers. resolve() raises ConfigError for each.
+def _config_case(case):
+    case_id, key, value, words = case
 
     def build(data_dir: Path) -> tuple[dict, list[str]]:
         return with_setting(load_config("default"), key, value), words
 
-    return pytest.param(build, CONFIG_ERROR, id=case_id)
+    return pytest.param(build, CONFIG_ERROR, ConfigError, id=case_id)
+
+
+CONFIG_CASES = [_config_case(case) for case in BAD_CONFIGS]
 
 
 # Data cases: each builds its files under data_dir and returns the config and the words one
@@ -139,11 +136,12 @@ def idx_classes_too_small_for_the_folds(data_dir):
     return _local(data_dir, classes=[0, 1]), ["the rarest class has 2 examples"]
 
 
-DATA_CASES = [pytest.param(build, DATA_ERROR, id=build.__name__.replace("_", " ")) for build in (
-    missing_path, idx_bad_magic, idx_truncated_payload, idx_truncated_payload_gz,
-    idx_gz_not_gzip, idx_count_mismatch, npz_without_x_train, classes_not_in_the_files,
-    limit_too_small_for_the_folds, holdout_too_small_for_the_classes,
-    idx_classes_too_small_for_the_folds)]
+DATA_CASES = [
+    pytest.param(build, DATA_ERROR, DataError, id=build.__name__.replace("_", " "))
+    for build in (missing_path, idx_bad_magic, idx_truncated_payload, idx_truncated_payload_gz,
+                  idx_gz_not_gzip, idx_count_mismatch, npz_without_x_train,
+                  classes_not_in_the_files, limit_too_small_for_the_folds,
+                  holdout_too_small_for_the_classes, idx_classes_too_small_for_the_folds)]
 
 
 # Settings the data rules out, computed before any job (Objective.check_data): no TensorFlow.
@@ -167,19 +165,63 @@ def searched_kernels_that_never_fit(data_dir):
     return config, ["space.kernel_size: every value is > 7", "8x8 images", "no trial could"]
 
 
-MODEL_CASES = [pytest.param(build, CONFIG_ERROR, id=build.__name__.replace("_", " "))
+# Objective.check_data's ValueError, reported as a config error: the setting is what to change.
+MODEL_CASES = [pytest.param(build, CONFIG_ERROR, ValueError, id=build.__name__.replace("_", " "))
                for build in (kernel_larger_than_the_images, kernel_larger_than_idx_images,
                              searched_kernels_that_never_fit)]
+
+
+CASES = [*CONFIG_CASES, *DATA_CASES, *MODEL_CASES]
+
+
+def _files(path: Path) -> list[str]:
+    return sorted(str(file) for file in path.rglob("*"))
+
+
+def _assert_one_clear_line(output: str, prefix: str, words: list[str]) -> None:
+    """One line states the problem whole: the key or file, and what is wrong or allowed."""
+    lines = [line for line in output.splitlines() if all(word in line for word in words)]
+    assert lines, f"no single line holds all of {words}:\n{output[-3000:]}"
+    assert any(prefix in line for line in lines), lines
+
+
+@pytest.mark.parametrize("build, prefix, cause", CASES)
+def test_bad_input_is_refused_by_the_preflight(tmp_path, monkeypatch, build: Callable,
+                                               prefix: str, cause: type[Exception]):
+    """What the Snakefile does with the config before any rule: load_study raises the
+    message Snakemake prints (common.smk adds nothing to it), and writes nothing."""
+    data_dir, study_dir = tmp_path / "data", tmp_path / "study"
+    data_dir.mkdir()
+    study_dir.mkdir()
+    config, words = build(data_dir)
+    before = _files(tmp_path)
+    monkeypatch.chdir(study_dir)  # where Snakemake runs it: relative paths would land here
+    with pytest.raises(PreflightError) as caught:
+        load_study(config)
+    message = str(caught.value)
+    _assert_one_clear_line(message, prefix, words)
+    # The prefix once: resolve() starts its messages with "invalid config: " already.
+    assert message.startswith(prefix) and message.count(prefix) == 1, message
+    assert "Traceback" not in message, "a traceback instead of a message"
+    assert type(caught.value.__cause__) is cause, repr(caught.value.__cause__)
+    # No results/, no mlflow.db, nothing in the data directory either.
+    assert _files(tmp_path) == before
+
+
+def test_valid_local_data_passes_load_study(tmp_path):
+    """The counterpart in-process: the same kind of files, intact, give a study, so the
+    refusals above are about the damage, not the setup."""
+    # 10 of each label: enough for 2 folds and the hold-out (6 would not be: see above).
+    _idx_dir(tmp_path, images=30, labels=30, gz=True)
+    study = load_study(_local(tmp_path, classes=[2, 0]))
+    assert study.needs_data and study.config["dataset"]["classes"] == [2, 0]
 
 
 def _assert_refused_before_any_job(study: Workdir, result, prefix: str, words: list[str],
                                    traceback: bool = False):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-2000:]
-    # One line states the problem whole: the key or file, and what is wrong or allowed.
-    lines = [line for line in output.splitlines() if all(word in line for word in words)]
-    assert lines, f"no single line holds all of {words}:\n{output[-3000:]}"
-    assert any(prefix in line for line in lines), lines
+    _assert_one_clear_line(output, prefix, words)
     assert traceback or "Traceback" not in output, "a traceback instead of a message"
     # Nothing ran: every job writes under results/ (its log, at least); no MLflow store.
     assert not study.results.exists(), sorted(map(str, study.results.rglob("*")))
@@ -189,9 +231,17 @@ def _assert_refused_before_any_job(study: Workdir, result, prefix: str, words: l
     assert not metadata.exists() or not any(metadata.iterdir()), "job metadata was written"
 
 
-@pytest.mark.parametrize("build, prefix",
-                         [*map(_config_case, CONFIG_CASES), *DATA_CASES, *MODEL_CASES])
-def test_bad_input_stops_the_workflow_before_any_job(tmp_path, build: Callable, prefix: str):
+# The plumbing, once per kind of refusal: resolve()'s ConfigError, a DataError from the
+# files, and Objective.check_data's ValueError. Every case above goes the same way.
+WORKFLOW_CASES = [case for case in CASES if case.id in (
+    "YAML 1e-4 is text", "idx bad magic", "kernel larger than the images")]
+assert len(WORKFLOW_CASES) == 3, "a case of WORKFLOW_CASES was renamed"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("build, prefix, cause", WORKFLOW_CASES)
+def test_bad_input_stops_the_workflow_before_any_job(tmp_path, build: Callable, prefix: str,
+                                                     cause: type[Exception]):
     data_dir, study = tmp_path / "data", Workdir(tmp_path / "study")
     data_dir.mkdir()
     study.path.mkdir()
@@ -201,6 +251,7 @@ def test_bad_input_stops_the_workflow_before_any_job(tmp_path, build: Callable, 
     _assert_refused_before_any_job(study, result, prefix, words)
 
 
+@pytest.mark.e2e
 def test_unconfigured_strategy_target_is_refused(workdir):
     config = load_config("branin")
     del config["strategies"]["gp"]
@@ -212,6 +263,7 @@ def test_unconfigured_strategy_target_is_refused(workdir):
         traceback=True)
 
 
+@pytest.mark.e2e
 def test_valid_local_data_passes_the_preflight(tmp_path):
     """The counterpart: the same kind of files, intact, get past the pre-flight (a dry run
     plans prepare_data), so the refusals above are about the damage, not the setup."""

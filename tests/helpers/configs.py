@@ -1,6 +1,6 @@
-"""Bad configs, one change each to the default config: resolve() must refuse each, naming
-the key and what is allowed (tests/test_config.py), and so must the real workflow before any
-job runs (tests/test_bad_input.py)."""
+"""Bad configs, one change each to the default config: the Snakefile's pre-flight
+(hpstudy.preflight.load_study, through resolve()) must refuse each before any job runs, in
+one line naming the key and what is allowed (tests/test_bad_input.py)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""What can be known before any job runs, checked when the Snakefile is parsed: the data's
-files (hpstudy.data.check_source), whether its classes and size allow the folds and the test
-hold-out after dataset.classes and dataset.limit, and whether the objective's fixed settings
-fit the data's images. Each problem is one line naming the setting to change. No TensorFlow:
-the objective computes what its layers need (Objective.check_data)."""
+"""What can be known before any job runs, checked when the Snakefile is parsed (load_study):
+the config (hpstudy.config.resolve), the data's files (hpstudy.data.check_source), whether
+its classes and size allow the folds and the test hold-out after dataset.classes and
+dataset.limit, and whether the objective's fixed settings fit the data's images. Each problem
+is one line naming the setting to change. No TensorFlow: the objective computes what its
+layers need (Objective.check_data)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,39 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from hpstudy.config import ConfigError
 from hpstudy.data import DataError, SourceFacts, check_source, split_problem, stratified_subset
 from hpstudy.plan import Study
+
+CONFIG_PREFIX = "invalid config: "
+DATA_PREFIX = "invalid data: "
+
+
+class PreflightError(Exception):
+    """Input the workflow refuses before any job. The message is exactly what the user sees:
+    "invalid config: " or "invalid data: ", then one line per problem."""
+
+
+def load_study(config: Mapping) -> Study:
+    """The Snakefile's pre-flight: the study of a config, or PreflightError for a bad config,
+    bad data, or a fixed model setting the data rules out."""
+    try:
+        study = Study.from_config(config)
+    except ConfigError as error:
+        raise PreflightError(_prefixed(CONFIG_PREFIX, error)) from error
+    try:
+        check_study(study)
+    except DataError as error:
+        raise PreflightError(_prefixed(DATA_PREFIX, error)) from error
+    except ValueError as error:
+        raise PreflightError(_prefixed(CONFIG_PREFIX, error)) from error
+    return study
+
+
+def _prefixed(prefix: str, error: Exception) -> str:
+    # resolve() starts its messages with "invalid config: " already (hpstudy.suite strips it
+    # from them): the prefix is written once either way.
+    return prefix + str(error).removeprefix(prefix)
 
 
 def selected_counts(counts: Mapping[int, int], dataset: Mapping) -> list[int]:

@@ -27,8 +27,6 @@ os.environ.update(
 # chain recursively when it builds the DAG (snakemake issue 2420).
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 
-from hpstudy.config import ConfigError
-from hpstudy.plan import Study
 from hpstudy.strategies import registry
 from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV
 from hpstudy.paths import (
@@ -53,24 +51,16 @@ from hpstudy.paths import (
 from hpstudy.tracking_client import redact
 
 
+# A bad config, bad data, a dataset too small for the folds, or a fixed model setting the
+# images rule out stop the workflow here, before any job (init_tracking included) writes
+# anything. Cheap enough for every parse: headers and label files only; prepare_data still
+# reads and checks everything. The message is the user's whole answer: no traceback.
+from hpstudy.preflight import PreflightError, load_study
+
 try:
-    STUDY = Study.from_config(config)
-except ConfigError as error:
+    STUDY = load_study(config)
+except PreflightError as error:
     raise WorkflowError(str(error)) from None
-
-# Bad data, a dataset too small for the folds, or a fixed model setting the images rule out
-# stop the workflow here too, before any job (init_tracking included) writes anything.
-# Cheap enough for every parse: headers and label files only; prepare_data still reads and
-# checks everything.
-from hpstudy.data import DataError
-from hpstudy.preflight import check_study
-
-try:
-    check_study(STUDY)
-except DataError as error:
-    raise WorkflowError(f"invalid data: {error}") from None
-except ValueError as error:
-    raise WorkflowError(f"invalid config: {error}") from None
 
 # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends on a server,
 # credentials included; jobs inherit this environment. (Set, not required: no `envvars:`.)
