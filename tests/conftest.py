@@ -85,6 +85,7 @@ def cnn_study(tmp_path_factory) -> Workdir:
     return run_named_study(tmp_path_factory.mktemp("cnn-study") / "study", "cnn_tiny")
 
 
+# tests/test_security.py imports it: the credentials that must reach nothing.
 SERVER_SECRET = "s3cret"
 
 

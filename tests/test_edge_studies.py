@@ -14,6 +14,8 @@ from tests.helpers.configs import tiny_cnn_study
 from tests.helpers.tracking import mlflow_runs
 from tests.helpers.workdir import Workdir
 
+pytestmark = pytest.mark.e2e
+
 # Every learning rate of this space makes SGD diverge on the first epoch (test_cnn: 50 does).
 DIVERGING_STUDY = tiny_cnn_study(
     "test-no-ok-trial", seed=4, split_seed=2,
@@ -83,8 +85,10 @@ def test_a_study_with_no_ok_trial_finishes_and_says_so(diverging_study):
 
 
 @pytest.fixture(scope="module")
-def tracked_study(tmp_path_factory):
-    """Trained and logged to MLflow (no report: the trials' markers are the targets)."""
+def cnn_tracked_study(tmp_path_factory):
+    """Trained and logged to MLflow (no report: the trials' markers are the targets). Not
+    the session's cnn_study: here every trial trains both epochs (cnn_tiny's grid diverges on
+    purpose), and the tests change the study."""
     run = Workdir(tmp_path_factory.mktemp("edge-tracking"))
     run.write_config(TRACKED_STUDY)
     run.snakemake("--cores", "2", *(logged(trial) for trial in range(2)))
@@ -118,8 +122,8 @@ def check_epoch_histories(client, run: Workdir, run_id: str, trial: int) -> None
     assert len(objective) == 1, objective
 
 
-def test_forced_rerun_of_a_cnn_trial_adds_no_epoch_history(tracked_study):
-    run, marker = tracked_study, tracked_study.path / logged(0)
+def test_forced_rerun_of_a_cnn_trial_adds_no_epoch_history(cnn_tracked_study):
+    run, marker = cnn_tracked_study, cnn_tracked_study.path / logged(0)
     run_id = json.loads(marker.read_text())["run_id"]
     client, _ = trial_runs(run, 0)
     check_epoch_histories(client, run, run_id, 0)
@@ -137,10 +141,10 @@ def test_forced_rerun_of_a_cnn_trial_adds_no_epoch_history(tracked_study):
     check_epoch_histories(client, run, run_id, 0)
 
 
-def test_a_deleted_trial_run_is_restored_by_a_rerun(tracked_study):
+def test_a_deleted_trial_run_is_restored_by_a_rerun(cnn_tracked_study):
     """tracking_client.ensure_run finds the run by its key among deleted runs too, and
     restores it: the same run (id, history) is active again and logged, not a new one."""
-    run, marker = tracked_study, tracked_study.path / logged(1)
+    run, marker = cnn_tracked_study, cnn_tracked_study.path / logged(1)
     run_id = json.loads(marker.read_text())["run_id"]
     client, _ = trial_runs(run, 1)
     client.delete_run(run_id)

@@ -2,6 +2,9 @@
 MLflow server on its sqlite DB (`mlflow ui` is `mlflow server` under another name), and the
 page that `make ui` points at loaded in a real browser (headless Chromium).
 
+The study is the session's `tracked_study` (tests/conftest.py); the server reads a copy of its
+store, so that nothing the server writes reaches the shared study.
+
 MLflow 3.17's UI opens an experiment on its GenAI overview (trace usage, all zeros for a
 study) unless the URL asks for model training; results/tracking/experiment.json holds the
 URL path that does (`ui_path`, hpstudy.tracking_notes)."""
@@ -17,7 +20,6 @@ import pytest
 
 from hpstudy import fileio
 from tests.helpers.tracking import running_mlflow_server
-from tests.helpers.workdir import Workdir, load_config
 
 CHROMIUM = shutil.which("chromium")
 # Words of the GenAI overview that a model-training experiment must not open on.
@@ -36,20 +38,16 @@ def page_text(url: str, profile) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(CHROMIUM is None, reason="no `chromium` on PATH (Debian package "
                                                "chromium; .ci/run installs it)")
-def test_the_ui_opens_the_study_runs_table(tmp_path):
-    run = Workdir(tmp_path / "study")
-    run.path.mkdir()
-    config = load_config("tracking")
-    config["strategies"] = {"random": {"budget": 2},
-                            "tpe": {"budget": 3, "batch_size": 2, "n_startup_jobs": 2}}
-    run.write_config(config)
-    run.snakemake("--cores", "2")
-    ui_path = fileio.read_json(run.results / "tracking" / "experiment.json")["ui_path"]
+def test_the_ui_opens_the_study_runs_table(tracked_study, tmp_path):
+    ui_path = fileio.read_json(tracked_study.results / "tracking" / "experiment.json")["ui_path"]
     server = tmp_path / "server"
     server.mkdir()
-    with running_mlflow_server(f"sqlite:///{run.results / 'mlflow.db'}", server / "artifacts",
+    # A finished study's store is one file: its last writer folded the write-ahead log back.
+    store = shutil.copy(tracked_study.results / "mlflow.db", server / "mlflow.db")
+    with running_mlflow_server(f"sqlite:///{store}", server / "artifacts",
                                server / "server.log") as url:
         # The data arrive after the page's scripts: a machine busy starting the server can
         # take longer than the budget, so a page that shows neither the runs nor the GenAI

@@ -6,8 +6,9 @@
   experiment name goes through a real run unchanged and runs nothing;
 - what the project starts listens on 127.0.0.1 only (`make ui`, the tests' `mlflow server`);
 - credentials in MLFLOW_TRACKING_URI reach no file, no output and nothing on the server, in a
-  run that succeeds against a real `mlflow server`. (The unreachable-server case, where the
-  URI ends up in error messages, is tests/test_tracking.py::
+  run that succeeds against a real `mlflow server` (the session's `server_study`, whose run
+  tree tests/test_tracking.py::test_tracking_server_receives_the_same_run_tree checks). (The
+  unreachable-server case, where the URI ends up in error messages, is tests/test_tracking.py::
   test_unreachable_server_fails_loudly_keeps_results_and_resumes.)
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SERVER_SECRET
 from tests.helpers.workdir import REPO, Workdir, load_config
 
 # Loads the workflow with Snakemake's own API and prints, per rule, what its action is.
@@ -60,6 +62,7 @@ def listed_rules(study: Workdir) -> set[str]:
     return {line.strip() for line in result.stdout.splitlines() if line.strip()}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("fold_jobs, train_rule", [("per_trial", "train_trial"),
                                                    ("per_fold", "train_fold"),
                                                    ("per_round", "evaluate_round")])
@@ -88,6 +91,7 @@ def test_every_rule_runs_the_launcher_or_nothing(workdir, fold_jobs, train_rule)
     assert launched >= 10
 
 
+@pytest.mark.e2e
 def test_a_hostile_config_value_reaches_its_job_as_data(workdir, branin_config):
     """Quotes, $(...), backticks and ; in a config value: the job receives it verbatim
     (the MLflow experiment has exactly that name) and no command in it ran."""
@@ -121,6 +125,7 @@ def test_no_python_in_the_workflow_starts_a_shell():
     assert not offenders, offenders
 
 
+@pytest.mark.e2e
 def test_make_ui_listens_on_loopback_only():
     result = subprocess.run(["make", "-n", "ui"], cwd=REPO, capture_output=True, text=True,
                             timeout=60, check=True)
@@ -137,48 +142,44 @@ def _mlflow_starts(path: Path) -> list[tuple[int, str]]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.List, ast.Tuple)):
             words = [e.value for e in node.elts if isinstance(e, ast.Constant)]
-            segment = ast.get_source_segment(source, node) or ""
-            if ("server" in words or "ui" in words) and "mlflow" in segment:
+            # The source segment last: cutting it out reads the file's lines again each time.
+            if ("server" in words or "ui" in words) and \
+                    "mlflow" in (ast.get_source_segment(source, node) or ""):
                 starts.append((node.lineno, " ".join(map(str, words))))
     return starts
 
 
 def test_tests_start_mlflow_servers_on_loopback_only():
-    starts = {f"{path.name}:{line}": command
-              for path in sorted((REPO / "tests").glob("*.py")) if path.name != Path(__file__).name
+    # tests/helpers too: running_mlflow_server (tests/helpers/tracking.py) starts most of them.
+    starts = {f"{path.relative_to(REPO)}:{line}": command
+              for path in sorted((REPO / "tests").rglob("*.py"))
+              if path != Path(__file__).resolve()
               for line, command in _mlflow_starts(path)}
     assert starts, "found no mlflow server start: the search is broken"
+    assert any(where.startswith("tests/helpers/tracking.py:") for where in starts), starts
     exposed = {where: command for where, command in starts.items()
                if "--host 127.0.0.1" not in command}
     assert not exposed, exposed
 
 
-SECRET = "s3cret"
-
-
-@pytest.mark.slow  # ~2 min: the whole tracking study against a server
-def test_credentials_in_the_tracking_uri_reach_no_file_output_or_server_record(
-        tmp_path, mlflow_server):
+@pytest.mark.e2e
+def test_credentials_in_the_tracking_uri_reach_no_file_output_or_server_record(server_study):
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
-    study = Workdir(tmp_path / "study")
-    study.path.mkdir()
+    study, url, server_dir, console = server_study
     config = load_config("tracking")
-    study.write_config(config)
-    secret_uri = mlflow_server.replace("http://", f"http://hpuser:{SECRET}@")
-    result = study.snakemake("--cores", "2", env={"MLFLOW_TRACKING_URI": secret_uri})
 
-    assert SECRET not in result.stdout + result.stderr
+    assert SERVER_SECRET not in console
     files = [path for root in (study.results, study.path / ".snakemake")
              for path in root.rglob("*") if path.is_file()]
     assert len(files) > 50  # logs, results, Snakemake's metadata: there is something to see
-    assert not [str(path) for path in files if SECRET.encode() in path.read_bytes()]
+    assert not [str(path) for path in files if SERVER_SECRET.encode() in path.read_bytes()]
     # The URI did reach the files, redacted: the check above looked where it would be.
     recorded = json.loads((study.results / "tracking" / "experiment.json").read_text())
-    assert recorded["tracking_uri"] == mlflow_server
+    assert recorded["tracking_uri"] == url
 
-    client = MlflowClient(tracking_uri=mlflow_server)
+    client = MlflowClient(tracking_uri=url)
     experiment = client.get_experiment_by_name(config["experiment"])
     assert experiment is not None, "nothing was logged to the server"
     runs = client.search_runs([experiment.experiment_id], run_view_type=ViewType.ALL,
@@ -188,9 +189,10 @@ def test_credentials_in_the_tracking_uri_reach_no_file_output_or_server_record(
     for run in runs:
         records += [run.info.run_name, run.info.artifact_uri, *run.data.tags.items(),
                     *run.data.params.items(), *run.data.metrics]
-    assert not [record for record in records if SECRET in str(record)]
-    # Nor in the server's own store, artifacts (the report, trials.csv) and log. Where
-    # they lie: the mlflow_server fixture (tests/conftest.py).
-    server_files = [path for path in (tmp_path / "server").rglob("*") if path.is_file()]
+    assert not [record for record in records if SERVER_SECRET in str(record)]
+    # Nor in the server's own store, artifacts (the report, trials.csv) and log, all in
+    # server_dir (the server_study fixture, tests/conftest.py).
+    server_files = [path for path in server_dir.rglob("*") if path.is_file()]
     assert any(path.name == "index.html" for path in server_files)
-    assert not [str(path) for path in server_files if SECRET.encode() in path.read_bytes()]
+    assert not [str(path) for path in server_files
+                if SERVER_SECRET.encode() in path.read_bytes()]

@@ -1,5 +1,9 @@
 """Every trial in MLflow, for real: sqlite by default, a real `mlflow server`, concurrent
-writers, reruns, kills and an unreachable server."""
+writers, reruns, kills and an unreachable server.
+
+The end-to-end tests read the session studies of tests/conftest.py: `tracked_study`
+(tests/configs/tracking.yaml into its sqlite store) and `server_study` (the same config
+against a real `mlflow server`); the ones that rerun work on a copy (copy_study)."""
 
 from __future__ import annotations
 
@@ -15,33 +19,33 @@ import yaml
 
 from hpstudy.tracking import redact
 from tests.helpers.network import free_port
+from tests.helpers.studies import copy_study
 from tests.helpers.tracking import FAST_FAILURE, check_run_tree, mlflow_runs
 from tests.helpers.workdir import REPO, Workdir, load_config
 
 
-@pytest.fixture(scope="module")
-def logged_study(tmp_path_factory):
-    run = Workdir(tmp_path_factory.mktemp("tracked"))
-    config = load_config("tracking")
-    run.write_config(config)
-    run.snakemake("--cores", "2")
-    return run, config
+@pytest.fixture
+def config() -> dict:
+    """tests/configs/tracking.yaml, the config of the tracked_study and server_study."""
+    return load_config("tracking")
 
 
 def _sqlite(run: Workdir) -> str:
     return f"sqlite:///{run.results / 'mlflow.db'}"
 
 
-def test_sqlite_run_tree(logged_study):
-    run, config = logged_study
+@pytest.mark.e2e
+def test_sqlite_run_tree(tracked_study, config):
+    run = tracked_study
     counts = check_run_tree(_sqlite(run), config, run.results)
     assert counts == {"study": 2, "trial": 7}
 
 
-def test_the_ui_sees_a_described_model_training_experiment(logged_study):
+@pytest.mark.e2e
+def test_the_ui_sees_a_described_model_training_experiment(tracked_study, config):
     """The experiment is tagged as model training and described; each study run carries
     its strategy, seed, budget and best result (MLflow's UI: tests/test_mlflow_ui.py)."""
-    run, config = logged_study
+    run = tracked_study
     client, runs = mlflow_runs(_sqlite(run), config["experiment"])
     experiment = client.get_experiment_by_name(config["experiment"])
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
@@ -108,14 +112,15 @@ def test_descriptions_are_rewritten_not_repeated(tmp_path, monkeypatch):
     assert "mlflow.note.content" not in client.get_experiment(chosen).tags
 
 
-def test_adding_a_repeat_starts_no_existing_study_again(logged_study):
+@pytest.mark.e2e
+def test_adding_a_repeat_starts_no_existing_study_again(tracked_study, config, tmp_path):
     """The experiment's description names the strategies and their seeds once they finish:
     a repeat added reruns neither init_tracking nor (through it) the studies already run."""
-    run, config = logged_study
-    changed = run.path / "repeats.yaml"
+    # A copy: even a dry run may leave Snakemake's records behind in the study.
+    run = copy_study(tracked_study, tmp_path / "copy")
+    changed = tmp_path / "repeats.yaml"
     changed.write_text(yaml.safe_dump({**config, "repeats": 2}, sort_keys=False))
     planned = run.snakemake("-n", "--configfile", str(changed))
-    changed.unlink()
     rules, started = [], []  # each planned job's rule; the studies of start_study jobs
     for line in (planned.stdout + planned.stderr).splitlines():
         if rule := re.match(r"(?:local)?rule (\w+):$", line):
@@ -127,8 +132,9 @@ def test_adding_a_repeat_starts_no_existing_study_again(logged_study):
     assert sorted(started) == ["random-repeat1", "tpe-repeat1"]
 
 
-def test_forced_rerun_updates_instead_of_duplicating(logged_study):
-    run, config = logged_study
+@pytest.mark.e2e
+def test_forced_rerun_updates_instead_of_duplicating(tracked_study, config, tmp_path):
+    run = copy_study(tracked_study, tmp_path / "copy")
     client, before = mlflow_runs(_sqlite(run), config["experiment"])
     trial_run = next(r for r in before if r.data.tags.get("role") == "trial")
     history_before = client.get_metric_history(trial_run.info.run_id, "fold_0/value")
@@ -141,8 +147,9 @@ def test_forced_rerun_updates_instead_of_duplicating(logged_study):
     check_run_tree(_sqlite(run), config, run.results)
 
 
-def test_run_left_running_by_a_kill_is_finished_by_the_rerun(logged_study):
-    run, config = logged_study
+@pytest.mark.e2e
+def test_run_left_running_by_a_kill_is_finished_by_the_rerun(tracked_study, config, tmp_path):
+    run = copy_study(tracked_study, tmp_path / "copy")
     client, runs = mlflow_runs(_sqlite(run), config["experiment"])
     victim = next(r for r in runs if r.data.tags.get("role") == "trial"
                   and r.data.tags["strategy"] == "tpe" and r.data.tags["trial"] == "3")
@@ -155,21 +162,29 @@ def test_run_left_running_by_a_kill_is_finished_by_the_rerun(logged_study):
     check_run_tree(_sqlite(run), config, run.results)
 
 
-def test_changed_config_makes_newmlflow_runs(tmp_path):
-    run = Workdir(tmp_path)
-    config = load_config("tracking")
-    config["strategies"] = {"random": {"budget": 2}}
-    run.write_config(config)
-    run.snakemake("--cores", "2")
+@pytest.mark.e2e
+def test_changed_config_makes_new_mlflow_runs(tracked_study, config, tmp_path):
+    """The tracked study again with another seed, its random strategy only: new study and
+    trial runs beside the first ones, which are all kept."""
+    run = copy_study(tracked_study, tmp_path / "copy")
+    _, before = mlflow_runs(_sqlite(run), config["experiment"])
     config["seed"] = 6
+    config["strategies"] = {"random": config["strategies"]["random"]}
     run.write_config(config)
     run.snakemake("--cores", "2")
     _, runs = mlflow_runs(_sqlite(run), config["experiment"])
-    studies = [r for r in runs if r.data.tags.get("role") == "study"]
+    studies = [r for r in runs
+               if r.data.tags.get("role") == "study" and r.data.tags["strategy"] == "random"]
     assert len(studies) == 2 and len({r.data.tags["study_hash"] for r in studies}) == 2
-    assert len([r for r in runs if r.data.tags.get("role") == "trial"]) == 4
+    trials = [r for r in runs
+              if r.data.tags.get("role") == "trial" and r.data.tags["strategy"] == "random"]
+    assert len(trials) == 2 * 3
+    # The first seed's runs (random's and tpe's) are all still there.
+    assert {r.info.run_id for r in before} < {r.info.run_id for r in runs}
+    assert len(runs) == len(before) + 1 + 3
 
 
+@pytest.mark.e2e
 def test_unreachable_server_fails_loudly_keeps_results_and_resumes(tmp_path):
     run = Workdir(tmp_path)
     config = load_config("tracking")
@@ -196,17 +211,17 @@ def test_unreachable_server_fails_loudly_keeps_results_and_resumes(tmp_path):
     check_run_tree(_sqlite(run), config, run.results)
 
 
-def test_tracking_server_receives_the_same_run_tree(tmp_path, mlflow_server):
-    run = Workdir(tmp_path / "study")
-    run.path.mkdir()
-    config = load_config("tracking")
-    run.write_config(config)
-    run.snakemake("--cores", "2", env={"MLFLOW_TRACKING_URI": mlflow_server})
+@pytest.mark.e2e
+def test_tracking_server_receives_the_same_run_tree(server_study, config):
+    """The run against a server whose URI carries credentials (what they reach:
+    tests/test_security.py) logs the same tree as the sqlite default."""
+    run, url, _, _ = server_study
     assert not (run.results / "mlflow.db").exists(), "logged to sqlite instead of the server"
-    counts = check_run_tree(mlflow_server, config, run.results)
+    counts = check_run_tree(url, config, run.results)
     assert counts == {"study": 2, "trial": 7}
 
 
+@pytest.mark.e2e  # 8 writer processes on 2 cores: minutes, too long for the unit tier
 def test_eight_concurrent_writers_into_sqlite(tmp_path):
     """8 processes x 50 trials into the sqlite default at once: no error, no duplicate."""
     database = tmp_path / "results" / "mlflow.db"

@@ -13,6 +13,8 @@ import pytest
 from tests.helpers.tracking import check_run_tree
 from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir, load_config
 
+pytestmark = pytest.mark.e2e  # two workflows at once, each with its own experiment
+
 
 def _studies(tmp_path, uri: str | None) -> list[tuple[Workdir, dict]]:
     studies = []

@@ -3,7 +3,9 @@ tests that change what they find."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sqlite3
 from pathlib import Path
 
 from tests.helpers.workdir import Workdir, load_config
@@ -25,9 +27,31 @@ def run_named_study(path: Path, name: str, *args: str, env: dict | None = None) 
 
 def copy_study(study: Workdir, path: Path) -> Workdir:
     """A copy of a finished study that a test may change: its config, results and Snakemake's
-    metadata, with modification times kept, so Snakemake sees it as up to date. (An MLflow
-    sqlite store keeps its artifact root as an absolute path: artifacts logged in the copy
-    land beside the original's. The tests that change a copy's MLflow runs look at runs, not
-    artifacts.)"""
+    metadata, with modification times kept, so Snakemake sees it as up to date. Its sqlite
+    MLflow store (results/mlflow.db, the default) is pointed at the copy's own artifacts: the
+    store keeps artifact roots as absolute paths, so a rerun in a plain copy would log its
+    artifacts (the report, trials.csv) into the original's results/mlartifacts."""
     shutil.copytree(study.path, path, symlinks=True)
-    return Workdir(path)
+    copy = Workdir(path)
+    database = copy.results / "mlflow.db"
+    if database.exists():
+        _repoint_artifacts(database, f"{study.path.resolve()}/", f"{copy.path.resolve()}/")
+    return copy
+
+
+def _repoint_artifacts(database: Path, original: str, own: str) -> None:
+    """Every artifact root and location in an MLflow sqlite store under `original` moved
+    under `own` (paths and file: URIs alike hold the study's path followed by a slash)."""
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        columns = [(table, column)
+                   for (table,) in connection.execute(
+                       "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+                   for _, column, *_ in connection.execute(f"PRAGMA table_info({table})")
+                   if "artifact" in column or "location" in column]
+        roots = []
+        for table, column in columns:
+            connection.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)",
+                               (original, own))
+            roots += [row[0] for row in connection.execute(f"SELECT {column} FROM {table}")]
+    assert any(str(root).startswith(f"file://{own}results/") for root in roots), roots
+    assert not [root for root in roots if original in str(root)], roots

@@ -145,3 +145,4 @@ def check_run_tree(uri: str, config: dict, results: Path) -> dict:
     names = {a.path for a in client.list_artifacts(studies["tpe"].info.run_id)}
     assert {"trials.csv", "index.html", "comparison.csv", "figures", "test.json"} <= names
     return {"study": len(studies), "trial": len(trials)}
+
