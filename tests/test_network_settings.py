@@ -42,30 +42,35 @@ def fold_records(run: Workdir, trial: int) -> list[dict]:
             for fold in range(2)]
 
 
+@pytest.mark.e2e
 def test_loss_metric_scores_the_mean_cv_loss(settings_study):
     run, _ = settings_study
     table = pd.read_csv(run.results / "random" / "trials.csv")
     assert len(table) == 2
-    ok = table[table["status"] == "ok"]
-    assert len(ok), table
-    for _, row in ok.iterrows():
+    assert (table["status"] == "ok").all(), table  # learning rates 0.007 and 0.027
+    for _, row in table.iterrows():
         losses = [record["metrics"]["val_loss"] for record in fold_records(run, row["trial"])]
         # objective = mean of the folds' final validation loss: not log10(1 - accuracy).
         assert row["objective"] == pytest.approx(statistics.fmean(losses))
         assert row["cv_loss_mean"] == pytest.approx(row["objective"])
         assert row["objective"] > 0  # a cross-entropy, where log10(1 - accuracy) is < 0
     test = json.loads((run.results / "random" / "test.json").read_text())
-    best = ok.loc[ok["objective"].idxmin()]
+    best = table.loc[table["objective"].idxmin()]
     assert test["trial"] == best["trial"]
     assert test["cv_objective"] == pytest.approx(best["objective"])
     assert test["status"] == "ok"
     assert test["test_objective"] == pytest.approx(test["test_loss"])  # the loss, once more
 
 
+@pytest.mark.e2e
 def test_int_and_choice_parameters_reach_the_trained_folds(settings_study):
     run, _ = settings_study
     space = SETTINGS_STUDY["space"]
     table = pd.read_csv(run.results / "random" / "trials.csv")
+    # What seed 10 draws: two optimizers other than sgd, two initializers, two filter counts.
+    assert list(table["optimizer"]) == ["rmsprop", "adam"]
+    assert list(table["kernel_initializer"]) == ["glorot_uniform", "he_normal"]
+    assert list(table["filters"]) == [6, 7]
     for _, row in table.iterrows():
         assert 4 <= row["filters"] <= 8
         assert row["optimizer"] in space["optimizer"]["choices"]
@@ -77,7 +82,7 @@ def test_int_and_choice_parameters_reach_the_trained_folds(settings_study):
             assert params["optimizer"] == row["optimizer"]
             assert params["kernel_initializer"] == row["kernel_initializer"]
             assert params["learning_rate"] == pytest.approx(row["learning_rate"])
-            assert record["status"] in ("ok", "diverged"), record.get("reason")
+            assert record["status"] == "ok", record.get("reason")
     # MLflow's trial runs carry the same values.
     _, runs = mlflow_runs(f"sqlite:///{run.results / 'mlflow.db'}", SETTINGS_STUDY["experiment"])
     trials = {int(r.data.tags["trial"]): r for r in runs if r.data.tags.get("role") == "trial"}
@@ -89,6 +94,7 @@ def test_int_and_choice_parameters_reach_the_trained_folds(settings_study):
         assert params["kernel_initializer"] == row["kernel_initializer"]
 
 
+@pytest.mark.e2e
 def test_a_fold_with_two_threads_matches_one_trained_with_one(settings_study):
     """The study's fold jobs ran with 2 TensorFlow threads; the same fold retrained here with
     1 gives the same record, bit for bit: the folds enable TensorFlow's op determinism, and

@@ -1,7 +1,9 @@
 """The replay objective: a SURROGATE fitted on a finished study's trials.csv. The source here
-is a real study (the workflow run on a noisy Branin over a dense 8 x 8 grid), so the
-surrogate can be checked against the function it stands in for; then a replay study runs
-through the workflow, with the source file as an input of its training jobs."""
+is a real study (a noisy Branin over a dense 8 x 8 grid), so the surrogate can be checked
+against the function it stands in for; then a replay study runs through the workflow, with
+the source file as an input of its training jobs. The source's trials.csv is written
+in-process by the functions the workflow's jobs call, so that the surrogate's tests need no
+workflow; the end-to-end test checks that the workflow writes the same bytes."""
 
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hpstudy import jobs
 from hpstudy.config import ConfigError, load_schema, objective_defaults, resolve
 from hpstudy.objectives import objective_class
 from hpstudy.objectives.function import branin
 from hpstudy.objectives.replay import Replay, holdout_check
 from hpstudy.objectives.replay_surrogate import infer_scale, pooled_fold_std, surrogate
+from hpstudy.plan import Study
 from hpstudy.space import SearchSpace
 from tests.helpers.workdir import Workdir, load_config
 
@@ -35,11 +39,21 @@ def _source_config() -> dict:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    """The source study's trials.csv (64 ok trials, 2 folds)."""
-    run = Workdir(tmp_path_factory.mktemp("replay-source"))
-    run.write_config(_source_config())
-    run.snakemake("--cores", "2", "results/grid/trials.csv")
-    return run.results / "grid" / "trials.csv"
+    """The source study's trials.csv (64 ok trials, 2 folds), written as its jobs write it:
+    the grid is one round, proposed, evaluated (execution.fold_jobs: per_round) and
+    summarized."""
+    directory = tmp_path_factory.mktemp("replay-source")
+    study = Study.from_config(_source_config())
+    [trial_ids] = study.rounds("grid")
+    round_path, results, timings = (str(directory / name) for name in (
+        "round_0.json", "round_0_results.json", "round_0_timings.json"))
+    jobs.propose_round("grid", study.config["space"], study.settings("grid"),
+                       study.study_seed("grid"), 0, trial_ids, None, [], round_path)
+    jobs.evaluate_round(study.objective_name, study.objective_settings, round_path,
+                        list(range(study.folds)), None, 1, results, timings)
+    jobs.summarize_study(study.space.names, [round_path], [results], [timings],
+                         str(directory / "trials.csv"), str(directory / "timings.csv"))
+    return directory / "trials.csv"
 
 
 def _settings(path, **changes) -> dict:
@@ -198,11 +212,20 @@ def test_a_config_resolves_with_the_replay_objective_and_rejects_a_wrong_space(s
         resolve(config)
 
 
+@pytest.mark.e2e
 def test_a_replay_study_runs_and_its_source_is_an_input_of_its_training(source, tmp_path):
-    run = Workdir(tmp_path)
-    (tmp_path / "source").mkdir()
-    copy = tmp_path / "source" / "trials.csv"
-    copy.write_bytes(source.read_bytes())
+    # The source study run by the workflow: the trials.csv the other tests fitted on.
+    source_study = Workdir(tmp_path / "source-study")
+    source_study.path.mkdir()
+    source_study.write_config(_source_config())
+    source_study.snakemake("--cores", "2", "results/grid/trials.csv")
+    ran = source_study.results / "grid" / "trials.csv"
+    assert ran.read_bytes() == source.read_bytes()
+    run = Workdir(tmp_path / "replay")
+    run.path.mkdir()
+    (run.path / "source").mkdir()
+    copy = run.path / "source" / "trials.csv"
+    copy.write_bytes(ran.read_bytes())
     config = load_config("branin")
     config.update(experiment="test-replay", space=SPACE,
                   strategies={"random": {"budget": 8}},

@@ -160,7 +160,17 @@ def test_a_growing_decay_rate_and_a_schedule_without_a_rate_are_rejected_naming_
     resolve(config)  # lr / (1 + 1.5 epoch) only ever decays
 
 
-def test_tunables_as_search_space_parameters():
+def test_tunables_as_search_space_parameters_build_the_network_they_name():
+    """The seed write-ups' tunables searched (initializer, optimizer, dropout, Nesterov): the
+    config resolves with them as its space, a setting that is not tunable is refused by key,
+    and each proposed point builds the network it names."""
+    import keras
+
+    from hpstudy.config import strategy_defaults
+    from hpstudy.objectives.cnn import OBJECTIVE as CNN
+    from hpstudy.plan import Study
+    from hpstudy.strategies import make_strategy
+
     config = load_config("cnn_tiny")
     config["space"] = {
         "kernel_initializer": {"type": "choice", "choices": ["zero", "he_uniform"]},
@@ -169,14 +179,41 @@ def test_tunables_as_search_space_parameters():
         "nesterov": {"type": "choice", "choices": [False, True]},
     }
     config["strategies"] = {"random": {"budget": 2}}
-    resolve(config)  # every one of them is tunable
+    resolved = resolve(config)
+    assert list(resolved["space"]) == ["kernel_initializer", "optimizer", "dropout", "nesterov"]
+    with pytest.raises(ConfigError, match=r"space\.threads: .*no setting 'threads'"):
+        resolve({**config, "space": {**config["space"], "threads": {
+            "type": "choice", "choices": [1, 2]}}})
+    space = SearchSpace.from_config(resolved["space"])
+    points = make_strategy("random", space, strategy_defaults("random"), 3).propose(
+        list(range(8)), [])
+    for name in ("kernel_initializer", "optimizer", "nesterov"):  # seed 3 draws each value
+        assert {point[name] for point in points} == set(config["space"][name]["choices"])
+    initializers = {"zero": keras.initializers.Zeros, "he_uniform": keras.initializers.HeUniform}
+    settings = Study.from_config(config).objective_settings
+    for point in points:
+        model = CNN.build_model({**settings, **point}, (8, 8, 1), 10)
+        assert type(model.optimizer).__name__.lower() == point["optimizer"]
+        # Nesterov momentum is SGD's: nadam has it built in, with no switch.
+        assert getattr(model.optimizer, "nesterov", None) == (
+            point["nesterov"] if point["optimizer"] == "sgd" else None)
+        dropout = [layer.rate for layer in model.layers
+                   if isinstance(layer, keras.layers.Dropout)]
+        assert dropout == pytest.approx([point["dropout"]])
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        for layer in (model.layers[0], dense[0]):  # the convolution and the hidden layer
+            assert type(layer.kernel_initializer) is initializers[point["kernel_initializer"]]
 
 
 # --- the initializer study, end to end ----------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs dataset-fashion-mnist")
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
 def test_initializer_study_runs_end_to_end_on_fashion_mnist_idx_files(tmp_path):
+    """The shipped initializer study at test size: the suite's one workflow run on the
+    Fashion-MNIST IDX files. (The CNN trains on them in-process:
+    tests/test_cnn.py::test_the_cnn_learns_a_fold_of_fashion_mnist_idx_images.)"""
     import yaml
 
     config = yaml.safe_load((REPO / "config" / "initializers_mlp.yaml").read_text())
@@ -185,19 +222,35 @@ def test_initializer_study_runs_end_to_end_on_fashion_mnist_idx_files(tmp_path):
     run = Workdir(tmp_path)
     run.write_config(config)
     run.snakemake("--cores", "2")
+    metadata = json.loads((run.results / "data" / "dataset.json").read_text())
+    assert metadata["image_shape"] == [28, 28] and metadata["examples"] == 400
     table = pd.read_csv(run.results / "grid" / "trials.csv")
     assert sorted(table["kernel_initializer"]) == sorted(
         config["space"]["kernel_initializer"]["choices"])
     assert (table["status"] == "ok").all()
-    zero = table.set_index("kernel_initializer").loc["zero"]
+    # objective = log10(1 - the mean of the 3 folds' accuracies)
+    folds = table[[f"fold_{k}_accuracy" for k in range(3)]]
+    assert folds.stack().between(0, 1).all()
+    assert table["cv_accuracy_mean"].tolist() == pytest.approx(folds.mean(axis=1).tolist())
+    assert table["objective"].tolist() == pytest.approx(
+        np.log10(1 - table["cv_accuracy_mean"]).tolist())
+    by_initializer = table.set_index("kernel_initializer")
+    zero = by_initializer.loc["zero"]
     assert zero["cv_accuracy_mean"] <= 0.2  # chance on 10 classes (a stratified subset)
     assert zero["objective"] == table["objective"].max()  # the worst of the eight
+    # The initializers scaled by fan-in learn well past chance (0.1) in 2 epochs on 213
+    # images a fold (measured 0.42 to 0.45); Keras' fixed +-0.05 uniform and normal ones
+    # only start to (0.17, 0.19), but past chance and the zero initializer (0.09).
+    accuracy = by_initializer["cv_accuracy_mean"]
+    scaled = ["lecun_uniform", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform"]
+    assert (accuracy[scaled] > 0.3).all(), accuracy
+    assert (accuracy[["uniform", "normal"]] > 0.13).all(), accuracy
     test = json.loads((run.results / "grid" / "test.json").read_text())
     assert test["status"] == "ok" and test["params"]["kernel_initializer"] != "zero"
     assert (run.results / "report" / "index.html").is_file()
 
 
-# --- the test functions: published minima, evaluation, config, a study -----------------------
+# --- the test functions: published minima, evaluation, config ------------------------------
 
 # Published minima (Surjanovic & Bingham's Virtual Library of Simulation Experiments; Hartmann
 # 1973): f* at each listed minimiser, and the domain a dense sample draws from.
@@ -211,13 +264,12 @@ FUNCTION_MINIMA = {
 }
 
 
-def _function_config(name: str, space: dict, **execution) -> dict:
+def _function_config(name: str, space: dict) -> dict:
     config = load_config("branin")
     config["objective"]["function"] = {"name": name, "noise_std": 0.1}
     config["space"] = space
     config["strategies"] = {"random": {"budget": 6},
                             "tpe": {"budget": 6, "batch_size": 2, "n_startup_jobs": 2}}
-    config["execution"] = execution
     return config
 
 
@@ -281,31 +333,3 @@ def test_a_hartmann6_config_needs_exactly_x1_to_x6_naming_the_key():
         resolve(_function_config("hartmann6", space))
     with pytest.raises(ConfigError, match=r"space\.x3: missing; .*hartmann3"):  # 2-D: not 3
         resolve(_function_config("hartmann3", _unit_space(["x1", "x2"])))
-
-
-def test_a_hartmann3_study_runs_per_round_and_tests_the_exact_value(tmp_path):
-    from hpstudy.objectives.function import hartmann3
-
-    config = _function_config("hartmann3", _unit_space(["x1", "x2", "x3"]),
-                              fold_jobs="per_round")
-    run = Workdir(tmp_path)
-    run.write_config(config)
-    # Each strategy's files, not the report nor MLflow's logs (other tests run those).
-    run.snakemake("--cores", "2", *(f"results/{s}/{name}" for s in config["strategies"]
-                                    for name in ("trials.csv", "test.json")))
-    for strategy in config["strategies"]:
-        table = pd.read_csv(run.results / strategy / "trials.csv")
-        assert list(table["trial"]) == list(range(6)) and (table["status"] == "ok").all()
-        assert list(table.columns[2:5]) == ["x1", "x2", "x3"]
-        assert table[["x1", "x2", "x3"]].stack().between(0, 1).all()
-        # objective = mean over the folds of the function plus seeded fold noise
-        exact = [hartmann3(*row) for row in table[["x1", "x2", "x3"]].itertuples(index=False)]
-        assert (table["objective"] - exact).abs().max() < 0.5  # noise_std 0.1
-        test = json.loads((run.results / strategy / "test.json").read_text())
-        best = table.loc[table["objective"].idxmin()]
-        assert test["trial"] == best["trial"] and test["cv_objective"] == best["objective"]
-        assert test["test_objective"] == hartmann3(**test["params"])  # exact: no noise
-        assert [test["params"][n] for n in ("x1", "x2", "x3")] == \
-            pytest.approx(list(best[["x1", "x2", "x3"]]), rel=1e-12)
-    assert list(run.results.glob("tpe/rounds/round_*_results.json"))  # a job per round
-    assert not list(run.results.glob("*/trials")), "per_round wrote per-trial files"

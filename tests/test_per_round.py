@@ -13,6 +13,8 @@ from hpstudy.plan import Study
 from tests.helpers.tracking import mlflow_runs, run_tree
 from tests.helpers.workdir import Workdir, load_config
 
+pytestmark = pytest.mark.e2e  # every test runs the workflow (or a dry run of it)
+
 # Every file that is a pure function of the config (timings are measured, not computed).
 REPRODUCIBLE = ["{s}/trials.csv", "{s}/test.json", "report/comparison.csv",
                 "report/repeats.csv"]

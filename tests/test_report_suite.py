@@ -1,7 +1,8 @@
 """The benchmark suite's report (hpstudy.report.suite, suite_figures): the regret definition
 on hand-written trials.csv files, the statistics across benchmarks checked against scipy and
 Demšar's (2006) table, and two real function benchmarks run by the real workflow, reported
-on by the package and by the workflow's adapter script."""
+on by the package and by the workflow's adapter script (the Hartmann-3 one also checked as a
+study of its own: its values and held-out tests)."""
 
 from __future__ import annotations
 
@@ -260,7 +261,8 @@ BENCHMARKS = {"branin": BRANIN_SPACE,
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
-    """{benchmark: (resolved config, {study: trials.csv})}, each run in its own directory."""
+    """(root, {benchmark: (resolved config, {study: trials.csv})}), each benchmark run in
+    root / <benchmark>; Hartmann-3's held-out tests (test.json) too."""
     root = tmp_path_factory.mktemp("suite")
     benchmarks = {}
     for name, space in BENCHMARKS.items():
@@ -271,13 +273,15 @@ def suite(tmp_path_factory):
         run.path.mkdir()
         path = run.write_config(config)
         studies = Study.from_config(config).studies
+        outputs = ("trials.csv", "test.json") if name == "hartmann3" else ("trials.csv",)
         run.snakemake("--cores", "2", "--configfile", str(path), "--replace-workflow-config",
-                      *(f"results/{study}/trials.csv" for study in studies))
+                      *(f"results/{study}/{output}" for study in studies for output in outputs))
         benchmarks[name] = (resolve(config),
                             {s: str(run.results / s / "trials.csv") for s in studies})
     return root, benchmarks
 
 
+@pytest.mark.e2e
 def test_a_suite_of_two_real_benchmarks_is_reported_reproducibly(suite):
     root, benchmarks = suite
     written = build_suite_report(benchmarks, str(root / "report"))
@@ -363,3 +367,42 @@ def test_a_suite_of_two_real_benchmarks_is_reported_reproducibly(suite):
                             capture_output=True, text=True, env=env, cwd=root, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert {path.name: path.read_bytes() for path in adapter.iterdir()} == first
+
+
+@pytest.mark.e2e
+def test_the_hartmann3_benchmark_runs_per_round_and_tests_the_exact_value(suite):
+    """Each study of the Hartmann-3 benchmark (3 strategies x 3 seeds, a job per round):
+    x1..x3 in the unit cube, each fold's value Hartmann-3 plus the noise its own seed draws,
+    the objective their mean, and the best trial tested at the exact, noise-free value."""
+    root, benchmarks = suite
+    config, trials = benchmarks["hartmann3"]
+    results = root / "hartmann3" / "results"
+    hartmann3, noise_std = FUNCTIONS["hartmann3"], config["objective"]["function"]["noise_std"]
+    names = ["x1", "x2", "x3"]
+    for study, path in trials.items():
+        table = pd.read_csv(path)
+        assert list(table["trial"]) == list(range(8)) and (table["status"] == "ok").all()
+        assert list(table.columns[2:5]) == names
+        assert table[names].stack().between(0, 1).all()
+        folds = {(record["trial"], record["fold"]): record
+                 for bundle in results.glob(f"{study}/rounds/round_*_results.json")
+                 for record in json.loads(bundle.read_text())["folds"]}
+        assert sorted(folds) == [(trial, fold) for trial in range(8) for fold in range(2)]
+        for _, row in table.iterrows():
+            exact = hartmann3(*row[names])
+            values = [exact + noise_std * float(
+                np.random.default_rng(folds[row["trial"], fold]["seed"]).standard_normal())
+                for fold in range(2)]
+            assert [folds[row["trial"], fold]["metrics"]["value"] for fold in range(2)] == \
+                pytest.approx(values, rel=1e-12)
+            assert row["objective"] == pytest.approx(np.mean(values), rel=1e-12)
+        test = json.loads((results / study / "test.json").read_text())
+        best = table.loc[table["objective"].idxmin()]
+        assert test["trial"] == best["trial"] and test["cv_objective"] == best["objective"]
+        assert test["test_objective"] == hartmann3(**test["params"])  # exact: no noise
+        assert [test["params"][n] for n in names] == pytest.approx(list(best[names]),
+                                                                   rel=1e-12)
+    tpe_rounds = len(Study.from_config(config).rounds("tpe"))
+    assert tpe_rounds > 1  # a job per round, each proposed from the rounds before
+    assert len(list(results.glob("tpe/rounds/round_*_results.json"))) == tpe_rounds
+    assert not list(results.glob("*/trials")), "per_round wrote per-trial files"

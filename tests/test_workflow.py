@@ -267,6 +267,9 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
                       "use_unbounded_threadpool"):
             assert noise not in output, (name, noise)
         assert "fold 1: ok" in output and "diverged" in output
+        # The folds were grouped as asked: one job per trial or one per fold.
+        training_rule = {"per_trial": "train_trial", "per_fold": "train_fold"}
+        assert f"rule {training_rule[execution['fold_jobs']]}:" in output, name
         modes = {usage["mode"] for usage in usage_lines(run.results)}
         assert modes == ({"cold"} if name == "cold" else {"warm"}), (name, modes)
         if name == "cold":  # what each fresh interpreter imported, its conda env provides
