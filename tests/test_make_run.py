@@ -12,8 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.processes import kill_when
 from tests.helpers.workdir import REPO, Workdir
+
+pytestmark = pytest.mark.e2e
 
 CLEARING = "make run: clearing the lock a killed run left behind"
 REFUSED = "make run: another 'make run' is running in this directory"
@@ -75,9 +79,15 @@ def test_make_run_clears_a_stale_lock_and_refuses_a_concurrent_run(tmp_path):
     try:
         # The message is printed under the flock: from then on this `make run` holds it.
         wait_for(lambda: CLEARING in log.read_text(), "clearing message", 120, first, log)
-        second = subprocess.run(MAKE_RUN, cwd=tmp_path, capture_output=True, text=True,
-                                timeout=120, env=MAKE_ENV)
-        assert first.poll() is None, "the first make run ended before the second was refused"
+        # Stopped (as Ctrl-Z stops it) it cannot finish, and so cannot give the flock back,
+        # however long the second `make run` takes to start.
+        os.killpg(first.pid, signal.SIGSTOP)
+        try:
+            second = subprocess.run(MAKE_RUN, cwd=tmp_path, capture_output=True, text=True,
+                                    timeout=120, env=MAKE_ENV)
+            assert first.poll() is None, "the first make run ended before it was stopped"
+        finally:
+            os.killpg(first.pid, signal.SIGCONT)
         assert second.returncode != 0
         assert REFUSED in second.stderr, second.stderr
         assert CLEARING not in second.stdout + second.stderr

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ import yaml
 from hpstudy import fileio
 from hpstudy.paths import round_results, score_file, timing_file, trials_table
 from hpstudy.progress import load_study, main, study_progress, trial_work
+from tests.helpers.tiers import require_end_to_end
 from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir
 
 # Branin, 3 small studies (grid: 4 trials, random: 4, TPE: 2 rounds of 2): a few seconds.
@@ -80,25 +83,73 @@ def per_round(tmp_path_factory) -> Workdir:
     return run
 
 
+def scored(directory: Path) -> dict[str, int]:
+    """How many trials of each study have their score file on disk (one job per trial)."""
+    return {study: len(list((directory / "results" / study / "trials").glob("*/score.json")))
+            for study in PLANNED}
+
+
+def frozen_look(snakemake: subprocess.Popen, directory: Path) -> dict:
+    """`make status` with the whole run stopped (SIGSTOP to its process group, as Ctrl-Z
+    stops a job), so that nothing is written while it looks: whether the run was still
+    going, the scores on disk before and after the look, and what the look said."""
+    deadline = time.monotonic() + 60
+    try:
+        # A stop lands asynchronously (and a job forked meanwhile needs one of its own): look
+        # only once every process of the run is stopped.
+        while stopped := _not_stopped(snakemake.pid):
+            os.killpg(snakemake.pid, signal.SIGSTOP)
+            assert time.monotonic() < deadline, f"the run did not stop: {stopped}"
+            time.sleep(0.01)
+        running = snakemake.poll() is None  # a stopped process is not an ended one
+        before = scored(directory)
+        rows, text = status(directory)
+        return {"running": running, "before": before, "rows": rows, "text": text,
+                "after": scored(directory)}
+    finally:
+        os.killpg(snakemake.pid, signal.SIGCONT)
+
+
+def _not_stopped(group: int) -> list[str]:
+    """The processes of the group that are neither stopped nor dead (ps states T, Z)."""
+    listing = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(group)],
+                             capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if line.split()[1][0] not in "TZ"]
+
+
 @pytest.fixture(scope="module")
-def partway(tmp_path_factory) -> tuple[Workdir, list[dict[str, dict]]]:
+def partway(tmp_path_factory) -> tuple[Workdir, list[tuple], dict | None]:
     """Random search and TPE's first round, one job per trial, with `make status` asked again
-    and again while Snakemake runs: the run and what each look saw."""
+    and again while Snakemake runs, each look between two counts of the scores on disk (so
+    what it may count is known whatever the timing), and one look with the run frozen as
+    soon as its first trial is scored. The run, the looks (scores before, the rows, scores
+    after) and the frozen look (None if the run ended before it)."""
+    require_end_to_end("a Snakemake workflow")
     run = Workdir(tmp_path_factory.mktemp("per_trial"))
     run.write_config(config("per_trial"))
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run.path),
                "--cores", "2", trials_table("random"), "results/tpe/rounds/round_1.json"]
-    looks = []
+    looks, frozen = [], None
     with open(run.path / "snakemake.out", "w+", encoding="utf-8") as console:
-        snakemake = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT)
-        while snakemake.poll() is None:
-            rows, text = status(run.path)
-            assert "not counted" not in text  # atomic writes: never a half-written file
-            looks.append(rows)
-            time.sleep(0.2)
+        # Its own process group, with every job and the warm worker in it: what is frozen.
+        snakemake = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        try:
+            while snakemake.poll() is None:
+                if frozen is None and any(scored(run.path).values()):
+                    frozen = frozen_look(snakemake, run.path)
+                before = scored(run.path)
+                rows, text = status(run.path)
+                assert "not counted" not in text  # atomic writes: never a half-written file
+                looks.append((before, rows, scored(run.path)))
+                time.sleep(0.05)
+        finally:
+            if snakemake.poll() is None:  # a failed assertion above: stop the run
+                os.killpg(snakemake.pid, signal.SIGKILL)
+                snakemake.wait()
         console.seek(0)
         assert snakemake.returncode == 0, console.read()[-4000:]
-    return run, looks
+    return run, looks, frozen
 
 
 def test_before_anything_ran_every_study_is_planned_and_has_no_estimate(tmp_path):
@@ -112,20 +163,31 @@ def test_before_anything_ran_every_study_is_planned_and_has_no_estimate(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]  # wrote nothing
 
 
+@pytest.mark.e2e
 def test_while_snakemake_runs_counts_only_grow_and_nothing_is_written(partway):
-    run, looks = partway
+    run, looks, frozen = partway
     assert looks, "Snakemake finished before the first look"
     for study in PLANNED:
-        done = [rows[study]["done"] for rows in looks]
+        done = [rows[study]["done"] for _, rows, _ in looks]
         assert done == sorted(done), study
+        # A look counts every score written before it began, and none not yet written.
+        for before, rows, after in looks:
+            assert before[study] <= rows[study]["done"] <= after[study], (study, before, after)
+    # Frozen partway, with a trial scored: the look counts exactly the scores on disk.
+    assert frozen is not None, "the run ended before its first trial was scored"
+    assert frozen["running"], "the run had ended when it was frozen"
+    assert frozen["after"] == frozen["before"], "something wrote while the run was frozen"
+    assert {study: frozen["rows"][study]["done"] for study in PLANNED} == frozen["before"]
+    assert sum(frozen["before"].values()) >= 1 and "not counted" not in frozen["text"]
     # After the run: looking changes no file (and so takes no lock in .snakemake/).
     before = files(run.path)
     status(run.path)
     assert files(run.path) == before
 
 
+@pytest.mark.e2e
 def test_partway_counts_the_trials_done_and_estimates_only_studies_that_began(partway):
-    run, _ = partway
+    run, _, _ = partway
     rows, _ = status(run.path)
     assert {study: (rows[study]["done"], rows[study]["planned"]) for study in PLANNED} == \
         {"grid": (0, 4), "random": (4, 4), "tpe": (2, 4)}
@@ -136,6 +198,7 @@ def test_partway_counts_the_trials_done_and_estimates_only_studies_that_began(pa
     assert rows["random"]["best"] == pytest.approx(table["objective"].min(), rel=1e-5)
 
 
+@pytest.mark.e2e
 def test_failed_and_diverged_trials_are_counted_and_never_best(partway, tmp_path):
     directory = copy_study(partway[0], tmp_path)
     study = load_study(directory, [], replace=False)
@@ -153,6 +216,7 @@ def test_failed_and_diverged_trials_are_counted_and_never_best(partway, tmp_path
     assert status(directory)[0]["total"]["bad"] == 2
 
 
+@pytest.mark.e2e
 def test_estimate_is_fit_cpu_per_trial_done_times_trials_left_over_cores(partway, tmp_path):
     directory = copy_study(partway[0], tmp_path)
     study = load_study(directory, [], replace=False)
@@ -170,6 +234,7 @@ def test_estimate_is_fit_cpu_per_trial_done_times_trials_left_over_cores(partway
     assert rows["grid"]["left"] == "-"
 
 
+@pytest.mark.e2e
 def test_a_half_written_score_is_not_counted_and_is_named(partway, tmp_path):
     directory = copy_study(partway[0], tmp_path)
     path = directory / score_file("random", 3)
@@ -179,6 +244,7 @@ def test_a_half_written_score_is_not_counted_and_is_named(partway, tmp_path):
     assert "not counted (1 file(s) unreadable" in text and str(path) in text
 
 
+@pytest.mark.e2e
 def test_after_the_study_every_trial_is_done_with_trials_csv_best(per_round):
     rows, text = status(per_round.path)
     assert "fold_jobs per_round" in text
@@ -192,6 +258,7 @@ def test_after_the_study_every_trial_is_done_with_trials_csv_best(per_round):
     assert not list(per_round.results.glob("*/trials")), "per_round wrote per-trial files"
 
 
+@pytest.mark.e2e
 def test_per_round_counts_the_rounds_whose_results_are_written(per_round, tmp_path):
     directory = copy_study(per_round, tmp_path)
     (directory / round_results("tpe", 1)).unlink()
@@ -245,6 +312,7 @@ def test_an_invalid_config_is_reported_not_raised(tmp_path, capsys):
     assert "seed: must be integer" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_runs_as_a_module_from_the_repository_root(per_round):
     result = subprocess.run([sys.executable, "-m", "hpstudy.progress", "--directory",
                              str(per_round.path), "--cores", "1"], cwd=REPO,

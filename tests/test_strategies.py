@@ -45,8 +45,24 @@ ADAPTIVE = [name for name in STRATEGIES if strategy_class(name).adaptive]
 NON_ADAPTIVE = [name for name in STRATEGIES if not strategy_class(name).adaptive]
 
 
+# A fresh interpreter's BLAS and OpenMP with one thread, as one_blas_thread here.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
 # What config fills in for a multi-fidelity strategy (max_resource: the objective's epochs).
 FIDELITY = {"max_resource": 9}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """Proposals made with one BLAS and one OpenMP thread, as the workflow's proposal jobs
+    make them (hpstudy.launch limits a job to its threads: 1). With more, OpenBLAS's threads
+    spin on the GPs' small matrices: on a busy 2-core machine the GP tests took 3x the CPU."""
+    import scipy.linalg  # noqa: F401  (loads scipy's OpenBLAS; numpy's is loaded)
+    import sklearn  # noqa: F401  (loads scikit-learn's OpenMP)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 def settings(name: str, **overrides) -> dict:
@@ -195,27 +211,37 @@ _CHILD = """
 import json, sys
 from hpstudy.space import SearchSpace
 from hpstudy.strategies import Observation, make_strategy
-job = json.load(sys.stdin)
-space = SearchSpace.from_config(job["space"])
-strategy = make_strategy(job["name"], space, job["settings"], job["seed"])
-history = [Observation.from_dict(record) for record in job["history"]]
-print(json.dumps(strategy.propose(job["ids"], history)))
+jobs = json.load(sys.stdin)
+space = SearchSpace.from_config(jobs["space"])
+history = [Observation.from_dict(record) for record in jobs["history"]]
+proposals = {}
+for name, settings in jobs["settings"].items():
+    strategy = make_strategy(name, space, settings, jobs["seed"])
+    proposals[name] = strategy.propose(jobs["ids"], history)
+print(json.dumps(proposals))
 """
 
 
-@pytest.mark.parametrize("name", STRATEGIES)
-def test_same_proposals_in_a_fresh_process(name):
-    ids = ids_after(len(MIXED), 2)
-    job = {"name": name, "space": SPACE_CONFIG, "settings": settings(name), "seed": SEED,
-           "ids": ids, "history": [o.to_dict() for o in MIXED]}
-    # A different hash salt too: nothing may depend on Python's hash().
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow"), "PYTHONHASHSEED": "12345"}
-    result = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps(job), env=env,
+@pytest.fixture(scope="module")
+def fresh_process_proposals() -> dict[str, list[dict]]:
+    """Every strategy's proposals after MIXED, made in one fresh interpreter (an interpreter
+    per strategy cost a second or two each), with another hash salt: nothing may depend on
+    Python's hash()."""
+    jobs = {"space": SPACE_CONFIG, "seed": SEED, "ids": ids_after(len(MIXED), 2),
+            "settings": {name: settings(name) for name in STRATEGIES},
+            "history": [o.to_dict() for o in MIXED]}
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(REPO / "workflow"),
+           "PYTHONHASHSEED": "12345"}
+    result = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps(jobs), env=env,
                             capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
-    child = json.loads(result.stdout.strip().splitlines()[-1])
-    here = strategy(name).propose(ids, list(MIXED))
-    assert child == json.loads(json.dumps(here))
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_same_proposals_in_a_fresh_process(name, fresh_process_proposals):
+    here = strategy(name).propose(ids_after(len(MIXED), 2), list(MIXED))
+    assert fresh_process_proposals[name] == json.loads(json.dumps(here))
 
 
 # --- rounds: how proposals depend on the ids asked together --------------------------------

@@ -104,6 +104,7 @@ def test_a_bad_suite_config_is_rejected_naming_the_benchmark_and_key(change, mes
     assert message in str(error.value)
 
 
+@pytest.mark.e2e
 def test_a_bad_suite_stops_snakemake_before_any_job(tmp_path):
     suite = quick_config()
     suite["benchmarks"]["branin"]["objective"]["function"]["name"] = "rosenbrock"

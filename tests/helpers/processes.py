@@ -9,12 +9,14 @@ import signal
 import subprocess
 import time
 
+from tests.helpers.tiers import require_end_to_end
 from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir
 
 
 def kill_when(run: Workdir, pattern: str, timeout: float = 600, cores: int = 8) -> None:
     """Start `snakemake --cores <cores>` in a process group of its own and SIGKILL the whole
     group as soon as a file matching `pattern` exists."""
+    require_end_to_end("a Snakemake workflow")
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run.path),
                "--cores", str(cores)]
     with open(run.path / "killed-run.log", "wb") as log:
