@@ -223,6 +223,9 @@ def _assert_refused_before_any_job(study: Workdir, result, prefix: str, words: l
     assert result.returncode != 0, output[-2000:]
     _assert_one_clear_line(output, prefix, words)
     assert traceback or "Traceback" not in output, "a traceback instead of a message"
+    # The pre-flight's message alone: not framed by Snakemake as an error at a line of
+    # common.smk with a stack-frame line (common.smk exits with it instead of raising).
+    assert traceback or "WorkflowError in file" not in output, output[-2000:]
     # Nothing ran: every job writes under results/ (its log, at least); no MLflow store.
     assert not study.results.exists(), sorted(map(str, study.results.rglob("*")))
     assert not [path for path in study.path.rglob("*")

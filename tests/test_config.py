@@ -45,7 +45,7 @@ def test_default_and_shipped_configs_are_valid():
 def test_shipped_configs_resolve_alone_and_set_every_key(path):
     """Each config/*.yaml is a study on its own: it resolves without config.yaml. The ones
     run with a plain --configfile are merged over config.yaml (Snakemake's recursive update);
-    the README promises they set every key, so nothing of config.yaml (its grid, strategies,
+    docs/usage.md promises they set every key, so nothing of config.yaml (its grid, strategies,
     seeds) leaks into the study they run."""
     from snakemake.utils import update_config
 
@@ -161,3 +161,84 @@ def test_every_default_lives_in_the_schema():
     partial = resolve({**minimal, "execution": {"resources": {"train": {"runtime": 5}}}})
     assert partial["execution"]["resources"]["train"] == {"runtime": 5, "mem_mb": 2000}
     assert partial["execution"]["resources"]["data"] == {"runtime": 30, "mem_mb": 4000}
+
+
+# --- `snakemake --config` with a nested value ------------------------------------------------
+# Snakemake reads `--config 'strategies={random: {budget: 3}}'` with YAML's base loader: the
+# mapping arrives, every value in it as text ({'random': {'budget': '3'}}). The Snakefile passes
+# those values (workflow.config_settings.config) to load_study, which reads them as meant.
+
+
+def test_nested_command_line_values_are_read_as_the_schema_wants():
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    given = parse_config(['strategies={"tpe": {"budget": 3, "batch_size": 2}}',
+                          "space={x: {type: uniform, low: -5, high: 1e1, grid: 3}}"])
+    assert given["strategies"]["tpe"]["budget"] == "3"  # what Snakemake hands over
+    config = load_config("branin")
+    update_config(config, copy.deepcopy(given))  # what Snakemake does with them
+    resolved = resolve(config, command_line=given)
+    assert resolved["strategies"]["tpe"]["budget"] == 3
+    assert resolved["strategies"]["tpe"]["batch_size"] == 2
+    assert resolved["space"]["x"] == {"type": "uniform", "low": -5, "high": 10.0, "grid": 3}
+    assert config["strategies"]["tpe"]["budget"] == "3"  # the caller's config untouched
+
+
+def test_a_nested_command_line_value_that_is_not_a_number_is_named_without_the_yaml_hint():
+    from snakemake.cli import parse_config
+
+    given = parse_config(['strategies={"random": {"budget": many}}'])
+    config = load_config("branin")
+    config["strategies"]["random"] = copy.deepcopy(given["strategies"]["random"])
+    with pytest.raises(ConfigError) as caught:
+        resolve(config, command_line=given)
+    assert "strategies.random.budget: must be integer, got 'many'" in str(caught.value)
+    assert "1e-4" not in str(caught.value)
+
+
+def test_text_from_a_config_file_is_not_converted():
+    """Only --config values are read again: '3' written as text in a file stays an error."""
+    config = load_config("branin")
+    config["strategies"]["random"]["budget"] = "3"
+    with pytest.raises(ConfigError, match="strategies.random.budget: must be integer"):
+        resolve(config, command_line={"seed": 3})
+
+
+# --- objectives that read no data need no dataset block ---------------------------------------
+
+
+def _without_dataset(name: str) -> dict:
+    config = load_config(name)
+    del config["dataset"]
+    return config
+
+
+def test_an_objective_without_data_needs_no_dataset():
+    from hpstudy.report.setup import setup_table
+    from hpstudy.tracking_notes import experiment_note, study_setup
+
+    study = Study.from_config(_without_dataset("branin"))
+    assert not study.needs_data and "dataset" not in study.config
+    assert len({study.study_hash(name) for name in study.studies}) == len(study.studies)
+    assert " on " not in experiment_note("e", study_setup(study)).splitlines()[2]
+    table = setup_table(study.config, config_hash=study.hash, budgets={"random": 6}, data=None,
+                        trials=0, fit_cpu_seconds=0.0, commit="abc", versions={})
+    assert table.set_index("item").loc["data", "value"] == "none (the objective reads no data)"
+    # A dataset block given anyway is kept as it was (the study hashes do not change).
+    with_data = Study.from_config(load_config("branin"))
+    assert with_data.config["dataset"]["name"] == "digits"
+
+
+def test_an_objective_that_reads_data_still_requires_the_dataset():
+    with pytest.raises(ConfigError) as caught:
+        resolve(_without_dataset("default"))
+    assert str(caught.value) == ("invalid config: dataset: required by the 'cnn' objective "
+                                 "(it trains on data), e.g. dataset: {name: digits}")
+
+
+@pytest.mark.e2e
+def test_a_study_without_a_dataset_block_is_planned(workdir):
+    workdir.write_config(_without_dataset("branin"))
+    result = workdir.snakemake("-n", timeout=120)
+    assert "prepare_data" not in result.stdout and "init_tracking" in result.stdout

@@ -60,6 +60,21 @@ def test_the_ui_sees_a_described_model_training_experiment(tracked_study, config
     assert f"- Best objective {best:.6g}, trial {studies['tpe'].data.tags['best_trial']}" in note
 
 
+def test_the_experiment_description_lists_only_fixed_objective_settings():
+    """The CNN searches learning_rate and momentum: the Objective line states the settings
+    every trial shares, not a searched setting's default (listed under Search space)."""
+    from hpstudy.plan import Study
+    from hpstudy.tracking_notes import experiment_note, study_setup
+
+    study = Study.from_config(load_config("default"))
+    assert {"learning_rate", "momentum"} <= set(study.config["space"])
+    note = experiment_note("described", study_setup(study, strategies=False))
+    objective = next(line for line in note.splitlines() if line.startswith("- Objective:"))
+    assert "epochs" in objective
+    assert "learning_rate" not in objective and "momentum" not in objective, objective
+    assert "`learning_rate`: loguniform" in note and "`momentum`: loguniform" in note
+
+
 def test_descriptions_are_rewritten_not_repeated(tmp_path, monkeypatch):
     """The tracking jobs as the workflow calls them, twice: the study run's note holds its
     results and the report's verdict on its strategy once; an existing experiment gets the

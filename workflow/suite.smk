@@ -1,5 +1,5 @@
 # Benchmark suite: every strategy x several benchmark problems x many seeds, and a report
-# across them (README, Benchmarking strategies):
+# across them (docs/benchmarking.md):
 #   snakemake --snakefile workflow/suite.smk --cores 8
 # config/benchmark_suite.yaml by default; --configfile F --replace-workflow-config for
 # another (config/benchmark_suite_quick.yaml: the small one CI runs). Each benchmark is an
@@ -31,7 +31,8 @@ from hpstudy.suite import (
 try:
     BENCHMARKS = study_configs(config)
 except ConfigError as error:
-    raise WorkflowError(str(error)) from None
+    # The message alone, exit status 1 (a WorkflowError would be framed: see common.smk).
+    sys.exit(str(error))
 STUDIES = {name: Study.from_config(study) for name, study in BENCHMARKS.items()}
 
 

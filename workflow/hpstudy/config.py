@@ -102,8 +102,12 @@ def _describe(error) -> str:
         wanted = error.validator_value
         wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
         hint = ""
-        if isinstance(error.instance, str) and wanted in ("number", "integer"):
+        if (isinstance(error.instance, str) and wanted in ("number", "integer")
+                and _finite_number(error.instance) is not None):
             hint = " (YAML reads 1e-4 as text: write 1.0e-4)"
+        elif isinstance(error.instance, str) and wanted == "object":
+            hint = (f" (on the command line, a mapping: --config '{key}={{name: {{key: value}}}}'"
+                    f", or a --configfile)")
         return f"{key}: must be {wanted}, got {error.instance!r}{hint}"
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         relation = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
@@ -133,6 +137,97 @@ def _non_finite_errors(value: Any, path: tuple = ()) -> list[str]:
     items = value.items() if isinstance(value, Mapping) else enumerate(value) \
         if isinstance(value, list) else ()
     return [error for key, item in items for error in _non_finite_errors(item, (*path, key))]
+
+
+def _finite_number(text: str) -> int | float | None:
+    """The number a text spells (int when it is one), or None (not a number, or inf/nan)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+_NOT_SCALAR = object()
+
+
+def _scalar(text: str, wanted: str | list[str]) -> Any:
+    """The value of a type the schema wants that a command-line text spells, or _NOT_SCALAR."""
+    for kind in [wanted] if isinstance(wanted, str) else wanted:
+        number = _finite_number(text)
+        if kind == "integer" and isinstance(number, int):
+            return number
+        if kind == "number" and number is not None:
+            return number
+        if kind == "boolean" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        if kind == "null" and text in ("null", "Null", "NULL", "~"):
+            return None
+    return _NOT_SCALAR
+
+
+def _type_errors(errors) -> list:
+    """Every type error, those inside oneOf/anyOf alternatives included."""
+    found = []
+    for error in errors:
+        if error.validator == "type":
+            found.append(error)
+        found += _type_errors(error.context or ())
+    return found
+
+
+def _given_text(command_line: Mapping[str, Any], path: list) -> bool:
+    """Whether `--config` gave this key, nested, as text (its value in `config` is that)."""
+    value: Any = command_line
+    for part in path:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            return False
+    return isinstance(value, str)
+
+
+def command_line_values(config: Mapping[str, Any],
+                        command_line: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """`config` with the nested values `snakemake --config KEY=VALUE` gave as text read the
+    way they were meant. Snakemake reads a top-level value as an int, float or bool, but a
+    mapping (`--config 'strategies={random: {budget: 3}}'`) with YAML's base loader: every
+    value in it is text ('3'). Each such text is converted where, and only where, the schema
+    wants a number, integer, boolean or null there and the text spells one; a value from a
+    --configfile is never touched (command_line: Snakemake's `workflow.config_settings.config`,
+    the --config values alone)."""
+    nested = {key for key, value in (command_line or {}).items()
+              if isinstance(value, (Mapping, list))}
+    if not nested:
+        return config
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(load_schema())
+    config = copy.deepcopy(dict(config))
+    while True:  # a pass fixes at least one value, or ends
+        changed = False
+        for error in _type_errors(validator.iter_errors(config)):
+            path = list(error.absolute_path)
+            if (not path or path[0] not in nested or not isinstance(error.instance, str)
+                    or not _given_text(command_line, path)):
+                continue
+            value = _scalar(error.instance, error.validator_value)
+            if value is _NOT_SCALAR:
+                continue
+            parent = config
+            for part in path[:-1]:
+                parent = parent[part]
+            if parent[path[-1]] == error.instance:  # not already converted this pass
+                parent[path[-1]] = value
+                changed = True
+        if not changed:
+            return config
 
 
 def _schema_errors(config: Mapping[str, Any]) -> list[str]:
@@ -222,7 +317,7 @@ def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
 
 
 def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
-    errors = _dataset_errors(config["dataset"])
+    errors = _dataset_errors(config["dataset"]) if "dataset" in config else []
     space_errors = _space_errors(config["space"], grid_needed="grid" in config["strategies"])
     if space_errors:  # the checks below need a valid space
         return errors + space_errors
@@ -265,15 +360,25 @@ def _fill_fidelity(resolved: dict[str, Any]) -> None:
             settings["max_resource"] = resolved["objective"][objective][fidelity]
 
 
-def resolve(config: Mapping[str, Any]) -> dict[str, Any]:
+def resolve(config: Mapping[str, Any],
+            command_line: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Validate a raw config and return it with every default filled in.
 
+    command_line: the values `snakemake --config` gave (command_line_values).
     Raises ConfigError listing every problem, one per line, each naming its key.
     """
+    config = command_line_values(config, command_line)
     errors = _non_finite_errors(config) or _schema_errors(config)
     if errors:
         raise ConfigError("invalid config: " + "\n  ".join(errors))
+    if "dataset" not in config:  # only an objective that reads no data goes without
+        name = config["objective"]["name"]
+        if objective_class(name).needs_data:
+            raise ConfigError(f"invalid config: dataset: required by the {name!r} objective "
+                              f"(it trains on data), e.g. dataset: {{name: digits}}")
     resolved = merge_config(defaults(), config)
+    if "dataset" not in config:  # not the defaults of a block without its name
+        del resolved["dataset"]
     # Defaults for the chosen objective's block and for any other block written out.
     objectives = resolved["objective"]
     for name in sorted({objectives["name"], *objectives} - {"name"}):

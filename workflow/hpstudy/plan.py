@@ -24,8 +24,10 @@ class Study:
     config: dict[str, Any]
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Study:
-        return cls(resolve(config))
+    def from_config(cls, config: Mapping[str, Any],
+                    command_line: Mapping[str, Any] | None = None) -> Study:
+        """command_line: the values `snakemake --config` gave (config.command_line_values)."""
+        return cls(resolve(config, command_line))
 
     @property
     def results_config(self) -> dict[str, Any]:
@@ -204,4 +206,5 @@ class Study:
         so that study's MLflow runs and jobs are kept."""
         return config_hash({
             "study": study, "seed": self.study_seed(study), "settings": self.settings(study),
-            **{key: self.config[key] for key in ("dataset", "cv", "objective", "space")}})
+            **{key: self.config[key] for key in ("dataset", "cv", "objective", "space")
+               if key in self.config}})  # no dataset: an objective that reads none

@@ -24,11 +24,12 @@ class PreflightError(Exception):
     "invalid config: " or "invalid data: ", then one line per problem."""
 
 
-def load_study(config: Mapping) -> Study:
+def load_study(config: Mapping, command_line: Mapping | None = None) -> Study:
     """The Snakefile's pre-flight: the study of a config, or PreflightError for a bad config,
-    bad data, or a fixed model setting the data rules out."""
+    bad data, or a fixed model setting the data rules out. command_line: the values given
+    with `snakemake --config` (nested ones arrive as text: config.command_line_values)."""
     try:
-        study = Study.from_config(config)
+        study = Study.from_config(config, command_line)
     except ConfigError as error:
         raise PreflightError(_prefixed(CONFIG_PREFIX, error)) from error
     try:

@@ -193,6 +193,13 @@ class SearchSpace:
         return dimensions
 
 
+def fixed_settings(settings: Mapping[str, Any], space: Mapping[str, Any]) -> dict[str, Any]:
+    """An objective's fixed settings: its block less every parameter the space searches (a
+    searched setting's value in the block is only the default the search overrides). The
+    report's setup row and the MLflow experiment's description both state these."""
+    return {key: value for key, value in settings.items() if key not in space}
+
+
 def plain(value: Any) -> Any:
     """numpy scalars -> Python scalars, for JSON and for exact comparisons."""
     if hasattr(value, "item"):

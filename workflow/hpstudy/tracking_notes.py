@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hpstudy.space import fixed_settings
+
 KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
@@ -64,8 +66,10 @@ def _parameter(name: str, spec: Mapping) -> str:
 
 
 def experiment_note(experiment: str, setup: Mapping) -> str:
-    settings = ", ".join(f"{key} {_value(value)}"
-                         for key, value in setup["objective_settings"].items())
+    # The fixed settings only: a searched one is under "Search space". (Filtered here, not in
+    # study_setup: init_tracking's params stay as they were, so no study reruns for this.)
+    fixed = fixed_settings(setup["objective_settings"], setup["space"])
+    settings = ", ".join(f"{key} {_value(value)}" for key, value in fixed.items())
     data = f" on {setup['dataset']}" if setup.get("dataset") else ""
     if "seeds" in setup:
         seeds = "; ".join(f"{strategy}: {count} seed{'s' if count > 1 else ''}"

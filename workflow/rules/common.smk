@@ -58,9 +58,12 @@ from hpstudy.tracking_client import redact
 from hpstudy.preflight import PreflightError, load_study
 
 try:
-    STUDY = load_study(config)
+    STUDY = load_study(config, command_line=workflow.config_settings.config)
 except PreflightError as error:
-    raise WorkflowError(str(error)) from None
+    # sys.exit, not WorkflowError: Snakemake frames any exception raised here with
+    # 'WorkflowError in file ".../common.smk", line N:' and a stack-frame line; SystemExit
+    # it lets through, so the message alone goes to stderr, with exit status 1.
+    sys.exit(str(error))
 
 # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends on a server,
 # credentials included; jobs inherit this environment. (Set, not required: no `envvars:`.)

@@ -6,7 +6,7 @@ rule prepare_data:
         metadata=DATA["metadata"],
     params:
         **job_params(
-            dataset=STUDY.config["dataset"],
+            dataset=STUDY.config.get("dataset"),  # None: an objective without data
             cv=STUDY.config["cv"],
         ),
     resources:

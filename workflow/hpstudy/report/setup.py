@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from hpstudy.provenance import git_commit, package_versions
+from hpstudy.space import fixed_settings
 
 # The packages whose versions decide the results (the report job's environment: in a conda
 # run the training packages live in another environment and are left out here).
@@ -61,9 +62,8 @@ def setup_table(config: Mapping[str, Any], *, config_hash: str, budgets: Mapping
         ("data", _data_row(config, data)),
         ("folds", f"{config['cv']['folds']}-fold cross-validation{held_out}"),
         # The fixed settings: a searched one is in the search space row, not here.
-        ("objective", f"{name}: " + _settings({key: value for key, value in
-                                               objective.get(name, {}).items()
-                                               if key not in config["space"]})),
+        ("objective", f"{name}: " + _settings(fixed_settings(objective.get(name, {}),
+                                                             config["space"]))),
         ("search space", "; ".join(f"{p}: {_settings(s)}" for p, s in config["space"].items())),
         ("seeds", f"{config['repeats']} per stochastic strategy (grid: 1), from seed "
                   f"{config['seed']}"),
