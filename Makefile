@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/installed.lock
 CORES ?= 8
 
-.PHONY: run suite status test test-e2e test-all lint ui bench bench-cluster lock venv clean
+.PHONY: run suite status test test-e2e test-all lint ui bench bench-cluster docs-reference lock venv clean
 
 venv: $(STAMP)
 
@@ -31,7 +31,7 @@ run: $(STAMP)
 		|| echo "make run: another 'make run' is running in this directory" >&2; \
 		exit $$status; }
 
-# The benchmark suite (README, Benchmarking strategies): every strategy x 6 benchmarks (test
+# The benchmark suite (docs/benchmarking.md): every strategy x 6 benchmarks (test
 # functions, published tables, a surrogate of the CNN) x 10 seeds, and a report across them
 # in results/suite/report/. SUITE=config/benchmark_suite_quick.yaml: CI's small one.
 SUITE ?= config/benchmark_suite.yaml
@@ -80,7 +80,7 @@ ui: $(STAMP)
 	@test ! -f results/tracking/experiment.json || echo "make ui: open http://127.0.0.1:5000/$$($(BIN)/python -c 'import json; print(json.load(open("results/tracking/experiment.json")).get("ui_path", ""))')"
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(STORE)
 
-# Benchmarks (README, Performance): one script per item writes results/bench/<item>.csv
+# Benchmarks (docs/performance.md): one script per item writes results/bench/<item>.csv
 # (--quick: tiny sizes into results/bench-quick/); the table at the end lists every item and
 # exits non-zero if an item failed (a missed target is a result, not a failure). Items run on
 # after one fails (the leading -), so the table shows everything that could be measured.
@@ -102,6 +102,12 @@ bench: $(STAMP)
 RUNS ?= 1
 bench-cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py --runs $(RUNS)
+
+# The configuration reference, generated from workflow/schemas/config.schema.yaml: run it after
+# editing the schema (tests/test_docs.py fails while docs/config-reference.md is stale).
+docs-reference: $(STAMP)
+	PYTHONPATH=workflow $(BIN)/python -m hpstudy.config_reference > docs/config-reference.md.tmp
+	mv docs/config-reference.md.tmp docs/config-reference.md
 
 # Regenerate the hashed lock from pyproject.toml (needs uv: pip install uv).
 lock:

@@ -2,7 +2,7 @@
 MLflow on a team-style server (PostgreSQL store, basic auth, local artifact root).
 
 tests/cluster/slurm.sh and postgres.sh start the services; they install Debian's slurm-wlm,
-munge and postgresql when missing, so these tests need root (`make test-cluster`, .ci/run).
+munge and postgresql when missing, so these tests need root (`make test-e2e`, .ci/run).
 Each comparison is against a local `snakemake --cores 2` run of the same config.
 """
 

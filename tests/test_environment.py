@@ -33,13 +33,13 @@ def test_lock_is_hashed_and_names_no_registry():
     assert not re.search(r"https?://|file:|--index-url|--extra-index-url", text)
 
 
-def test_the_readme_names_every_strategys_library_at_the_locked_version():
-    """README, Strategies and their libraries: a row per registered strategy, and each
-    library's version is the one the lock pins."""
+def test_the_docs_name_every_strategys_library_at_the_locked_version():
+    """docs/strategies.md (Strategies and their libraries): a row per registered strategy,
+    and each library's version is the one the lock pins."""
     from hpstudy.strategies import registry
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Strategies and their libraries", 1)[1].split("\n### ", 1)[0]
+    page = (REPO / "docs" / "strategies.md").read_text(encoding="utf-8")
+    section = page.split("# Strategies and their libraries", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| (`[^|]+`) \| [^|]+ \| ([^|]+) \|$", section, re.MULTILINE)
     named = {name for cell, _ in rows for name in re.findall(r"`(\w+)`", cell)}
     assert named == set(registry())

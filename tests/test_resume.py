@@ -69,7 +69,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(moment, reference, tmp_p
     kill_when(run, KILL_MOMENTS[moment])
     assert not (run.results / "report" / "index.html").exists(), "killed after the end"
 
-    # The documented resume command (README "Resuming"; `make run` does both steps).
+    # The documented resume command (docs/usage.md, "Resuming"; `make run` does both steps).
     run.snakemake("--unlock")
     run.snakemake("--cores", "8")
     assert outputs(run, config) == expected

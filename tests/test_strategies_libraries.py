@@ -334,8 +334,8 @@ def test_skopt_dummy_minimize_is_still_broken_by_the_locked_scikit_learn():
     """A marker, not a wish: scikit-learn 1.9's is_regressor(None) raises in skopt's
     Optimizer, so skopt.dummy_minimize (base_estimator None) fails for any new user; `gp`
     stays clear of it by handing the Optimizer a GP of its own (cook_estimator), and the
-    README's note on scikit-optimize says so. When this fails, skopt or scikit-learn fixed
-    it: remove that note and this test."""
+    note on scikit-optimize in docs/strategies.md says so. When this fails, skopt or
+    scikit-learn fixed it: remove that note and this test."""
     from skopt import dummy_minimize
 
     try:
@@ -344,8 +344,8 @@ def test_skopt_dummy_minimize_is_still_broken_by_the_locked_scikit_learn():
         assert "__sklearn_tags__" in str(error), error
     else:
         pytest.fail("skopt fixed dummy_minimize under the locked scikit-learn (is_regressor "
-                    "of a None estimator): remove the README's note that it raises "
-                    "(Strategies and their libraries, scikit-optimize) and this test")
+                    "of a None estimator): remove the note that it raises "
+                    "(docs/strategies.md, scikit-optimize) and this test")
 
 
 @pytest.mark.parametrize("space", [BRANIN_SPACE, SPACE], ids=["continuous", "all kinds"])

@@ -152,7 +152,7 @@ FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 @pytest.mark.parametrize("name", [
     "classic_mnist",
     # Its dataset.path is the Debian package's directory, which the Snakefile's pre-flight
-    # reads even for a dry run; the package is optional (README).
+    # reads even for a dry run; the package is optional (README, Testing).
     pytest.param("fashion_mnist", marks=pytest.mark.skipif(
         not FASHION_MNIST.is_dir(), reason=f"{FASHION_MNIST} absent: config/fashion_mnist.yaml "
         "reads it (install Debian's optional dataset-fashion-mnist)"))])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A PostgreSQL server on loopback for a team-style MLflow tracking server (README, "Running on
-# a cluster"), used by the cluster tests. Needs root: it installs Debian's postgresql if it is
+# A PostgreSQL server on loopback for a team-style MLflow tracking server (docs/cluster.md),
+# used by the cluster tests. Needs root: it installs Debian's postgresql if it is
 # missing and runs the server as the postgres user.
 #
 #   tests/cluster/postgres.sh start DIR PORT PASSWORD DB...   cluster in DIR; role "mlflow"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster on loopback, for the cluster tests and for trying profiles/slurm
-# by hand (README, "Running on a cluster"). Needs root: it installs Debian's slurm-wlm and
+# by hand (docs/cluster.md). Needs root: it installs Debian's slurm-wlm and
 # munge if they are missing, and runs slurmctld and slurmd as root.
 #
 #   tests/cluster/slurm.sh start DIR   config, state and logs in DIR

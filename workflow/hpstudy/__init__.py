@@ -4,6 +4,7 @@ One module per concern; the scripts in workflow/scripts/ only adapt a job's file
 to these calls:
 
 - config: load and validate a config (schema, then checks that name the key);
+- config_reference: the schema rendered as docs/config-reference.md (every setting);
 - plan: what follows from it (studies, repeats, budgets, rounds, seeds, hashes, resources);
 - paths: every file of results/, named once;
 - space, seeds: the search space and its translations; seeds derived from the study seed;

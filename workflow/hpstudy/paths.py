@@ -1,8 +1,9 @@
 """Every file of results/, named once. The rules take their inputs and outputs from here;
 a function called with Snakemake wildcard names (`"{study}"`) gives the rule's pattern.
 
-The layout (README, Outputs) is what users and their scripts read: tests spell the paths
-out literally on purpose, so that a change here that moves a user's file fails a test.
+The layout (docs/architecture.md, What runs) is what users and their scripts read: tests
+spell the paths out literally on purpose, so that a change here that moves a user's file
+fails a test.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def retry(action: Callable[[], T], what: str, attempts: int | None = None,
                     f"MLflow {what} refused at {redact(tracking_uri())}: {scrub(str(error))} "
                     f"(a server with authentication reads the user and password from "
                     f"~/.mlflow/credentials or MLFLOW_TRACKING_USERNAME and "
-                    f"MLFLOW_TRACKING_PASSWORD; README, Running on a cluster)") from None
+                    f"MLFLOW_TRACKING_PASSWORD; docs/cluster.md)") from None
             if attempt == attempts:
                 raise TrackingError(
                     f"MLflow {what} failed after {attempts} attempts at "

@@ -56,7 +56,7 @@ class Observation:
 
 class Strategy(ABC):
     name: ClassVar[str]
-    label: ClassVar[str]  # how the report and the README name it
+    label: ClassVar[str]  # how the report and the docs name it
     adaptive: ClassVar[bool]  # proposals depend on the history: rounds wait for scores
     stochastic: ClassVar[bool] = True  # another seed gives other proposals (repeats run it)
     colour: ClassVar[str | None] = None  # fixed colour in figures (else one from a palette)
