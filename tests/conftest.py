@@ -8,6 +8,7 @@ and cluster tests in one session for that. A test that changes a study works on 
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
@@ -39,6 +40,23 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = (f"skipped in CI (CI=true), which must have every tool the tests "
                            f"need: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_left_alone():
+    """Every workflow a test starts inherits os.environ: a test that sets MLFLOW_TRACKING_URI
+    there (mlflow.set_tracking_uri does) would send the studies of every later test of the
+    session to its store. Such a test fails here, and the variable is put back."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    after = os.environ.get("MLFLOW_TRACKING_URI")
+    if after != before:
+        if before is None:
+            del os.environ["MLFLOW_TRACKING_URI"]
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+        pytest.fail(f"the test left MLFLOW_TRACKING_URI={after!r} in os.environ (was "
+                    f"{before!r}): use MlflowClient(tracking_uri=...), or monkeypatch.setenv")
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from hpstudy.config import ConfigError, resolve
 from hpstudy.suite import benchmark_dir, describe, study_configs, written_config
@@ -154,12 +154,14 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
     assert "Friedman" in (suite / "report" / "index.html").read_text(encoding="utf-8")
     # One store, one experiment per benchmark, named for what it is; study runs of 3 seeds x
     # 4 strategies in each.
-    mlflow.set_tracking_uri(f"sqlite:///{suite / 'mlflow.db'}")
-    experiments = {e.name: e for e in mlflow.search_experiments()}
+    # (A client of its own: mlflow.set_tracking_uri would set MLFLOW_TRACKING_URI for every
+    # workflow the later tests of the session start.)
+    client = MlflowClient(tracking_uri=f"sqlite:///{suite / 'mlflow.db'}")
+    experiments = {e.name: e for e in client.search_experiments()}
     for name, config in configs.items():
         experiment = experiments[config["experiment"]]
-        runs = mlflow.search_runs([experiment.experiment_id])
-        studies = runs[runs["tags.mlflow.parentRunId"].isna()]
+        runs = client.search_runs([experiment.experiment_id], max_results=5000)
+        studies = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
         assert len(studies) == 12, (name, len(studies))
         assert len(runs) - len(studies) == 12 * 12  # a trial run each, no fold runs
     # Rerun: nothing to do.
