@@ -76,9 +76,10 @@ test-all: $(STAMP) lint
 STORE ?= results/mlflow.db
 # MLflow 3's UI opens an experiment on its GenAI overview unless the URL asks for the run
 # table (workflowType=machine_learning): print the address that does (init_tracking writes it).
+# Without MLflow's job consumers (seven processes for its GenAI features, none for runs).
 ui: $(STAMP)
 	@test ! -f results/tracking/experiment.json || echo "make ui: open http://127.0.0.1:5000/$$($(BIN)/python -c 'import json; print(json.load(open("results/tracking/experiment.json")).get("ui_path", ""))')"
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(STORE)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(STORE)
 
 # Benchmarks (docs/performance.md): one script per item writes results/bench/<item>.csv
 # (--quick: tiny sizes into results/bench-quick/); the table at the end lists every item and

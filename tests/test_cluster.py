@@ -3,7 +3,8 @@ MLflow on a team-style server (PostgreSQL store, basic auth, local artifact root
 
 tests/cluster/slurm.sh and postgres.sh start the services; they install Debian's slurm-wlm,
 munge and postgresql when missing, so these tests need root (`make test-e2e`, .ci/run).
-Each comparison is against a local `snakemake --cores 2` run of the same config.
+Each comparison is against a local `snakemake --cores 2` run of the same study: the session
+`cnn_study` (tests/conftest.py) for the CNN, whose files do not depend on how jobs run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hpstudy.plan import Study
-from tests.helpers.cluster import SLURM_ARGS, cnn_config
+from tests.helpers.cluster import SLURM_ARGS, slurm_execution
 from tests.helpers.network import free_port
 from tests.helpers.tracking import run_tree, running_mlflow_server
 from tests.helpers.workdir import REPO, Workdir, load_config
@@ -133,20 +134,23 @@ def slurm_request(job_id: int) -> tuple[int, int]:
 
 
 def test_cnn_study_through_slurm_equals_local_run_and_logs_to_team_server(
-        slurm_cluster, team_server, tmp_path, monkeypatch):
+        slurm_cluster, team_server, cnn_study, tmp_path, monkeypatch):
     url, server_directory = team_server
-    config = cnn_config()
+    # The session's tiny CNN study (grid and random), one job per fold grouped per trial.
+    config = load_config("cnn_tiny")
+    config["execution"] = slurm_execution()
     study = Study.from_config(config)
+    local = cnn_study
 
-    local, cluster = (study_dir(tmp_path / name, config) for name in ("local", "cluster"))
-    local.snakemake("--cores", "2")
+    cluster = study_dir(tmp_path / "cluster", config)
     env = {"MLFLOW_TRACKING_URI": url, "HOME": str(credentials_home(tmp_path / "home"))}
     result = cluster.snakemake(*SLURM_ARGS, env=env)
     console = result.stdout + result.stderr
 
     # The same files, byte for byte, whether the jobs ran locally or as SLURM jobs.
     expected = result_files(local.results)
-    assert len(expected) > 50
+    assert {f"{s}/trials/{t}/fold_{k}.json" for s in study.strategies for t in study.trials(s)
+            for k in range(study.folds)} <= set(expected)
     assert result_files(cluster.results) == expected
 
     # What went to SLURM: data prep, each round's proposal, one job per trial (its folds and
@@ -185,26 +189,20 @@ def test_cnn_study_through_slurm_equals_local_run_and_logs_to_team_server(
                 assert TEAM_PASSWORD.encode() not in path.read_bytes(), path
 
 
-def test_round_groups_send_one_slurm_job_per_round(slurm_cluster, tmp_path):
-    """execution.group: round, on the function objective: grid and random are one round each,
-    TPE and GP one job per round; the results equal a local run's."""
+def test_round_groups_send_one_slurm_job_per_round(slurm_cluster, function_study, tmp_path):
+    """execution.group: round, on the session's function study: grid and random are one
+    round each, TPE and GP one job per round; the results equal the local run's."""
     config = load_config("branin")
-    config["strategies"] = {"grid": {}, "random": {"budget": 4},
-                            "tpe": {"budget": 4, "batch_size": 2, "n_startup_jobs": 2},
-                            "gp": {"budget": 4, "batch_size": 2, "n_initial_points": 2}}
-    config["space"]["x"]["grid"] = 2
-    config["space"]["y"]["grid"] = [0.0, 15.0]
     config["execution"] = {"fold_jobs": "per_fold", "group": "round"}
     study = Study.from_config(config)
 
-    local, cluster = (study_dir(tmp_path / name, config) for name in ("local", "cluster"))
-    local.snakemake("--cores", "2")
+    cluster = study_dir(tmp_path / "cluster", config)
     result = cluster.snakemake(*SLURM_ARGS)
 
-    assert result_files(cluster.results) == result_files(local.results)
+    assert result_files(cluster.results) == result_files(function_study.results)
     jobs = submitted_jobs(result.stdout + result.stderr)
     groups = [log for log in jobs.values() if job_kind(log) == "group_round"]
-    assert len(groups) == sum(len(study.rounds(s)) for s in study.strategies) == 1 + 1 + 2 + 2
+    assert len(groups) == sum(len(study.rounds(s)) for s in study.strategies) == 1 + 1 + 3 + 3
     # The rest: the held-out test of each strategy (the function objective has no data prep).
     assert len(jobs) - len(groups) == len(study.strategies)
 

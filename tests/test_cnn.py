@@ -13,6 +13,7 @@ import pytest
 
 from hpstudy.objectives.cnn import OBJECTIVE as CNN
 from hpstudy.objectives.keras_classifier import ERROR_FLOOR
+from hpstudy.space import SearchSpace
 from tests.helpers.studies import copy_study
 from tests.helpers.workdir import load_config
 
@@ -71,7 +72,7 @@ def test_report_of_the_real_cnn_run_matches_its_trials(cnn_study):
     paths = {s: str(results / s / "trials.csv") for s in ("grid", "random")}
     timings = {s: str(results / s / "timings.csv") for s in ("grid", "random")}
     trials = report.load_trials(paths, timings)
-    axes = report.parameter_axes(load_config("cnn_tiny")["space"])
+    axes = report.parameter_axes(SearchSpace.from_config(load_config("cnn_tiny")["space"]))
     figures = report.make_figures(trials, axes)
     lines = figures["best_so_far"].axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["grid", "random"]

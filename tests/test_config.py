@@ -5,11 +5,14 @@ pre-flight, hpstudy.preflight.load_study, which calls resolve(): tests/test_bad_
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import yaml
 
 from hpstudy.config import ConfigError, resolve
+from hpstudy.objectives import objective_class
+from hpstudy.objectives import registry as objective_registry
 from hpstudy.plan import Study
 from hpstudy.strategies import registry
 from tests.helpers.workdir import REPO, load_config
@@ -161,6 +164,71 @@ def test_every_default_lives_in_the_schema():
     partial = resolve({**minimal, "execution": {"resources": {"train": {"runtime": 5}}}})
     assert partial["execution"]["resources"]["train"] == {"runtime": 5, "mem_mb": 2000}
     assert partial["execution"]["resources"]["data"] == {"runtime": 30, "mem_mb": 4000}
+
+
+# --- a searched setting stays inside the objective's domain ---------------------------------
+
+
+@pytest.mark.parametrize(("parameter", "message"), [
+    ({"type": "uniform", "low": 0.5, "high": 1.5},
+     "space.momentum: values up to 1.5 are outside the cnn objective's momentum domain [0, 1)"),
+    # The domain holds the values after the transform: 1 - uniform[0, 0.5] reaches 1.
+    ({"type": "uniform", "low": 0.0, "high": 0.5, "transform": "complement"},
+     "space.momentum: values up to 1.0 are outside the cnn objective's momentum domain [0, 1)"),
+])
+def test_a_searched_momentum_outside_zero_to_one_is_refused(parameter, message):
+    config = load_config("default")
+    config["space"]["momentum"] = {**parameter, "grid": 2}
+    with pytest.raises(ConfigError) as caught:
+        resolve(config)
+    assert str(caught.value) == f"invalid config: {message}"
+
+
+@pytest.mark.parametrize(("objective", "name", "parameter", "message"), [
+    ("cnn", "learning_rate", {"type": "uniform", "low": 0.0, "high": 0.1},
+     "values down to 0.0 are outside the cnn objective's learning_rate domain (0, inf)"),
+    ("cnn", "dropout", {"type": "choice", "choices": [0.0, 0.5, 1.0]},
+     "choices [1.0] are outside the cnn objective's dropout domain [0, 1)"),
+    ("cnn", "batch_size", {"type": "loguniform", "low": 8, "high": 128},
+     "the non-integer values of type loguniform are outside the cnn objective's batch_size "
+     "domain integers >= 1"),
+    ("mlp", "units", {"type": "int", "low": 0, "high": 64},
+     "values down to 0 are outside the mlp objective's units domain integers >= 1"),
+    ("mlp", "optimizer", {"type": "choice", "choices": ["sgd", "lbfgs"]},
+     "choices ['lbfgs'] are outside the mlp objective's optimizer domain {'sgd', 'adam', "
+     "'rmsprop', 'adagrad', 'adadelta', 'adamax', 'nadam'}"),
+])
+def test_a_searched_setting_outside_its_domain_is_refused_by_key(objective, name, parameter,
+                                                                 message):
+    config = load_config("default")
+    config["objective"] = {"name": objective}
+    config["space"] = {name: parameter}
+    config["strategies"] = {"random": {"budget": 4}}
+    with pytest.raises(ConfigError) as caught:
+        resolve(config)
+    assert str(caught.value) == f"invalid config: space.{name}: {message}"
+
+
+@pytest.mark.parametrize("name", [name for name, objective in objective_registry().items()
+                                  if objective.tunable])
+def test_the_domains_of_tunable_settings_are_those_of_their_schema_block(name):
+    """A searched setting accepts what the schema lets its fixed value be."""
+    from hpstudy.config import load_schema
+
+    block = load_schema()["properties"]["objective"]["properties"][name]["properties"]
+    for setting, domain in objective_class(name).tunable.items():
+        spec = block[setting]
+        types = spec.get("type", [])
+        if "enum" in spec or types == "boolean":
+            assert domain.values == tuple(spec.get("enum", (False, True))), setting
+            continue
+        assert domain.integer == ("integer" in types), setting
+        assert (domain.low, domain.open_low) == (
+            spec.get("minimum", spec.get("exclusiveMinimum", -math.inf)),
+            "exclusiveMinimum" in spec), setting
+        assert (domain.high, domain.open_high) == (
+            spec.get("maximum", spec.get("exclusiveMaximum", math.inf)),
+            "exclusiveMaximum" in spec), setting
 
 
 # --- `snakemake --config` with a nested value ------------------------------------------------

@@ -98,9 +98,10 @@ HPSTUDY = REPO / "workflow" / "hpstudy"
 JOB_CODE = {
     "prepare_data": {"all": ["data.py", "fileio.py"]},
     "propose": {"all": ["strategies", "space.py", "fileio.py"]},
-    **{script: {"all": ["objectives", "data.py", "fileio.py"], "top": ["records.py"]}
+    **{script: {"all": ["objectives", "outcome.py", "data.py", "fileio.py"],
+                "top": ["records.py"]}
        for script in ("train_folds", "evaluate_round", "evaluate_test")},
-    "score_trial": {"all": ["records.py", "fileio.py"], "top": ["objectives"]},
+    "score_trial": {"all": ["records.py", "outcome.py", "fileio.py"], "top": ["objectives"]},
     "summarize_study": {"all": ["records.py", "fileio.py"]},
     "report": {"all": ["report", "records.py", "fileio.py"], "top": ["space.py"]},
     **{script: {"all": ["tracking.py", "tracking_client.py", "tracking_notes.py",

@@ -149,6 +149,7 @@ def test_train_folds_writes_a_fold_record_and_a_timing_per_fold(tmp_path, random
         assert record["trial"] == 3 and record["fold"] == fold
         assert record["seed"] == seed and record["trial_seed"] == entry["seed"]
         assert record["params"] == entry["params"] and record["status"] == "ok"
+        assert jobs.trained_proposal(record) == entry  # what its score says of the trial
         assert record["metrics"]["value"] == pytest.approx(branin(x, y) + noise, rel=1e-12)
         # Times go to the timing file only: the fold record is a function of the inputs.
         assert not {"fit_seconds", "fit_cpu_seconds"} & set(record)

@@ -118,7 +118,6 @@ def test_a_fold_is_the_mean_plus_seeded_noise_and_the_test_is_the_mean(source):
     first = Replay.evaluate_fold(settings, point, 0, 11)
     assert first == Replay.evaluate_fold(settings, point, 1, 11)  # the seed decides
     assert first["status"] == "ok" and first["epochs_run"] == 0 and first["history"] == {}
-    assert first["fit_seconds"] == first["fit_cpu_seconds"] == 0.0
     values = [Replay.evaluate_fold(settings, point, 0, seed)["metrics"]["value"]
               for seed in range(400)]
     assert len(set(values)) == 400

@@ -91,8 +91,6 @@ def test_a_promoted_fold_continues_from_its_checkpoint(name, tmp_path):
     continued = [objective.evaluate_fold({**settings, objective.fidelity: 4}, {}, 0, 11, fold,
                                          start_from=(str(checkpoint), 2)) for _ in range(2)]
     fresh = objective.evaluate_fold({**settings, objective.fidelity: 2}, {}, 0, 12, fold)
-    for record in continued:
-        record.pop("fit_seconds"), record.pop("fit_cpu_seconds")
     assert continued[0] == continued[1]  # a rerun of the same promotion: the same record
     record = continued[0]
     assert record["first_epoch"] == 2 and record["epochs_run"] == 2

@@ -197,7 +197,7 @@ def main_axis(figure):
 
 def figures_for(study, space=BRANIN_SPACE, **kwargs):
     trials = report.load_trials(study["paths"], timings_of(study["paths"]))
-    axes = report.parameter_axes(space)
+    axes = report.parameter_axes(SearchSpace.from_config(space))
     return trials, report.make_figures(trials, axes, **kwargs)
 
 
@@ -207,8 +207,8 @@ def test_comparison_table_equals_numbers_from_trials_csv(branin_study, tmp_path)
     margin = 0.5
     written = report.build_report(experiment="branin", trials_paths=branin_study["paths"],
                                   timings_paths=timings_of(branin_study["paths"]),
-                                  space_config=BRANIN_SPACE, out_dir=str(tmp_path),
-                                  margin=margin)
+                                  space=SearchSpace.from_config(BRANIN_SPACE),
+                                  out_dir=str(tmp_path), margin=margin)
     table = pd.read_csv(written["tables"]["comparison"]).set_index("strategy")
     raw = {name: pd.read_csv(path) for name, path in branin_study["paths"].items()}
     overall = min(t.loc[t["status"] == "ok", "objective"].min() for t in raw.values())
@@ -244,7 +244,8 @@ def test_comparison_table_equals_numbers_from_trials_csv(branin_study, tmp_path)
 
 def test_trials_to_margin_is_blank_when_never_reached(branin_study, tmp_path):
     paths = {name: branin_study["paths"][name] for name in ("grid", "tpe")}
-    written = report.build_report(experiment="b", trials_paths=paths, space_config=BRANIN_SPACE,
+    written = report.build_report(experiment="b", trials_paths=paths,
+                                  space=SearchSpace.from_config(BRANIN_SPACE),
                                   out_dir=str(tmp_path), margin=0.0)
     csv = Path(written["tables"]["comparison"]).read_text(encoding="utf-8").splitlines()
     table = pd.read_csv(written["tables"]["comparison"]).set_index("strategy")
@@ -359,7 +360,8 @@ def test_cnn_log_axes_complement_and_test_results(cnn_study, tmp_path):
         [cnn_study["test_results"][s]["test_objective"] for s in ("grid", "random")])
 
     written = report.build_report(experiment="cnn", trials_paths=cnn_study["paths"],
-                                  space_config=CNN_SPACE, out_dir=str(tmp_path),
+                                  space=SearchSpace.from_config(CNN_SPACE),
+                                  out_dir=str(tmp_path),
                                   test_results=cnn_study["test_results"])
     table = pd.read_csv(written["tables"]["comparison"]).set_index("strategy")
     assert list(table.columns[:6]) == ["trials", "ok", "failed_or_diverged", "best_objective",
@@ -380,8 +382,8 @@ def test_repeats_table_and_figure_equal_scipy(branin_study, tmp_path):
     repeats["single"] = repeats["tpe"][:1]
     repeats["same_as_random"] = list(repeats["random"])
     written = report.build_report(experiment="r", trials_paths=branin_study["paths"],
-                                  space_config=BRANIN_SPACE, out_dir=str(tmp_path),
-                                  repeats=repeats)
+                                  space=SearchSpace.from_config(BRANIN_SPACE),
+                                  out_dir=str(tmp_path), repeats=repeats)
     table = pd.read_csv(written["tables"]["repeats"], keep_default_na=False,
                         na_values=[""]).set_index("strategy")
     assert list(table.index) == list(repeats)
@@ -429,23 +431,27 @@ def test_repeats_table_and_figure_equal_scipy(branin_study, tmp_path):
 BUILD = """
 import json, sys
 from hpstudy.report import build_report
+from hpstudy.space import SearchSpace
 args = json.loads(sys.argv[1])
-print(json.dumps(build_report(**args)))
+space = SearchSpace.from_config(args.pop("space"))
+print(json.dumps(build_report(space=space, **args)))
 """
 
 
 def test_index_html_is_self_contained_and_deterministic(branin_study, tmp_path):
     args = {"experiment": "branin <study>", "trials_paths": branin_study["paths"],
-            "timings_paths": timings_of(branin_study["paths"]), "space_config": BRANIN_SPACE,
+            "timings_paths": timings_of(branin_study["paths"]),
             "repeats": branin_study["repeats"],
             "test_results": {"gp": {"strategy": "gp", "trial": 3, "params": {},
                                     "cv_objective": 1.0, "test_objective": 1.2,
                                     "status": "ok"}}}
-    first = report.build_report(out_dir=str(tmp_path / "one"), **args)
+    first = report.build_report(out_dir=str(tmp_path / "one"),
+                                space=SearchSpace.from_config(BRANIN_SPACE), **args)
     # Again in a fresh interpreter with another hash seed: same bytes.
     env = {**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(REPO / "workflow")}
     run = subprocess.run([sys.executable, "-c", BUILD,
-                          json.dumps({**args, "out_dir": str(tmp_path / "two")})],
+                          json.dumps({**args, "space": BRANIN_SPACE,
+                                      "out_dir": str(tmp_path / "two")})],
                          capture_output=True, text=True, env=env, check=True)
     second = json.loads(run.stdout)
 
@@ -489,8 +495,8 @@ def test_index_html_is_self_contained_and_deterministic(branin_study, tmp_path):
             second["tables"][table]).read_bytes()
 
 
-def test_workflow_call_without_space_config_still_works(branin_study, tmp_path):
-    """The report rule's current call: experiment, trials_paths, out_dir only."""
+def test_workflow_call_without_space_still_works(branin_study, tmp_path):
+    """experiment, trials_paths and out_dir only: the parameters are read off trials.csv."""
     written = report.build_report(experiment="b", trials_paths=branin_study["paths"],
                                   out_dir=str(tmp_path))
     assert {"best_so_far", "grid_space"} <= set(written["figures"])
@@ -574,10 +580,6 @@ def test_axes_are_built_from_the_space_parameters():
         "optimizer": {"type": "choice", "choices": ["sgd", "adam"]},
         "dropout": {"type": "uniform", "low": 0, "high": 0.5}})
     axes = report.parameter_axes(space)
-    assert axes == report.parameter_axes(dict(CNN_SPACE, **{
-        "units": {"type": "int", "low": 8, "high": 64, "grid": 2},
-        "optimizer": {"type": "choice", "choices": ["sgd", "adam"]},
-        "dropout": {"type": "uniform", "low": 0, "high": 0.5}}))
     assert axes == [ParamAxis.from_parameter(p) for p in space]
     by_name = {axis.name: axis for axis in axes}
     assert [a.name for a in axes] == space.names

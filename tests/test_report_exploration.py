@@ -87,7 +87,7 @@ def study(tmp_path_factory):
         row.update(fidelity=9, objective=objective(row))
     paths["sha"] = trials_csv(root / "sha" / "trials.csv", rows)
     trials = report.load_trials(paths)
-    return {"trials": trials, "axes": report.parameter_axes(SPACE),
+    return {"trials": trials, "axes": report.parameter_axes(SearchSpace.from_config(SPACE)),
             "results": {"random": 22, "sobol": 22, "sha": 4}}
 
 

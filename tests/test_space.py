@@ -1,4 +1,5 @@
-"""The search space: raw <-> value conversions, membership, grids, library translations."""
+"""The search space: raw <-> value conversions, membership, grids, its checks and the domains
+of the settings it sets (the libraries' translations: tests/test_strategies_libraries.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from hpstudy.space import Parameter, SearchSpace, canonical_params, plain
+from hpstudy.space import Domain, Parameter, SearchSpace, canonical_params, plain, space_errors
 from tests.helpers.spaces import ALL_KINDS_SPACE
 
 LR = Parameter("learning_rate", "loguniform", 1e-4, 0.1)
@@ -257,48 +258,67 @@ def test_from_config_and_lookup(space):
         space["nope"]
 
 
-# --- library translations ----------------------------------------------------------------
+# --- checks: the space's own, and the domains of the settings it sets ----------------------
 
 
-def test_hyperopt_space_builds_and_samples_inside(space):
-    from hyperopt.pyll.stochastic import sample
+def test_space_errors_name_the_key_and_check_grids_once_the_ranges_are_right():
+    good = {"x": {"type": "uniform", "low": 0.0, "high": 1.0, "grid": [0.5]}}
+    assert space_errors(good, grid_needed=True) == []
+    assert space_errors({"x": {"type": "uniform", "low": 0.0, "high": 1.0}},
+                        grid_needed=True) == [
+        "space.x.grid: the grid strategy needs grid points for every parameter (a list of "
+        "values, or a number of points)"]
+    assert space_errors({"c": {"type": "choice", "choices": ["a"], "low": 0}},
+                        grid_needed=False) == [
+        "space.c.low: not used by type choice (use 'choices')"]
+    reversed_first = {"a": {"type": "uniform", "low": 1.0, "high": 0.0},
+                      "b": {"type": "uniform", "low": 0.0, "high": 1.0, "grid": [2.0]}}
+    assert space_errors(reversed_first, grid_needed=True) == [
+        "space.a: empty or reversed range: low=1.0 must be < high=0.0"]
+    assert space_errors({"b": reversed_first["b"]}, grid_needed=True) == [
+        "space.b.grid: point(s) [2.0] outside the parameter's values [0.0, 1.0]"]
 
-    hp_space = space.hyperopt_space()
-    assert set(hp_space) == set(space.names)
-    rng = np.random.default_rng(0)
-    filters, optimizers = set(), set()
-    for _ in range(400):
-        raw = sample(hp_space, rng=rng)
-        assert 0 <= raw["optimizer"] < 3
-        values = canonical_params(space, raw)
-        assert space.contains(values), values
-        filters.add(values["filters"])
-        optimizers.add(values["optimizer"])
-    # The widened quniform reaches both end points of the int range.
-    assert {8, 64} <= filters
-    assert optimizers == {"sgd", "adam", "rmsprop"}
+
+FRACTION = Domain(0, 1, open_high=True)
+POSITIVE = Domain(low=0, open_low=True)
+COUNT = Domain(low=1, integer=True)
+NAMES = Domain(values=("sgd", "adam"))
 
 
-def test_skopt_dimensions_build_and_sample_inside(space):
-    from skopt.space import Categorical, Integer, Real, Space
+def test_a_domain_reads_as_its_values():
+    assert [str(d) for d in (FRACTION, POSITIVE, COUNT, NAMES, Domain(0, 1))] == [
+        "[0, 1)", "(0, inf)", "integers >= 1", "{'sgd', 'adam'}", "[0, 1]"]
+    assert str(Domain(1, 8, integer=True)) == "integers in [1, 8]"
 
-    dims = space.skopt_dimensions()
-    assert [d.name for d in dims] == space.names
-    lr, momentum, dropout, filters, optimizer = dims
-    assert isinstance(lr, Real) and lr.prior == "log-uniform"
-    assert (lr.low, lr.high) == (1e-4, 0.1)
-    # The GP searches the raw momentum: 1 - momentum, on a log scale.
-    assert isinstance(momentum, Real) and momentum.prior == "log-uniform"
-    assert (momentum.low, momentum.high) == (3.1623e-3, 0.31623)
-    assert isinstance(dropout, Real) and dropout.prior == "uniform"
-    assert isinstance(filters, Integer) and (filters.low, filters.high) == (8, 64)
-    assert isinstance(optimizer, Categorical) and list(optimizer.categories) == [0, 1, 2]
-    for point in Space(dims).rvs(n_samples=200, random_state=0):
-        values = canonical_params(space, point)
-        assert space.contains(values), values
-        # A value fed back as history lands inside skopt's bounds again.
-        raws = space.to_raws(values)
-        assert [raws[n] for n in space.names] in Space(dims)
+
+def test_a_domain_holds_numbers_of_its_kind_inside_its_ends():
+    assert FRACTION.holds(0) and FRACTION.holds(0.999) and not FRACTION.holds(1.0)
+    assert not POSITIVE.holds(0.0) and POSITIVE.holds(1e-12)
+    assert COUNT.holds(1) and not COUNT.holds(0) and not COUNT.holds(2.0)
+    assert not COUNT.holds(True) and not FRACTION.holds("0.5")
+    assert NAMES.holds("adam") and not NAMES.holds("nadam")
+
+
+@pytest.mark.parametrize(("domain", "parameter", "outside"), [
+    (FRACTION, Parameter("momentum", "uniform", 0.5, 1.5), "values up to 1.5"),
+    (FRACTION, Parameter("momentum", "uniform", -0.5, 1.5),
+     "values down to -0.5 and up to 1.5"),
+    # After the transform: 1 - uniform[0, 0.5] reaches momentum 1.
+    (FRACTION, Parameter("momentum", "uniform", 0.0, 0.5, transform="complement"),
+     "values up to 1.0"),
+    (FRACTION, MOMENTUM, None),
+    (POSITIVE, Parameter("learning_rate", "uniform", 0.0, 0.1), "values down to 0.0"),
+    (POSITIVE, LR, None),
+    (COUNT, Parameter("filters", "int", 0.0, 8.0), "values down to 0"),
+    (COUNT, FILTERS, None),
+    (COUNT, Parameter("batch_size", "loguniform", 8, 128),
+     "the non-integer values of type loguniform"),
+    (COUNT, Parameter("batch_size", "choice", choices=(16, 32.0)), "choices [32.0]"),
+    (NAMES, Parameter("optimizer", "choice", choices=("sgd", "nadam")), "choices ['nadam']"),
+    (NAMES, DROPOUT, "the numbers of type uniform"),
+])
+def test_a_domain_names_the_values_of_a_parameter_outside_it(domain, parameter, outside):
+    assert domain.outside(parameter) == outside
 
 
 def test_canonical_params_and_plain(space):

@@ -22,7 +22,7 @@ import pytest
 
 from hpstudy.config import ConfigError, resolve, strategy_defaults
 from hpstudy.objectives.function import branin
-from hpstudy.space import SearchSpace
+from hpstudy.space import SearchSpace, canonical_params
 from hpstudy.strategies import Observation, make_strategy
 from tests.test_strategies import (
     MIXED,
@@ -98,6 +98,55 @@ def test_bayes_opt_repeats_its_suggestion_without_the_liar():
                            target=-observation.objective)
     first, again = optimizer.suggest(), optimizer.suggest()
     assert math.dist(first.values(), again.values()) < 1e-2
+
+
+# --- the space translated for hyperopt and scikit-optimize --------------------------------------
+
+
+def test_hyperopt_space_builds_and_samples_inside():
+    import numpy as np
+    from hyperopt.pyll.stochastic import sample
+
+    from hpstudy.strategies.hyperopt_history import hyperopt_space
+
+    hp_space = hyperopt_space(SPACE)
+    assert set(hp_space) == set(SPACE.names)
+    rng = np.random.default_rng(0)
+    filters, optimizers = set(), set()
+    for _ in range(400):
+        raw = sample(hp_space, rng=rng)
+        assert 0 <= raw["optimizer"] < 3
+        values = canonical_params(SPACE, raw)
+        assert SPACE.contains(values), values
+        filters.add(values["filters"])
+        optimizers.add(values["optimizer"])
+    # The widened quniform reaches both end points of the int range.
+    assert {8, 64} <= filters
+    assert optimizers == {"sgd", "adam", "rmsprop"}
+
+
+def test_skopt_dimensions_build_and_sample_inside():
+    from skopt.space import Categorical, Integer, Real, Space
+
+    from hpstudy.strategies.gp import skopt_dimensions
+
+    dims = skopt_dimensions(SPACE)
+    assert [d.name for d in dims] == SPACE.names
+    lr, momentum, dropout, filters, optimizer = dims
+    assert isinstance(lr, Real) and lr.prior == "log-uniform"
+    assert (lr.low, lr.high) == (1e-4, 0.1)
+    # The GP searches the raw momentum: 1 - momentum, on a log scale.
+    assert isinstance(momentum, Real) and momentum.prior == "log-uniform"
+    assert (momentum.low, momentum.high) == (3.1623e-3, 0.31623)
+    assert isinstance(dropout, Real) and dropout.prior == "uniform"
+    assert isinstance(filters, Integer) and (filters.low, filters.high) == (8, 64)
+    assert isinstance(optimizer, Categorical) and list(optimizer.categories) == [0, 1, 2]
+    for point in Space(dims).rvs(n_samples=200, random_state=0):
+        values = canonical_params(SPACE, point)
+        assert SPACE.contains(values), values
+        # A value fed back as history lands inside skopt's bounds again.
+        raws = SPACE.to_raws(values)
+        assert [raws[n] for n in SPACE.names] in Space(dims)
 
 
 # --- the history rebuilt ------------------------------------------------------------------------

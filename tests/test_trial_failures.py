@@ -1,34 +1,25 @@
 """A trial that fails inside training (params its model cannot take, out of memory) is
 recorded `failed` with its reason and the study goes on; a bug of ours or of the machine (a
 corrupt data file, a missing one) still fails the job. Which errors are which:
-hpstudy.objectives.base.failure_kind. No mocks: every error here is raised for real."""
+hpstudy.outcome.failure_kind (tests/test_outcome.py); here the jobs, the strategies and the
+workflow that meet them. No mocks: every error here is raised for real."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from hpstudy import fileio, jobs
-from hpstudy.config import objective_defaults, strategy_defaults
-from hpstudy.objectives.base import TrialFailed, failure_kind, failure_reason, trial_failures
-from hpstudy.objectives.cnn import OBJECTIVE as CNN
+from hpstudy.config import strategy_defaults
+from hpstudy.outcome import TrialFailed
 from hpstudy.space import SearchSpace
 from hpstudy.strategies import Observation, make_strategy, strategy_class
+from tests.helpers.failures import IMPOSSIBLE_KERNELS, TOO_MANY_UNITS, cnn_settings, raised
 from tests.helpers.workdir import Workdir, load_config
-
-# On 8x8 digits a k x k 'valid' convolution leaves (9 - k) x (9 - k), which the 2 x 2 pooling
-# needs to be at least 2 x 2: kernels 8 and 9 cannot be built.
-IMPOSSIBLE_KERNELS = (8, 9)
-# Dense weights of 36 x 2**40 floats (144 TiB, more than an x86-64 process can address):
-# TensorFlow's allocation fails on any machine, whatever its memory or overcommit policy.
-TOO_MANY_UNITS = 2**40
-MACHINE_PATH = re.compile(r"/(home|work|tmp|usr|opt|root)/")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,19 +29,6 @@ def tensorflow():
     from hpstudy.objectives.keras_runtime import configure_tensorflow
 
     return configure_tensorflow(1, "cpu")
-
-
-def raised(action) -> BaseException:
-    try:
-        action()
-    except BaseException as error:  # noqa: BLE001 - the error is what the test looks at
-        return error
-    raise AssertionError("no error raised")
-
-
-def cnn_settings(**overrides) -> dict:
-    return {**objective_defaults("cnn"), "filters": 4, "dense_units": 16, "epochs": 1,
-            "batch_size": 32, **overrides}
 
 
 @pytest.fixture(scope="module")
@@ -80,88 +58,6 @@ def train(directory: Path, digits, round_path: str, trial: int, attempt=(1, 1), 
     return [fileio.read_json(path) for path in outputs]
 
 
-# --- which errors are the trial's -------------------------------------------------------
-
-
-def test_a_kernel_larger_than_its_input_fails_the_trial_not_the_job():
-    import keras
-
-    for kernel in IMPOSSIBLE_KERNELS:
-        error = raised(lambda k=kernel: CNN.build_model(cnn_settings(kernel_size=k), (8, 8, 1),
-                                                        10))
-        assert failure_kind(error) == "trial"
-        reason = failure_reason(error)
-        assert reason.startswith("ValueError: Computed output size would be zero or negative")
-        assert "\n" not in reason and "\x1b" not in reason and not MACHINE_PATH.search(reason)
-    assert failure_kind(raised(lambda: keras.layers.Dropout(1.5))) == "trial"
-    CNN.build_model(cnn_settings(kernel_size=7), (8, 8, 1), 10)  # the largest that fits
-
-
-def test_tensorflow_rejecting_a_value_at_run_time_fails_the_trial():
-    import tensorflow as tf
-
-    error = raised(lambda: tf.reshape(tf.zeros(4), (3,)))
-    assert type(error).__name__ == "InvalidArgumentError" and failure_kind(error) == "trial"
-
-
-def test_out_of_memory_is_told_apart_for_a_retry():
-    error = raised(lambda: CNN.build_model(cnn_settings(dense_units=TOO_MANY_UNITS), (8, 8, 1),
-                                           10))
-    assert type(error).__name__ == "ResourceExhaustedError"
-    assert failure_kind(error) == "out_of_memory"
-    assert failure_reason(error).startswith("ResourceExhaustedError: OOM when allocating")
-    assert failure_kind(raised(lambda: bytearray(1 << 62))) == "out_of_memory"  # MemoryError
-
-
-def test_our_bugs_and_the_machines_problems_fail_the_job(tmp_path):
-    import keras
-
-    from hpstudy.objectives.keras_runtime import learning_rate
-
-    corrupt = tmp_path / "x.npy"
-    corrupt.write_bytes(b"not an array")
-    settings = cnn_settings(lr_schedule="exponential", lr_decay_rate=None)
-
-    class OurCallback(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            raise ValueError("a bug of ours, called by Keras")
-
-    model = CNN.build_model(cnn_settings(), (8, 8, 1), 10)
-    x, y = np.zeros((4, 8, 8, 1), "float32"), np.zeros(4, "int64")
-    bugs = [
-        raised(lambda: open(tmp_path / "missing.npy")),  # FileNotFoundError
-        raised(lambda: np.load(corrupt)),  # numpy's ValueError: a corrupt data file
-        raised(lambda: __import__("hpstudy_no_such_module")),  # ImportError
-        raised(lambda: {}["kernel_size"]),  # KeyError
-        raised(lambda: CNN.build_model(cnn_settings(kernel_size="3"), (8, 8, 1), 10)),
-        raised(lambda: learning_rate(settings, 1)),  # our own ValueError
-        raised(lambda: model.fit(x, y, epochs=1, verbose=0, callbacks=[OurCallback()])),
-    ]
-    assert [type(e).__name__ for e in bugs] == [
-        "FileNotFoundError", "ValueError", "ModuleNotFoundError", "KeyError", "TypeError",
-        "ValueError", "ValueError"]
-    assert [failure_kind(e) for e in bugs] == [None] * len(bugs)
-    for error in bugs:  # trial_failures lets each pass unchanged
-        def inside(error=error):
-            with trial_failures():
-                raise error
-        assert raised(inside) is error
-
-
-def test_failure_reason_is_one_line_without_paths(tmp_path):
-    missing = tmp_path / "somewhere" / "deep" / "data.npy"  # a path of this machine
-    error = raised(lambda: open(missing))
-    assert failure_reason(error) == ("FileNotFoundError: [Errno 2] No such file or directory: "
-                                     "'<path>'")
-    wrapped = ValueError("Exception encountered when calling MaxPooling2D.call().\n\n"
-                         "\x1b[1mComputed output size would be zero or negative.\x1b[0m\n"
-                         "Arguments received by MaxPooling2D.call():\n  • inputs=x")
-    assert failure_reason(wrapped) == ("ValueError: Computed output size would be zero or "
-                                       "negative.")
-    assert failure_reason(MemoryError()) == "MemoryError"
-    assert len(failure_reason(ValueError("x" * 1000))) == 300
-
-
 # --- a job records the failed trial, or fails --------------------------------------------
 
 
@@ -177,7 +73,7 @@ def test_an_impossible_kernel_is_recorded_failed_and_scored_like_the_report_expe
         assert record["params"] == {"kernel_size": 9} and record["epochs_run"] == 0
     timing = fileio.read_json(tmp_path / "1_timing_0.json")
     assert timing["fit_seconds"] >= 0 and "fit_seconds" not in failed[0]
-    score = jobs.trial_score("cnn", cnn_settings(), failed)
+    score = jobs.trial_score("cnn", cnn_settings(), jobs.proposal(round_path, 1), failed)
     assert score["status"] == "failed" and score["objective"] is None
     assert score["reason"] == failed[0]["reason"]
     assert score["metrics"] == {"fold_0_accuracy": None, "fold_1_accuracy": None}

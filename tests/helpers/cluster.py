@@ -1,5 +1,5 @@
-"""The cluster test's study and SLURM arguments (tests/test_cluster.py), which
-bench/cluster.py measures too."""
+"""The SLURM arguments and job resources of tests/test_cluster.py, and the study
+bench/cluster.py measures with them."""
 
 from __future__ import annotations
 
@@ -27,13 +27,18 @@ RESOURCES = {
 }
 
 
+def slurm_execution() -> dict:
+    """One job per fold, a trial's folds and score grouped into one SLURM job, each kind of
+    job asking for its own RESOURCES."""
+    return {"fold_jobs": "per_fold", "group": "trial", "resources": copy.deepcopy(RESOURCES)}
+
+
 def cnn_config() -> dict:
-    """The tiny real CNN, all four strategies (TPE and GP in two rounds), one job per fold
-    grouped per trial."""
+    """bench/cluster.py's study: the tiny real CNN, all four strategies (TPE and GP in two
+    rounds), run as slurm_execution() says."""
     config = load_config("cnn_tiny")
     config["experiment"] = "test-cluster-cnn"
     config["strategies"]["tpe"] = {"budget": 2, "batch_size": 1, "n_startup_jobs": 1}
     config["strategies"]["gp"] = {"budget": 2, "batch_size": 1, "n_initial_points": 1}
-    config["execution"] = {"fold_jobs": "per_fold", "group": "trial",
-                           "resources": copy.deepcopy(RESOURCES)}
+    config["execution"] = slurm_execution()
     return config

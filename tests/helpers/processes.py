@@ -13,10 +13,13 @@ from tests.helpers.tiers import require_end_to_end
 from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir
 
 
-def kill_when(run: Workdir, pattern: str, timeout: float = 600, cores: int = 8) -> None:
+def kill_when(run: Workdir, pattern: str, timeout: float = 600, cores: int = 8) -> str:
     """Start `snakemake --cores <cores>` in a process group of its own and SIGKILL the whole
-    group as soon as a file matching `pattern` exists."""
+    group as soon as a file matching `pattern` appears that was not there when it started
+    (so a resumed run is killed at its own moment, not at one an earlier run left behind).
+    Returns the path of that file."""
     require_end_to_end("a Snakemake workflow")
+    there_before = set(glob.glob(str(run.path / pattern)))
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run.path),
                "--cores", str(cores)]
     with open(run.path / "killed-run.log", "wb") as log:
@@ -24,7 +27,7 @@ def kill_when(run: Workdir, pattern: str, timeout: float = 600, cores: int = 8) 
                                    start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
-        while not glob.glob(str(run.path / pattern)):
+        while not (appeared := set(glob.glob(str(run.path / pattern))) - there_before):
             assert process.poll() is None, (
                 f"the study ended ({process.returncode}) before {pattern} appeared:\n"
                 + (run.path / "killed-run.log").read_text()[-3000:])
@@ -40,6 +43,7 @@ def kill_when(run: Workdir, pattern: str, timeout: float = 600, cores: int = 8) 
     while alive := living_members(process.pid):
         assert time.monotonic() < deadline, f"processes outlived the kill: {alive}"
         time.sleep(0.1)
+    return min(appeared)
 
 
 def living_members(group: int) -> list[str]:

@@ -23,6 +23,11 @@ from tests.helpers.tiers import require_end_to_end
 FAST_FAILURE = {"HPSTUDY_MLFLOW_ATTEMPTS": "2", "HPSTUDY_MLFLOW_RETRY_DELAY": "0.2",
                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 
+# MLflow 3's server starts seven job consumers (huey, for its GenAI features) beside itself
+# unless this says no: seven more interpreters importing MLflow at every server start.
+# A tracking server for runs needs none of them.
+NO_SERVER_JOBS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
 # Metrics that measure time: they differ between any two runs.
 TIMING_METRICS = {"duration_s", "cpu_seconds", "fit_seconds", "fit_cpu_seconds"}
 
@@ -39,7 +44,8 @@ def running_mlflow_server(store_uri: str, artifacts: Path, server_log: Path,
     # Its output goes to a file: a pipe nobody reads would block the server once full.
     with open(server_log, "wb") as log_file:
         server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                  start_new_session=True, env={**os.environ, **(env or {})})
+                                  start_new_session=True,
+                                  env={**os.environ, **NO_SERVER_JOBS, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

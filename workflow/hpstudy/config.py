@@ -21,7 +21,7 @@ import yaml
 from hpstudy.data import NAMED_DATASET_LABELS, classes_problem
 from hpstudy.objectives import objective_class
 from hpstudy.objectives import registry as objective_registry
-from hpstudy.space import Parameter, SearchSpace
+from hpstudy.space import SearchSpace, space_errors
 from hpstudy.strategies import strategy_class
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -248,64 +248,6 @@ def merge_config(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[
     return merged
 
 
-def _space_errors(space: Mapping[str, Mapping[str, Any]], grid_needed: bool) -> list[str]:
-    errors = []
-    for name, spec in space.items():
-        key = f"space.{name}"
-        kind = spec["type"]
-        if kind == "choice":
-            if "choices" not in spec:
-                errors.append(f"{key}: type choice needs 'choices'")
-            for extra in ("low", "high"):
-                if extra in spec:
-                    errors.append(f"{key}.{extra}: not used by type choice (use 'choices')")
-            if spec.get("transform", "none") != "none":
-                errors.append(f"{key}.transform: only loguniform and uniform can be transformed")
-        else:
-            if "choices" in spec:
-                errors.append(f"{key}.choices: only type choice takes choices")
-            missing = [bound for bound in ("low", "high") if bound not in spec]
-            if missing:
-                errors.append(f"{key}: type {kind} needs {' and '.join(missing)}")
-                continue
-            low, high = spec["low"], spec["high"]
-            if not low < high:
-                errors.append(
-                    f"{key}: empty or reversed range: low={low!r} must be < high={high!r}")
-            if kind == "loguniform" and low <= 0:
-                errors.append(f"{key}.low: loguniform needs low > 0, got {low!r}")
-            if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
-                errors.append(f"{key}: type int needs integer low and high, got {low!r}, {high!r}")
-            if spec.get("transform") == "complement":
-                if kind == "int":
-                    errors.append(
-                        f"{key}.transform: only loguniform and uniform can be transformed")
-                elif low < 0 or high > 1:
-                    errors.append(
-                        f"{key}: the complement transform (value = 1 - x) needs 0 <= low < high "
-                        f"<= 1, got low={low!r}, high={high!r}")
-        if errors:
-            continue
-        if grid_needed:
-            if "grid" not in spec:
-                errors.append(f"{key}.grid: the grid strategy needs grid points for every "
-                              f"parameter (a list of values, or a number of points)")
-                continue
-        if isinstance(spec.get("grid"), list):
-            parameter = Parameter.from_config(name, spec)
-            outside = [point for point in spec["grid"]
-                       if not parameter.contains(parameter.grid_point(point))]
-            if outside:
-                low, high = parameter.value_bounds() if kind != "choice" else (None, None)
-                allowed = (f"choices {list(parameter.choices)}" if kind == "choice"
-                           else f"[{low!r}, {high!r}]")
-                errors.append(f"{key}.grid: point(s) {outside} outside the parameter's values "
-                              f"{allowed}")
-    return errors
-
-
-
-
 def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
     """dataset.classes against the labels of a dataset known by name. With dataset.path the
     labels are in the files: the Snakefile's data pre-flight (hpstudy.data.check_source)."""
@@ -318,9 +260,9 @@ def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
 
 def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
     errors = _dataset_errors(config["dataset"]) if "dataset" in config else []
-    space_errors = _space_errors(config["space"], grid_needed="grid" in config["strategies"])
-    if space_errors:  # the checks below need a valid space
-        return errors + space_errors
+    space_problems = space_errors(config["space"], grid_needed="grid" in config["strategies"])
+    if space_problems:  # the checks below need a valid space
+        return errors + space_problems
     space = SearchSpace.from_config(config["space"])
     objective = config["objective"]["name"]
     errors += objective_class(objective).check(config["objective"][objective], space)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hpstudy import fileio
-from hpstudy.records import TIMING_KEYS, fold_or_failure, read_records, timings_table, trials_table
+from hpstudy.outcome import fit_time, fold_or_failure
+from hpstudy.records import read_records, timings_table, trials_table
 from hpstudy.seeds import derive_seed
 from hpstudy.space import SearchSpace
 
@@ -117,9 +118,9 @@ def evaluate_folds(objective: str, settings: Mapping, entry: Mapping, folds: Seq
                    checkpoints: Sequence[str] = (), checkpoint_outputs: Sequence[str] = (),
                    attempt: tuple[int, int] = (1, 1)):
     """Yield (fold record, fold timing) for folds of one proposed trial, trained one after
-    another. A diverging fit, or one these params make impossible (records.fold_or_failure), is
+    another. A diverging fit, or one these params make impossible (outcome.fold_or_failure), is
     recorded, not raised, so the study goes on. Each fold's record depends only on its own
-    seed; its measured times are in the timing, apart.
+    seed; the fit's measured times (outcome.fit_time) are in the timing, apart.
 
     A multi-fidelity trial trains to its `fidelity`; a promoted one continues each fold from
     its parent's checkpoint of that fold, found among `checkpoints` (the rung below's); with
@@ -145,15 +146,15 @@ def evaluate_folds(objective: str, settings: Mapping, entry: Mapping, folds: Seq
 
             fold_data = load_fold(data_paths["x"], data_paths["y"], data_paths["folds"], fold)
         log.info("trial %d fold %d: params %s, seed %d", trial, fold, entry["params"], seed)
-        record = fold_or_failure(module, settings, entry, fold, seed, fold_data, threads,
-                                 continuation, attempt)
+        with fit_time() as fit:
+            record = fold_or_failure(module, settings, entry, fold, seed, fold_data, threads,
+                                     continuation, attempt)
         record.update({"trial": trial, "fold": fold, "seed": seed, "trial_seed": entry["seed"],
                        "params": entry["params"]})
         record.update({key: entry[key] for key in MULTI_FIDELITY_KEYS if key in entry})
-        timing = {"trial": trial, "fold": fold, **{key: record.pop(key) for key in TIMING_KEYS}}
         log.info("trial %d fold %d: %s %s in %.1f s", trial, fold, record["status"],
-                 record.get("reason", record["metrics"]), timing["fit_seconds"])
-        yield record, timing
+                 record.get("reason", record["metrics"]), fit["fit_seconds"])
+        yield record, {"trial": trial, "fold": fold, **fit}
 
 
 def parent_checkpoint(checkpoints: Sequence[str], parent: int, fold: int) -> str:
@@ -182,26 +183,28 @@ def train_folds(objective: str, settings: Mapping, round_path: str, trial: int,
         fileio.write_json(output, record)
 
 
-def trial_score(objective: str, settings: Mapping, records: Sequence[Mapping]) -> dict:
-    """A trial's score from its fold records (sorted by fold)."""
+def trained_proposal(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The proposal a fold record was trained from (evaluate_folds stamps it on each fold)."""
+    return {"trial": record["trial"], "seed": record["trial_seed"], "params": record["params"],
+            **{key: record[key] for key in MULTI_FIDELITY_KEYS if key in record}}
+
+
+def trial_score(objective: str, settings: Mapping, entry: Mapping[str, Any],
+                records: Sequence[Mapping]) -> dict:
+    """A trial's score from its proposal (`entry`) and its fold records (sorted by fold)."""
     from hpstudy.objectives import objective_class
 
     module = objective_class(objective)
     score = module.score_trial(dict(settings), list(records))
     objective_value = score["objective"]
     if objective_value is not None and not math.isfinite(objective_value):
-        raise RuntimeError(f"trial {records[0]['trial']}: objective {objective_value} is not "
-                           f"finite")
+        raise RuntimeError(f"trial {entry['trial']}: objective {objective_value} is not finite")
     failed = [record["reason"] for record in records if record["status"] == "failed"]
     if failed:  # the first failed fold's reason: the others' is usually the same
         score["reason"] = failed[0]
-    score.update({
-        "trial": records[0]["trial"],
-        "params": records[0]["params"],
-        "seed": records[0]["trial_seed"],
-        "folds": len(records),
-        **{key: records[0][key] for key in MULTI_FIDELITY_KEYS if key in records[0]},
-    })
+    score.update({"trial": entry["trial"], "params": entry["params"], "seed": entry["seed"],
+                  "folds": len(records),
+                  **{key: entry[key] for key in MULTI_FIDELITY_KEYS if key in entry}})
     if module.fidelity is not None:  # what the trial cost: epochs trained, summed over folds
         score["resource"] = sum(record["epochs_run"] for record in records)
     log.info("trial %d: objective %s (%s)", score["trial"], objective_value, score["status"])
@@ -211,7 +214,8 @@ def trial_score(objective: str, settings: Mapping, records: Sequence[Mapping]) -
 def score_trial(objective: str, settings: Mapping, fold_paths: Sequence[str],
                 output: str) -> None:
     records = sorted((fileio.read_json(p) for p in fold_paths), key=lambda r: r["fold"])
-    fileio.write_json(output, trial_score(objective, settings, records))
+    fileio.write_json(output, trial_score(objective, settings, trained_proposal(records[0]),
+                                          records))
 
 
 def evaluate_round(objective: str, settings: Mapping, round_path: str, folds: Sequence[int],
@@ -227,7 +231,7 @@ def evaluate_round(objective: str, settings: Mapping, round_path: str, folds: Se
                                       attempt=attempt))
         records += [record for record, _ in trained]
         timings += [timing for _, timing in trained]
-        scores.append(trial_score(objective, settings, [record for record, _ in trained]))
+        scores.append(trial_score(objective, settings, entry, [record for record, _ in trained]))
     # The timings first: a results file never exists without them.
     fileio.write_json(timings_output, {"timings": timings})
     fileio.write_json(output, {"scores": scores, "folds": records})
@@ -264,8 +268,9 @@ def evaluate_test(objective: str, settings: Mapping, strategy: str, score_paths:
     seed = derive_seed(study_seed, strategy, "test")
     log.info("%s: testing trial %d (CV objective %.6g), params %s", strategy, best["trial"],
              best["objective"], best["params"])
-    record = objective_class(objective).evaluate_test(dict(settings), best["params"], seed,
-                                                      test_data, threads)
+    with fit_time() as fit:
+        record = objective_class(objective).evaluate_test(dict(settings), best["params"], seed,
+                                                          test_data, threads)
     result = {
         "strategy": strategy, "trial": best["trial"], "params": best["params"], "seed": seed,
         "cv_objective": best["objective"], "status": record["status"],
@@ -276,7 +281,7 @@ def evaluate_test(objective: str, settings: Mapping, strategy: str, score_paths:
             result[key] = record[key]
     # The fit time is logged, not written: test.json is a pure function of the job's inputs.
     log.info("%s: test objective %s (%s), retrained in %.1f s", strategy,
-             result["test_objective"], result["status"], record["fit_seconds"])
+             result["test_objective"], result["status"], fit["fit_seconds"])
     fileio.write_json(output, result)
 
 

@@ -1,4 +1,7 @@
-"""The search space written in config, and its translations for hyperopt and scikit-optimize.
+"""The search space written in config: its checks (space_errors), its parameters and their
+values, and the domains of the settings they set (Domain). Each strategy translates it for its
+own library (hyperopt: strategies.hyperopt_history; scikit-optimize: strategies.gp; Optuna:
+strategies.optuna_history).
 
 Each parameter has a *raw* value (what the sampler draws) and a *value* (what the objective
 receives). They differ for `choice` (raw = index into the choices) and for the `complement`
@@ -158,39 +161,119 @@ class SearchSpace:
     def grid_size(self) -> int:
         return math.prod(len(p.grid_values()) for p in self.parameters)
 
-    # --- library translations (imports kept local: the Snakefile imports this module) ---
 
-    def hyperopt_space(self) -> dict[str, Any]:
-        """Raw hyperopt space: one label per parameter, transforms applied by to_value."""
-        from hyperopt import hp
+def space_errors(space_config: Mapping[str, Mapping[str, Any]], grid_needed: bool) -> list[str]:
+    """What the config schema cannot say of a `space:` block (it checked shape and types):
+    each parameter's keys for its type, its range and transform, then, once all of those are
+    right, its grid points (grid_needed: the grid strategy runs). One message per problem,
+    naming the key; what the objective's settings accept is Objective.check's."""
+    errors = []
+    for name, spec in space_config.items():
+        errors += _range_errors(f"space.{name}", spec)
+        if not errors:  # the grid's points are read with the range
+            errors += _grid_errors(name, spec, grid_needed)
+    return errors
 
-        space = {}
-        for p in self.parameters:
-            if p.kind == "loguniform":
-                space[p.name] = hp.loguniform(p.name, math.log(p.low), math.log(p.high))
-            elif p.kind == "uniform":
-                space[p.name] = hp.uniform(p.name, p.low, p.high)
-            elif p.kind == "int":
-                # Widen by half a step so that both end points are as likely as the rest.
-                space[p.name] = hp.quniform(p.name, p.low - 0.5, p.high + 0.5, 1)
-            else:
-                space[p.name] = hp.choice(p.name, list(range(len(p.choices))))
-        return space
 
-    def skopt_dimensions(self) -> list[Any]:
-        from skopt.space import Categorical, Integer, Real
+def _range_errors(key: str, spec: Mapping[str, Any]) -> list[str]:
+    kind, errors = spec["type"], []
+    if kind == "choice":
+        if "choices" not in spec:
+            errors.append(f"{key}: type choice needs 'choices'")
+        errors += [f"{key}.{extra}: not used by type choice (use 'choices')"
+                   for extra in ("low", "high") if extra in spec]
+        if spec.get("transform", "none") != "none":
+            errors.append(f"{key}.transform: only loguniform and uniform can be transformed")
+        return errors
+    if "choices" in spec:
+        errors.append(f"{key}.choices: only type choice takes choices")
+    missing = [bound for bound in ("low", "high") if bound not in spec]
+    if missing:
+        return [*errors, f"{key}: type {kind} needs {' and '.join(missing)}"]
+    low, high = spec["low"], spec["high"]
+    if not low < high:
+        errors.append(f"{key}: empty or reversed range: low={low!r} must be < high={high!r}")
+    if kind == "loguniform" and low <= 0:
+        errors.append(f"{key}.low: loguniform needs low > 0, got {low!r}")
+    if kind == "int" and not (float(low).is_integer() and float(high).is_integer()):
+        errors.append(f"{key}: type int needs integer low and high, got {low!r}, {high!r}")
+    if spec.get("transform") == "complement":
+        if kind == "int":
+            errors.append(f"{key}.transform: only loguniform and uniform can be transformed")
+        elif low < 0 or high > 1:
+            errors.append(f"{key}: the complement transform (value = 1 - x) needs 0 <= low < "
+                          f"high <= 1, got low={low!r}, high={high!r}")
+    return errors
 
-        dimensions = []
-        for p in self.parameters:
-            if p.kind == "loguniform":
-                dimensions.append(Real(p.low, p.high, prior="log-uniform", name=p.name))
-            elif p.kind == "uniform":
-                dimensions.append(Real(p.low, p.high, prior="uniform", name=p.name))
-            elif p.kind == "int":
-                dimensions.append(Integer(int(p.low), int(p.high), name=p.name))
-            else:
-                dimensions.append(Categorical(list(range(len(p.choices))), name=p.name))
-        return dimensions
+
+def _grid_errors(name: str, spec: Mapping[str, Any], grid_needed: bool) -> list[str]:
+    key = f"space.{name}"
+    if grid_needed and "grid" not in spec:
+        return [f"{key}.grid: the grid strategy needs grid points for every parameter (a list "
+                f"of values, or a number of points)"]
+    if not isinstance(spec.get("grid"), list):
+        return []
+    parameter = Parameter.from_config(name, spec)
+    outside = [point for point in spec["grid"]
+               if not parameter.contains(parameter.grid_point(point))]
+    if not outside:
+        return []
+    if parameter.kind == "choice":
+        allowed = f"choices {list(parameter.choices)}"
+    else:
+        low, high = parameter.value_bounds()
+        allowed = f"[{low!r}, {high!r}]"
+    return [f"{key}.grid: point(s) {outside} outside the parameter's values {allowed}"]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values a setting of an objective accepts (Objective.tunable), which a searched
+    parameter's values must stay inside: numbers from `low` to `high` (an end excluded when
+    open; integers only when `integer`), or, when `values` is given, exactly those."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+    integer: bool = False
+    values: tuple[Any, ...] = ()
+
+    def __str__(self) -> str:
+        if self.values:
+            return "{" + ", ".join(map(repr, self.values)) + "}"
+        if self.integer:
+            return f"integers >= {self.low:g}" if self.high == math.inf else \
+                f"integers in [{self.low:g}, {self.high:g}]"
+        return (f"{'(' if self.open_low or self.low == -math.inf else '['}{self.low:g}, "
+                f"{self.high:g}{')' if self.open_high or self.high == math.inf else ']'}")
+
+    def holds(self, value: Any) -> bool:
+        if self.values:
+            return value in self.values
+        number = (int,) if self.integer else (int, float)
+        if not isinstance(value, number) or isinstance(value, bool):
+            return False
+        return ((self.low < value if self.open_low else self.low <= value)
+                and (value < self.high if self.open_high else value <= self.high))
+
+    def outside(self, parameter: Parameter) -> str | None:
+        """The values of `parameter` (as the objective receives them) that this domain does
+        not hold, in words ("values up to 1.5"), or None when it holds them all."""
+        if parameter.kind == "choice":
+            outside = [choice for choice in parameter.choices if not self.holds(choice)]
+            return f"choices {outside}" if outside else None
+        if self.values:
+            return f"the numbers of type {parameter.kind}"
+        if self.integer and parameter.kind != "int":
+            return f"the non-integer values of type {parameter.kind}"
+        low, high = parameter.value_bounds()
+        # An int range's ends may be YAML floats (8.0); its values are ints all the same.
+        if parameter.kind == "int":
+            low, high = int(low), int(high)
+        ends = [f"down to {low!r}"] if not self.holds(low) else []
+        ends += [f"up to {high!r}"] if not self.holds(high) else []
+        return f"values {' and '.join(ends)}" if ends else None
 
 
 def fixed_settings(settings: Mapping[str, Any], space: Mapping[str, Any]) -> dict[str, Any]:

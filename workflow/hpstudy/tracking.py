@@ -208,7 +208,7 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
         if "fidelity" in score:  # the latest rung logged; each rung's own trial id
             tags.update({key: score[key] for key in ("fidelity", "bracket", "rung")})
             tags.update({"trial": config_trial, f"rung_{score['rung']}.trial": trial})
-        if "reason" in score:  # a failed trial: why (hpstudy.objectives.base.failure_reason)
+        if "reason" in score:  # a failed trial: why (hpstudy.outcome.failure_reason)
             tags["reason"] = score["reason"]
         for record in fold_records:
             prefix = f"fold_{record['fold']}"

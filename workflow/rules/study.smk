@@ -1,3 +1,29 @@
+# The rules of a study, by config (docs/architecture.md, What runs). In every configuration
+# `propose` (a job per round) writes rounds/round_<r>.json and `summarize_study` (a job per
+# study) trials.csv and timings.csv (paths under results/<study>/). The rules that train, score
+# and log the trials (log_*: tracking.smk) follow execution.fold_jobs:
+#
+#   fold_jobs           rule (a job per)         writes
+#   per_fold (default)  train_fold (trial, fold) trials/<t>/fold_<k>.json, fold_<k>_timing.json
+#                       score_trial (trial)      trials/<t>/score.json
+#                       log_trial (trial)        trials/<t>/mlflow.json
+#   per_trial           train_trial (trial)      trials/<t>/: every fold's two files, score.json
+#                       log_trial (trial)        trials/<t>/mlflow.json
+#   per_round           evaluate_round (round)   rounds/round_<r>_results.json (the round's
+#                                                fold records and scores), round_<r>_timings.json
+#                       log_round (round)        rounds/round_<r>_mlflow.json
+#
+# A multi-fidelity strategy's studies (sha, hyperband, bohb) train with train_rung_fold or
+# train_rung_trial instead, which also write each fold's model, trials/<t>/fold_<k>.keras
+# (temporary), and continue a promoted trial from the rung below's; per_round refuses them
+# (pre-flight). Both training rules of a mode always exist, each matching only its studies;
+# log_trial and log_round both exist too, and the targets ask for one of them.
+# execution.group (cluster jobs only): none, every job its own and score_trial beside
+# Snakemake (localrules); trial, a trial's train_* and score_trial as one (per_round: no
+# groups); round, a round's propose with its trials' train_* and score_trial, or with its
+# evaluate_round, as one.
+
+
 rule propose:
     input:
         unpack(propose_inputs),
@@ -28,7 +54,7 @@ from hpstudy.jobs import ATTEMPT_ENV, ATTEMPTS_ENV
 # Training jobs are retried: one that ran out of memory, or was killed (the kernel's OOM
 # killer, a cluster's limits), may pass when fewer jobs share the machine. A fold still out of
 # memory on the last attempt is recorded `failed` and the study goes on
-# (hpstudy.records.fold_or_failure); a job killed on every attempt can record nothing and
+# (hpstudy.outcome.fold_or_failure); a job killed on every attempt can record nothing and
 # fails. Other errors are retried too (Snakemake cannot tell them apart) and, being bugs or
 # missing files, fail the same way each time: the job fails.
 TRAIN_RETRIES = 2
@@ -42,11 +68,10 @@ TRAIN_RESOURCES = {**job_resources("train"), "attempt": lambda wildcards, attemp
 TRAIN_ATTEMPT = f"{ATTEMPT_ENV}={{resources.attempt}} {ATTEMPTS_ENV}={TRAIN_RETRIES + 1} "
 
 
-# Fold training, at the granularity `execution.fold_jobs` asks for: "per_trial" (one job
-# trains a trial's folds in turn and scores it), "per_fold" (one job per fold, then a
-# scoring job: a trial's folds spread over more cores or cluster nodes) or "per_round" (one
-# job evaluates a whole round: for objectives whose trials cost microseconds). Same fold
-# records and scores each way; per_round writes them into one file per round.
+# Fold training, at the granularity `execution.fold_jobs` asks for (the table above): per_fold
+# spreads a trial's folds over more cores or cluster nodes, per_trial gives Snakemake fewer
+# jobs to schedule, per_round fewer still, for objectives whose trials cost microseconds.
+# Same fold records and scores each way.
 if PER_ROUND:
 
     rule evaluate_round:

@@ -24,7 +24,7 @@ build_report(
     timings_paths=dict(zip(strategies, snakemake.input.timings, strict=True)),
     out_dir=str(Path(snakemake.output.html).parent),
     figures_dir=snakemake.output.figures,
-    space_config=SearchSpace.from_config(snakemake.params.space),
+    space=SearchSpace.from_config(snakemake.params.space),
     margin=snakemake.params.margin,
     test_results={s: t for s, t in tests.items() if t.get("status") != "no_ok_trial"},
     repeats=snakemake.params.repeats or None,

@@ -11,7 +11,7 @@ import functools
 import importlib
 import pkgutil
 
-from hpstudy.objectives.base import Objective, trial_status
+from hpstudy.objectives.base import Objective
 
 
 @functools.cache
@@ -37,4 +37,4 @@ def objective_class(name: str) -> type[Objective]:
     return objectives[name]
 
 
-__all__ = ["Objective", "objective_class", "registry", "trial_status"]
+__all__ = ["Objective", "objective_class", "registry"]

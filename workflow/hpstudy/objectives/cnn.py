@@ -9,13 +9,13 @@ fixed for the study. Training, scoring and divergence: hpstudy.objectives.keras_
 
 from __future__ import annotations
 
-from hpstudy.objectives.keras_classifier import TUNABLE, KerasClassifier
+from hpstudy.objectives.keras_classifier import COUNT, TUNABLE, KerasClassifier
 
 
 class ConvolutionalNetwork(KerasClassifier):
     name = "cnn"
     label = "Keras CNN"
-    tunable = (*TUNABLE, "filters", "kernel_size", "dense_units")
+    tunable = {**TUNABLE, "filters": COUNT, "kernel_size": COUNT, "dense_units": COUNT}
 
     @classmethod
     def inputs(cls, images):

@@ -13,7 +13,8 @@ import statistics
 
 import numpy as np
 
-from hpstudy.objectives.base import Objective, trial_status
+from hpstudy.objectives.base import Objective
+from hpstudy.outcome import trial_status
 
 
 def branin(x: float, y: float) -> float:
@@ -99,8 +100,6 @@ def evaluate_fold(settings, params, fold, seed, data=None, threads=1) -> dict:
         "metrics": {"value": value if status == "ok" else None},
         "history": {},
         "epochs_run": 0,
-        "fit_seconds": 0.0,
-        "fit_cpu_seconds": 0.0,
     }
 
 
@@ -109,7 +108,7 @@ def evaluate_test(settings, params, seed, data=None, threads=1) -> dict:
     value = FUNCTIONS[settings["name"]](*(float(v) for v in params.values()))
     status = "ok" if math.isfinite(value) else "diverged"
     return {"status": status, "test_objective": value if status == "ok" else None,
-            "metrics": {"value": value if status == "ok" else None}, "fit_seconds": 0.0}
+            "metrics": {"value": value if status == "ok" else None}}
 
 
 def score_trial(settings, fold_records) -> dict:

@@ -15,7 +15,7 @@ once and is recorded `diverged`; its trial gets the penalty objective of a chanc
 strategies see it as bad. A `zero` initializer is not divergence: it trains to chance and is
 scored as such.
 A fold whose model cannot be built or fitted with the trial's params (a kernel larger than its
-input, out of memory: objectives.base.failure_kind) is recorded `failed` instead, with its
+input, out of memory: hpstudy.outcome.failure_kind) is recorded `failed` instead, with its
 reason; its trial gets no objective (None), as the report draws failed trials.
 """
 
@@ -27,9 +27,11 @@ import statistics
 import time
 from abc import abstractmethod
 
-from hpstudy.objectives.base import Objective, trial_failures, trial_status
+from hpstudy.objectives.base import Objective
 from hpstudy.objectives.keras_runtime import configure_tensorflow, make_optimizer, save_model
+from hpstudy.outcome import trial_failures, trial_status
 from hpstudy.seeds import derive_seed
+from hpstudy.space import Domain
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,23 @@ ERROR_FLOOR = 1e-4  # log10 floor -4: far below one error in any fold used here
 # The optimizers a network can train with (Keras names), and which of them take momentum.
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam")
 WITH_MOMENTUM = ("sgd", "rmsprop")
-# Settings of every Keras network that a search-space parameter may set.
-TUNABLE = ("learning_rate", "momentum", "nesterov", "batch_size", "epochs", "optimizer",
-           "kernel_initializer", "activation", "dropout", "lr_schedule", "lr_decay_rate")
+INITIALIZERS = ("uniform", "lecun_uniform", "normal", "zero", "glorot_normal", "glorot_uniform",
+                "he_normal", "he_uniform")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "softplus", "softsign", "hard_sigmoid",
+               "linear")
+LR_SCHEDULES = ("none", "exponential", "time_based", "step")  # keras_runtime.learning_rate
+# Domains of the networks' settings, as their blocks of the config schema state them.
+POSITIVE = Domain(low=0, open_low=True)
+FRACTION = Domain(0, 1, open_high=True)  # [0, 1): momentum, dropout
+COUNT = Domain(low=1, integer=True)
+# Settings of every Keras network that a search-space parameter may set, and their domains.
+TUNABLE = {
+    "learning_rate": POSITIVE, "momentum": FRACTION, "nesterov": Domain(values=(False, True)),
+    "batch_size": COUNT, "epochs": COUNT, "optimizer": Domain(values=OPTIMIZERS),
+    "kernel_initializer": Domain(values=INITIALIZERS), "activation": Domain(values=ACTIVATIONS),
+    "dropout": FRACTION, "lr_schedule": Domain(values=LR_SCHEDULES), "lr_decay_rate": POSITIVE,
+}
+
 
 def _finite_or_none(value):
     value = float(value)
@@ -164,14 +180,10 @@ class KerasClassifier(Objective):
             if not start_from:
                 model = cls.build_model(settings, x_train.shape[1:], data.classes,
                                         steps_per_epoch)
-            started, started_cpu = time.perf_counter(), time.process_time()
             fit = model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
                             batch_size=settings["batch_size"], epochs=settings["epochs"],
                             initial_epoch=first_epoch, shuffle=True, verbose=0,
                             callbacks=callbacks)
-        # Wall clock depends on what else runs on the machine; process CPU time much less so.
-        fit_seconds = time.perf_counter() - started
-        fit_cpu_seconds = time.process_time() - started_cpu
         history = {key: [_finite_or_none(v) for v in values]
                    for key, values in fit.history.items()}
         final = {key: values[-1] if values else None for key, values in history.items()}
@@ -186,8 +198,6 @@ class KerasClassifier(Objective):
             "history": history,
             "epochs_run": len(fit.history.get("loss", [])),
             **({"first_epoch": first_epoch} if first_epoch else {}),
-            "fit_seconds": round(fit_seconds, 3),
-            "fit_cpu_seconds": round(fit_cpu_seconds, 3),
             "train_examples": int(len(data.y_train)),
             "val_examples": int(len(data.y_val)),
             "classes": data.classes,

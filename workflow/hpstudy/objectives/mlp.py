@@ -8,13 +8,13 @@ and the held-out test: hpstudy.objectives.keras_classifier.
 
 from __future__ import annotations
 
-from hpstudy.objectives.keras_classifier import TUNABLE, KerasClassifier
+from hpstudy.objectives.keras_classifier import COUNT, TUNABLE, KerasClassifier
 
 
 class DenseNetwork(KerasClassifier):
     name = "mlp"
     label = "Keras MLP"
-    tunable = (*TUNABLE, "units")
+    tunable = {**TUNABLE, "units": COUNT}
 
     @classmethod
     def build_layers(cls, settings, input_shape, classes):

@@ -212,7 +212,7 @@ class TabularBenchmark(Objective):
         value = load_table(settings["benchmark"], settings["dataset"]).draw(params, seed)
         status = "ok" if math.isfinite(value) else "diverged"
         return {"status": status, "metrics": {"value": value if status == "ok" else None},
-                "history": {}, "epochs_run": 0, "fit_seconds": 0.0, "fit_cpu_seconds": 0.0}
+                "history": {}, "epochs_run": 0}
 
     @classmethod
     def score_trial(cls, settings, fold_records):
@@ -222,8 +222,7 @@ class TabularBenchmark(Objective):
     def evaluate_test(cls, settings, params, seed, data=None, threads=1):
         """The held-out "test" of a table: the configuration's mean over the table's seeds."""
         value = cls.noise_free(settings, params)
-        return {"status": "ok", "test_objective": value, "metrics": {"value": value},
-                "fit_seconds": 0.0}
+        return {"status": "ok", "test_objective": value, "metrics": {"value": value}}
 
 
 def _column_errors(parameter, choices: list) -> list[str]:

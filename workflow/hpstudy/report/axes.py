@@ -3,7 +3,6 @@ built from the space's `hpstudy.space.Parameter`s."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,13 +67,11 @@ class ParamAxis:
                                                [str(c) for c in self.choices])
 
 
-def parameter_axes(space: SearchSpace | Mapping[str, Mapping[str, Any]] | None,
+def parameter_axes(space: SearchSpace | None,
                    table: pd.DataFrame | None = None) -> list[ParamAxis]:
-    """One ParamAxis per search-space parameter, in the space's order.
-
-    space: a SearchSpace, or config.yaml's `space:` (read with SearchSpace.from_config).
-    Without a space the parameters are the columns between `round` (or `trial`) and
-    `objective` of trials.csv, all drawn on linear axes.
+    """One ParamAxis per search-space parameter, in the space's order. Without a space the
+    parameters are the columns between `round` (or `trial`) and `objective` of trials.csv,
+    all drawn on linear axes.
     """
     if space is None:
         if table is None:
@@ -82,6 +79,4 @@ def parameter_axes(space: SearchSpace | Mapping[str, Mapping[str, Any]] | None,
         columns = list(table.columns)
         start = columns.index("round") + 1 if "round" in columns else columns.index("trial") + 1
         return [ParamAxis(name, name) for name in columns[start:columns.index("objective")]]
-    if not isinstance(space, SearchSpace):
-        space = SearchSpace.from_config(space)
     return [ParamAxis.from_parameter(parameter) for parameter in space]

@@ -97,7 +97,7 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> str:
 
 def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: str,
                  timings_paths: Mapping[str, str] | None = None,
-                 space_config: SearchSpace | Mapping[str, Mapping[str, Any]] | None = None,
+                 space: SearchSpace | None = None,
                  margin: float = 0.05,
                  test_results: Mapping[str, Mapping[str, Any]] | None = None,
                  repeats: Mapping[str, Sequence[str]] | None = None,
@@ -109,9 +109,9 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     was written.
 
     trials_paths: {strategy: trials.csv}, in page order. timings_paths: {strategy:
-    timings.csv} (the training-time axis and table). space_config: the SearchSpace, or
-    config.yaml's `space:` (log axes, complement parameters); without it the parameters are
-    read off trials.csv and drawn on linear axes. margin: trials_to_margin counts trials
+    timings.csv} (the training-time axis and table). space: the study's search space (log
+    axes, complement parameters); without it the parameters are read off trials.csv and drawn
+    on linear axes. margin: trials_to_margin counts trials
     until the best-so-far is within this absolute distance of the overall best objective.
     test_results: {strategy: held-out test result dict}. repeats: {strategy: [trials.csv per
     seed]}; a strategy without repeats has its one study in the verdict. fold_metric: the
@@ -131,7 +131,7 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     trials = load_trials(trials_paths, timings_paths)
     if not trials:
         raise ValueError("no trials.csv to report on")
-    axes = parameter_axes(space_config, next(iter(trials.values())))
+    axes = parameter_axes(space, next(iter(trials.values())))
     for strategy, table in trials.items():
         missing = [a.name for a in axes if a.name not in table.columns]
         if missing:

@@ -26,8 +26,6 @@ from typing import Any, ClassVar
 from hpstudy.seeds import derive_seed
 from hpstudy.space import SearchSpace
 
-STATUSES = ("ok", "diverged", "failed")
-
 
 @dataclass(frozen=True)
 class Observation:
@@ -36,7 +34,7 @@ class Observation:
     trial: int
     params: Mapping[str, Any]
     objective: float | None
-    status: str = "ok"
+    status: str = "ok"  # one of hpstudy.outcome.STATUSES
 
     @property
     def usable(self) -> bool:

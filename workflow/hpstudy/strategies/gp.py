@@ -11,9 +11,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hpstudy.seeds import derive_seed
-from hpstudy.space import canonical_params
+from hpstudy.space import SearchSpace, canonical_params
 from hpstudy.strategies.base import Strategy
+
+
+def skopt_dimensions(space: SearchSpace) -> list[Any]:
+    """The space as scikit-optimize's dimensions of the raw values, in the space's order:
+    choices as a Categorical over their indices (as for Optuna: strategies.optuna_history)."""
+    from skopt.space import Categorical, Integer, Real
+
+    dimensions = []
+    for p in space:
+        if p.kind == "loguniform":
+            dimensions.append(Real(p.low, p.high, prior="log-uniform", name=p.name))
+        elif p.kind == "uniform":
+            dimensions.append(Real(p.low, p.high, prior="uniform", name=p.name))
+        elif p.kind == "int":
+            dimensions.append(Integer(int(p.low), int(p.high), name=p.name))
+        else:
+            dimensions.append(Categorical(list(range(len(p.choices))), name=p.name))
+    return dimensions
 
 
 def failure_penalty(history) -> float:
@@ -43,7 +63,7 @@ class GaussianProcessBO(Strategy):
 
         if not trial_ids:
             return []
-        dimensions = self.space.skopt_dimensions()
+        dimensions = skopt_dimensions(self.space)
         # One seed per round, keyed by the round's first trial: same history + same ids ->
         # same proposals, in any process.
         seed = derive_seed(self.study_seed, self.name, "round", min(trial_ids))

@@ -1,13 +1,33 @@
 """hyperopt has no ask/tell: rebuild a `Trials` object from history, then call a suggest
-function for one new id at a time, each with the seed of its own trial."""
+function for one new id at a time, each with the seed of its own trial, over the space
+translated for hyperopt (raw values: space.py)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from hpstudy.space import SearchSpace, canonical_params
 from hpstudy.strategies.base import Observation
+
+
+def hyperopt_space(space: SearchSpace) -> dict[str, Any]:
+    """Raw hyperopt space: one label per parameter, transforms applied by to_value."""
+    from hyperopt import hp
+
+    found = {}
+    for p in space:
+        if p.kind == "loguniform":
+            found[p.name] = hp.loguniform(p.name, math.log(p.low), math.log(p.high))
+        elif p.kind == "uniform":
+            found[p.name] = hp.uniform(p.name, p.low, p.high)
+        elif p.kind == "int":
+            # Widen by half a step so that both end points are as likely as the rest.
+            found[p.name] = hp.quniform(p.name, p.low - 0.5, p.high + 0.5, 1)
+        else:
+            found[p.name] = hp.choice(p.name, list(range(len(p.choices))))
+    return found
 
 
 def _never_called(params):  # Domain needs a function; suggestions never evaluate it.
@@ -57,7 +77,7 @@ def suggest_each(space: SearchSpace, history: Sequence[Observation], trial_ids: 
     """
     from hyperopt.base import Domain
 
-    domain = Domain(_never_called, space.hyperopt_space())
+    domain = Domain(_never_called, hyperopt_space(space))
     proposals = []
     for trial in trial_ids:
         trials = build_trials(space, history)
