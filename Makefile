@@ -62,9 +62,12 @@ lint: $(STAMP)
 # A per-test --timeout keeps a hung test from eating CI's whole budget.
 TEST_REPORTS := results/tests
 PYTEST_REPORT = -ra --durations=30 --junitxml=$(TEST_REPORTS)/$(1).xml
+# The unit tier runs on every core (pytest-xdist; a file's tests stay on one worker, so its
+# module fixtures are built once); the end-to-end tier is one process: its workflows use the
+# cores, and its session studies are shared.
 test: $(STAMP) lint
 	$(BIN)/pytest $(call PYTEST_REPORT,unit) -m "not e2e and not slow and not cluster" \
-		--timeout=300
+		--timeout=300 --numprocesses=auto --dist=loadfile
 
 test-e2e: $(STAMP)
 	$(BIN)/pytest $(call PYTEST_REPORT,e2e) -m "e2e or slow or cluster" --timeout=900

@@ -21,9 +21,9 @@ rule all:
     input:
         # Each strategy's trials.csv and every trial's MLflow marker: listed here so that a
         # marker lost to a failed log is made again even when later files exist.
-        studies=[strategy_target(strategy) for strategy in STUDY.strategies],
+        studies=[strategy_target(strategy) for strategy in PLAN.strategies],
         report=REPORT["html"],
-        studies_logged=[study_logged(study) for study in STUDY.studies],
+        studies_logged=[study_logged(study) for study in PLAN.studies],
 
 
 # One target per strategy module (`snakemake --cores 8 tpe`): data prep and that strategy's

@@ -34,11 +34,11 @@ RSS_TOOL = "/usr/bin/time -v" if shutil.which("time", path="/usr/bin") else "get
 # One fold job's work without Snakemake: argv[1] is a study directory that has run fold 0.
 DIRECT_FOLD_JOB = """
 import sys, yaml
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.jobs import train_folds
 d = sys.argv[1]
-study = Study.from_config(yaml.safe_load(open(d + "/config.yaml")))
-train_folds("cnn", study.objective_settings, d + "/results/random/rounds/round_0.json", 0, [1],
+plan = Plan.from_config(yaml.safe_load(open(d + "/config.yaml")))
+train_folds("cnn", plan.objective_settings, d + "/results/random/rounds/round_0.json", 0, [1],
             {k: f"{d}/results/data/{k}.npy" for k in ("x", "y", "folds")}, 1,
             [d + "/direct/fold_1.json"], [d + "/direct/fold_1_timing.json"])
 """

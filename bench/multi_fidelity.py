@@ -81,7 +81,7 @@ def main() -> int:
     args = parser.parse_args()
     import pandas as pd
 
-    from hpstudy.plan import Study
+    from hpstudy.plan import Plan
 
     seeds, epochs, limit = (2, 3, 300) if args.quick else (args.seeds, 9,
                                                          3000 if args.fashion else None)
@@ -97,15 +97,15 @@ def main() -> int:
         rows = [common.row("snakemake exit status", result.returncode, "", "==", 0),
                 common.row(f"wall time of the study ({seeds} seeds)", result.wall_s, "s")]
         if result.returncode == 0:
-            study = Study.from_config(config)
+            plan = Plan.from_config(config)
 
             def table(name):
                 return pd.read_csv(directory / "results" / name / "trials.csv")
 
             for strategy in ("hyperband", "bohb"):
                 fractions = [resource_fraction(table(base), table(other)) for base, other in
-                             zip(study.repeat_studies("random"),
-                                 study.repeat_studies(strategy), strict=True)]
+                             zip(plan.repeat_studies("random"),
+                                 plan.repeat_studies(strategy), strict=True)]
                 q25, median, q75 = quartiles(fractions)
                 rows.append(common.row(
                     f"{strategy}: resource to reach random search's final best / random's "
@@ -113,7 +113,7 @@ def main() -> int:
                     round(TARGET, 4),
                     note=f"IQR {q25:.3g}..{q75:.3g}; per seed "
                          + " ".join(f"{f:.3g}" for f in fractions)))
-            totals = {s: [int(table(r)["resource"].sum()) for r in study.repeat_studies(s)]
+            totals = {s: [int(table(r)["resource"].sum()) for r in plan.repeat_studies(s)]
                       for s in ("random", "hyperband", "bohb")}
             rows.append(common.row("epochs trained per study (summed over folds): random / "
                                    "hyperband / bohb, seed 0",

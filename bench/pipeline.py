@@ -50,12 +50,12 @@ def serial_loop(directory: Path, threads: int) -> None:
     import yaml
 
     from hpstudy import data, fileio
-    from hpstudy.plan import Study
+    from hpstudy.plan import Plan
     from hpstudy.seeds import derive_seed
 
     logging.basicConfig(level=logging.WARNING)
-    study = Study.from_config(yaml.safe_load((directory / "config.yaml").read_text()))
-    settings = study.objective_settings
+    plan = Plan.from_config(yaml.safe_load((directory / "config.yaml").read_text()))
+    settings = plan.objective_settings
     import_started = time.perf_counter()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as hpstudy.objectives.cnn does
     if settings["device"] == "cpu":
@@ -64,7 +64,7 @@ def serial_loop(directory: Path, threads: int) -> None:
     import tensorflow  # noqa: F401
     tf_import = time.perf_counter() - import_started
 
-    x, y, folds, metadata = data.prepare(study.config["dataset"], study.config["cv"])
+    x, y, folds, metadata = data.prepare(plan.config["dataset"], plan.config["cv"])
     arrays = {}
     for name, array in (("x", x), ("y", y), ("folds", folds)):
         arrays[name] = str(directory / "loop" / f"{name}.npy")
@@ -75,7 +75,7 @@ def serial_loop(directory: Path, threads: int) -> None:
     records = []
     for round_path in sorted((directory / "results" / "random" / "rounds").glob("*.json")):
         for entry in fileio.read_json(round_path)["proposals"]:
-            for fold in range(study.folds):
+            for fold in range(plan.folds):
                 seed = derive_seed(entry["seed"], "fold", fold)
                 fold_data = data.load_fold(arrays["x"], arrays["y"], arrays["folds"], fold)
                 with fit_time() as fit:  # as the pipeline's job measures it

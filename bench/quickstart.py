@@ -63,9 +63,9 @@ def main() -> int:
         rows = [common.row("snakemake exit status", result.returncode, "", "==", 0),
                 common.row(f"wall time, snakemake --cores {args.cores}, default config, "
                            f"empty results/", wall, "s", "<=", TARGET_S)]
-        from hpstudy.plan import Study
+        from hpstudy.plan import Plan
 
-        plan = Study.from_config(config)
+        plan = Plan.from_config(config)
         timings, complete = [], []
         for study in plan.studies:
             path = results / study / "timings.csv"

@@ -3,7 +3,7 @@
 The pipeline logs each trial in a log_trial job as soon as it is scored, so with --cores 8
 up to 8 processes write into results/mlflow.db at once. Here 8 writer processes (one study
 each, made as the pipeline makes them: init_tracking, then start_study per study) log N
-realistic trials each through hpstudy.tracking.log_trial: 3 folds with 10 epochs of
+realistic trials each through hpstudy.tracking.runs.log_trial: 3 folds with 10 epochs of
 loss/accuracy/val_loss/val_accuracy history, the CNN's trial metrics and fold timings. The
 writers import everything and make a first client call, then start together; the clock
 excludes process start and imports. Reported, as medians of 3 measurements (a fresh DB
@@ -61,7 +61,7 @@ def trial_records(trial: int) -> tuple[dict, list[dict], list[dict]]:
 
 def writer(tracking_path: str, study: str, trials: int) -> None:
     """One writer process: set up, say ready, wait for "go" on stdin, log, print timings."""
-    from hpstudy import tracking
+    from hpstudy.tracking import runs as tracking
 
     tracking._client().search_experiments(max_results=1)  # the store's first-call set-up
     print("ready", flush=True)
@@ -89,7 +89,7 @@ def measure(trials: int) -> dict:
                "PYTHONPATH": str(common.REPO / "workflow")}
         studies = [f"writer{i}" for i in range(WRITERS)]
         subprocess.run([common.PYTHON, "-c",
-                        "import sys; from hpstudy.tracking import init_tracking, start_study; "
+                        "import sys; from hpstudy.tracking.runs import init_tracking, start_study; "
                         "init_tracking('bench-tracking', 'experiment.json'); "
                         "[start_study('experiment.json', s, 'random', 'cafe', f'{s}.json') "
                         "for s in sys.argv[1:]]", *studies],

@@ -1,9 +1,9 @@
 """Malformed input: the workflow must refuse it before any job runs, with one line naming the
 key or file and what is wrong, no traceback, and nothing written.
 
-The Snakefile's pre-flight is one function, hpstudy.preflight.load_study: the config
+The Snakefile's pre-flight is one function, hpstudy.preflight.load_plan: the config
 (hpstudy.config.resolve), then the data's files (hpstudy.data.check_source, unit-tested in
-tests/test_data.py) and what the data allows (hpstudy.preflight.check_study). Every case is
+tests/test_data_checks.py) and what the data allows (hpstudy.preflight.check_plan). Every case is
 checked in-process through that function; a few also through the real workflow
 (`snakemake --cores 8`, marked e2e) for the plumbing: a non-zero exit, the message as one
 line, and nothing written: no results/ (so no results/mlflow.db, no logs), no MLflow
@@ -21,7 +21,7 @@ import pytest
 
 from hpstudy.config import ConfigError
 from hpstudy.data import DataError
-from hpstudy.preflight import PreflightError, load_study
+from hpstudy.preflight import PreflightError, load_plan
 from tests.helpers.configs import BAD_CONFIGS, with_setting
 from tests.helpers.idx_files import idx_bytes, random_images, write_idx, write_split
 from tests.helpers.workdir import Workdir, load_config
@@ -188,7 +188,7 @@ def _assert_one_clear_line(output: str, prefix: str, words: list[str]) -> None:
 @pytest.mark.parametrize("build, prefix, cause", CASES)
 def test_bad_input_is_refused_by_the_preflight(tmp_path, monkeypatch, build: Callable,
                                                prefix: str, cause: type[Exception]):
-    """What the Snakefile does with the config before any rule: load_study raises the
+    """What the Snakefile does with the config before any rule: load_plan raises the
     message Snakemake prints (common.smk adds nothing to it), and writes nothing."""
     data_dir, study_dir = tmp_path / "data", tmp_path / "study"
     data_dir.mkdir()
@@ -197,7 +197,7 @@ def test_bad_input_is_refused_by_the_preflight(tmp_path, monkeypatch, build: Cal
     before = _files(tmp_path)
     monkeypatch.chdir(study_dir)  # where Snakemake runs it: relative paths would land here
     with pytest.raises(PreflightError) as caught:
-        load_study(config)
+        load_plan(config)
     message = str(caught.value)
     _assert_one_clear_line(message, prefix, words)
     # The prefix once: resolve() starts its messages with "invalid config: " already.
@@ -208,13 +208,13 @@ def test_bad_input_is_refused_by_the_preflight(tmp_path, monkeypatch, build: Cal
     assert _files(tmp_path) == before
 
 
-def test_valid_local_data_passes_load_study(tmp_path):
+def test_valid_local_data_passes_load_plan(tmp_path):
     """The counterpart in-process: the same kind of files, intact, give a study, so the
     refusals above are about the damage, not the setup."""
     # 10 of each label: enough for 2 folds and the hold-out (6 would not be: see above).
     _idx_dir(tmp_path, images=30, labels=30, gz=True)
-    study = load_study(_local(tmp_path, classes=[2, 0]))
-    assert study.needs_data and study.config["dataset"]["classes"] == [2, 0]
+    plan = load_plan(_local(tmp_path, classes=[2, 0]))
+    assert plan.needs_data and plan.config["dataset"]["classes"] == [2, 0]
 
 
 def _assert_refused_before_any_job(study: Workdir, result, prefix: str, words: list[str],

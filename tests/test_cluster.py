@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from tests.helpers.cluster import SLURM_ARGS, slurm_execution
 from tests.helpers.network import free_port
 from tests.helpers.tracking import run_tree, running_mlflow_server
@@ -139,7 +139,7 @@ def test_cnn_study_through_slurm_equals_local_run_and_logs_to_team_server(
     # The session's tiny CNN study (grid and random), one job per fold grouped per trial.
     config = load_config("cnn_tiny")
     config["execution"] = slurm_execution()
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
     local = cnn_study
 
     cluster = study_dir(tmp_path / "cluster", config)
@@ -149,22 +149,22 @@ def test_cnn_study_through_slurm_equals_local_run_and_logs_to_team_server(
 
     # The same files, byte for byte, whether the jobs ran locally or as SLURM jobs.
     expected = result_files(local.results)
-    assert {f"{s}/trials/{t}/fold_{k}.json" for s in study.strategies for t in study.trials(s)
-            for k in range(study.folds)} <= set(expected)
+    assert {f"{s}/trials/{t}/fold_{k}.json" for s in plan.strategies for t in plan.trials(s)
+            for k in range(plan.folds)} <= set(expected)
     assert result_files(cluster.results) == expected
 
     # What went to SLURM: data prep, each round's proposal, one job per trial (its folds and
     # its score, grouped), each strategy's held-out test. MLflow, summaries and the report
     # ran beside Snakemake (localrules).
     jobs = submitted_jobs(console)
-    rounds = sum(len(study.rounds(s)) for s in study.strategies)
-    trials = sum(study.budget(s) for s in study.strategies)
+    rounds = sum(len(plan.rounds(s)) for s in plan.strategies)
+    trials = sum(plan.budget(s) for s in plan.strategies)
     kinds = {}
     for job_id, log in jobs.items():
         kinds.setdefault(job_kind(log), []).append(job_id)
     assert {kind: len(ids) for kind, ids in kinds.items()} == {
         "rule_prepare_data": 1, "rule_propose": rounds,
-        "group_trial": trials, "rule_evaluate_test": len(study.strategies)}, kinds
+        "group_trial": trials, "rule_evaluate_test": len(plan.strategies)}, kinds
 
     # Each job asked SLURM for what execution.resources says; a trial's group job runs its
     # two folds side by side (2 CPUs) and then its score, so it asks for both folds' memory
@@ -194,7 +194,7 @@ def test_round_groups_send_one_slurm_job_per_round(slurm_cluster, function_study
     round each, TPE and GP one job per round; the results equal the local run's."""
     config = load_config("branin")
     config["execution"] = {"fold_jobs": "per_fold", "group": "round"}
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
 
     cluster = study_dir(tmp_path / "cluster", config)
     result = cluster.snakemake(*SLURM_ARGS)
@@ -202,9 +202,9 @@ def test_round_groups_send_one_slurm_job_per_round(slurm_cluster, function_study
     assert result_files(cluster.results) == result_files(function_study.results)
     jobs = submitted_jobs(result.stdout + result.stderr)
     groups = [log for log in jobs.values() if job_kind(log) == "group_round"]
-    assert len(groups) == sum(len(study.rounds(s)) for s in study.strategies) == 1 + 1 + 3 + 3
+    assert len(groups) == sum(len(plan.rounds(s)) for s in plan.strategies) == 1 + 1 + 3 + 3
     # The rest: the held-out test of each strategy (the function objective has no data prep).
-    assert len(jobs) - len(groups) == len(study.strategies)
+    assert len(jobs) - len(groups) == len(plan.strategies)
 
 
 def test_team_server_refuses_a_study_without_credentials(team_server, tmp_path):

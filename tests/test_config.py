@@ -1,6 +1,6 @@
 """The config: the shipped ones are valid, defaults come from the schema, and the study plan
 follows from it. Bad configs (tests/helpers/configs.py) are checked through the Snakefile's
-pre-flight, hpstudy.preflight.load_study, which calls resolve(): tests/test_bad_input.py."""
+pre-flight, hpstudy.preflight.load_plan, which calls resolve(): tests/test_bad_input.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 from hpstudy.config import ConfigError, resolve
 from hpstudy.objectives import objective_class
 from hpstudy.objectives import registry as objective_registry
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.strategies import registry
 from tests.helpers.workdir import REPO, load_config
 
@@ -39,9 +39,9 @@ def test_default_and_shipped_configs_are_valid():
                                                "initializers_mlp", "multi_fidelity"}
     configs = [load_config(name) for name in ("default", "branin")]
     for config in [*configs, *(_shipped(path) for path in SHIPPED)]:
-        study = Study.from_config(config)
-        assert set(study.strategies) <= set(registry())
-        assert study.config["tracking"]["uri"]
+        plan = Plan.from_config(config)
+        assert set(plan.strategies) <= set(registry())
+        assert plan.config["tracking"]["uri"]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[path.stem for path in SHIPPED])
@@ -74,30 +74,30 @@ def _leaves(config, prefix=""):
 def test_defaults_are_filled_only_for_configured_strategies():
     config = load_config("default")
     config["strategies"] = {"tpe": {"budget": 10}}
-    study = Study.from_config(config)
-    assert study.strategies == ["tpe"]
-    assert study.settings("tpe")["n_startup_jobs"] == 5
-    assert study.settings("tpe")["batch_size"] == 1
+    plan = Plan.from_config(config)
+    assert plan.strategies == ["tpe"]
+    assert plan.settings("tpe")["n_startup_jobs"] == 5
+    assert plan.settings("tpe")["batch_size"] == 1
     with pytest.raises(ConfigError, match="'gp' is not in config.strategies; configured: tpe"):
-        study.settings("gp")
+        plan.settings("gp")
 
 
 def test_rounds_cover_every_trial_once_in_order():
-    study = Study.from_config(load_config("default"))
-    for strategy in study.strategies:
-        flat = [t for round_ids in study.rounds(strategy) for t in round_ids]
-        assert flat == list(range(study.budget(strategy)))
+    plan = Plan.from_config(load_config("default"))
+    for strategy in plan.strategies:
+        flat = [t for round_ids in plan.rounds(strategy) for t in round_ids]
+        assert flat == list(range(plan.budget(strategy)))
         for trial in flat:
-            assert trial in study.rounds(strategy)[study.round_of(strategy, trial)]
-    assert study.rounds("random") == [list(range(9))]  # non-adaptive: one round
-    assert study.rounds("tpe")[0] == [0, 1]  # batch_size 2
+            assert trial in plan.rounds(strategy)[plan.round_of(strategy, trial)]
+    assert plan.rounds("random") == [list(range(9))]  # non-adaptive: one round
+    assert plan.rounds("tpe")[0] == [0, 1]  # batch_size 2
 
 
 def test_config_hash_changes_with_any_setting():
     config = load_config("default")
-    first = Study.from_config(config).hash
+    first = Plan.from_config(config).hash
     config["strategies"]["gp"]["acq_func"] = "LCB"
-    assert Study.from_config(config).hash != first
+    assert Plan.from_config(config).hash != first
 
 
 def test_dataset_classes_default_and_valid_values():
@@ -109,7 +109,7 @@ def test_dataset_classes_default_and_valid_values():
 
 def test_dataset_classes_with_a_path_are_checked_against_the_files_not_the_name():
     # Local files may hold any labels: the Snakefile's pre-flight reads them
-    # (hpstudy.data.check_source, tests/test_data.py), resolve() cannot.
+    # (hpstudy.data.check_source, tests/test_data_checks.py), resolve() cannot.
     config = load_config("default")
     config["dataset"].update(name="mnist", path="/data/mnist-relabelled", classes=[10, 11])
     assert resolve(config)["dataset"]["classes"] == [10, 11]
@@ -119,25 +119,25 @@ def test_job_resources_come_from_config_and_the_objective():
     config = load_config("default")
     config["execution"]["resources"] = {"train": {"mem_mb": 3000}}
     config["objective"]["cnn"].update(threads=2, device="gpu")
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
     # Given keys override, the rest keep their defaults (runtime 120 for train).
-    assert study.resources("train") == {"runtime": 120, "mem_mb": 3000, "threads": 2, "gpu": 1}
-    assert study.resources("test") == {"runtime": 120, "mem_mb": 2000, "threads": 2, "gpu": 1}
+    assert plan.resources("train") == {"runtime": 120, "mem_mb": 3000, "threads": 2, "gpu": 1}
+    assert plan.resources("test") == {"runtime": 120, "mem_mb": 2000, "threads": 2, "gpu": 1}
     # Everything else is one thread, no GPU, whatever the objective's settings.
     for kind in ("data", "propose", "light"):
-        assert study.resources(kind)["threads"] == 1
-        assert study.resources(kind)["gpu"] == 0
-    assert study.group == "none"
+        assert plan.resources(kind)["threads"] == 1
+        assert plan.resources(kind)["gpu"] == 0
+    assert plan.group == "none"
 
 
 def test_execution_settings_leave_every_study_hash_alone():
     """How jobs are run (groups, resources) is not what results depend on: changing it must
     not make MLflow runs or results new."""
     config = load_config("default")
-    before = {s: Study.from_config(config).study_hash(s) for s in config["strategies"]}
+    before = {s: Plan.from_config(config).study_hash(s) for s in config["strategies"]}
     config["execution"] = {"fold_jobs": "per_fold", "group": "round",
                            "resources": {"train": {"runtime": 5, "mem_mb": 100}}}
-    after = {s: Study.from_config(config).study_hash(s) for s in config["strategies"]}
+    after = {s: Plan.from_config(config).study_hash(s) for s in config["strategies"]}
     assert after == before
 
 
@@ -234,7 +234,7 @@ def test_the_domains_of_tunable_settings_are_those_of_their_schema_block(name):
 # --- `snakemake --config` with a nested value ------------------------------------------------
 # Snakemake reads `--config 'strategies={random: {budget: 3}}'` with YAML's base loader: the
 # mapping arrives, every value in it as text ({'random': {'budget': '3'}}). The Snakefile passes
-# those values (workflow.config_settings.config) to load_study, which reads them as meant.
+# those values (workflow.config_settings.config) to load_plan, which reads them as meant.
 
 
 def test_nested_command_line_values_are_read_as_the_schema_wants():
@@ -283,18 +283,18 @@ def _without_dataset(name: str) -> dict:
 
 
 def test_an_objective_without_data_needs_no_dataset():
-    from hpstudy.report.setup import setup_table
-    from hpstudy.tracking_notes import experiment_note, study_setup
+    from hpstudy.report.setup_section import setup_table
+    from hpstudy.tracking.notes import experiment_note, experiment_setup
 
-    study = Study.from_config(_without_dataset("branin"))
-    assert not study.needs_data and "dataset" not in study.config
-    assert len({study.study_hash(name) for name in study.studies}) == len(study.studies)
-    assert " on " not in experiment_note("e", study_setup(study)).splitlines()[2]
-    table = setup_table(study.config, config_hash=study.hash, budgets={"random": 6}, data=None,
+    plan = Plan.from_config(_without_dataset("branin"))
+    assert not plan.needs_data and "dataset" not in plan.config
+    assert len({plan.study_hash(name) for name in plan.studies}) == len(plan.studies)
+    assert " on " not in experiment_note("e", experiment_setup(plan)).splitlines()[2]
+    table = setup_table(plan.config, config_hash=plan.hash, budgets={"random": 6}, data=None,
                         trials=0, fit_cpu_seconds=0.0, commit="abc", versions={})
     assert table.set_index("item").loc["data", "value"] == "none (the objective reads no data)"
     # A dataset block given anyway is kept as it was (the study hashes do not change).
-    with_data = Study.from_config(load_config("branin"))
+    with_data = Plan.from_config(load_config("branin"))
     assert with_data.config["dataset"]["name"] == "digits"
 
 

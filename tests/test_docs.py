@@ -4,16 +4,19 @@
   it must be what the generator writes now, so an edited schema cannot leave it stale.
 - Every relative link of README.md and docs/*.md leads to a file that exists and, with an
   #anchor into a markdown page, to one of that page's headings (GitHub's anchors).
+- The package's docstring (workflow/hpstudy/__init__.py) lists every module and subpackage.
 """
 
 from __future__ import annotations
 
+import pkgutil
 import re
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
+import hpstudy
 from hpstudy import config_reference
 from tests.helpers.workdir import REPO
 
@@ -109,3 +112,12 @@ def test_every_relative_link_leads_somewhere(page):
         elif anchor and target.suffix == ".md" and unquote(anchor) not in _anchors(target):
             broken.append(f"{link}: no heading with anchor #{anchor} in {target.name}")
     assert not broken, f"{page.relative_to(REPO)}: " + "; ".join(broken)
+
+
+def test_the_package_docstring_lists_every_module_and_subpackage():
+    """A line `- name: what it owns` per module, `- name/: ...` per subpackage; nothing else
+    named there."""
+    listed = re.findall(r"^- (\w+/?):", hpstudy.__doc__, re.MULTILINE)
+    present = [info.name + ("/" if info.ispkg else "")
+               for info in pkgutil.iter_modules(hpstudy.__path__)]
+    assert sorted(listed) == sorted(present)

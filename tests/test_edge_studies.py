@@ -142,7 +142,7 @@ def test_forced_rerun_of_a_cnn_trial_adds_no_epoch_history(cnn_tracked_study):
 
 
 def test_a_deleted_trial_run_is_restored_by_a_rerun(cnn_tracked_study):
-    """tracking_client.ensure_run finds the run by its key among deleted runs too, and
+    """tracking.client.ensure_run finds the run by its key among deleted runs too, and
     restores it: the same run (id, history) is active again and logged, not a new one."""
     run, marker = cnn_tracked_study, cnn_tracked_study.path / logged(1)
     run_id = json.loads(marker.read_text())["run_id"]

@@ -104,8 +104,7 @@ JOB_CODE = {
     "score_trial": {"all": ["records.py", "outcome.py", "fileio.py"], "top": ["objectives"]},
     "summarize_study": {"all": ["records.py", "fileio.py"]},
     "report": {"all": ["report", "records.py", "fileio.py"], "top": ["space.py"]},
-    **{script: {"all": ["tracking.py", "tracking_client.py", "tracking_notes.py",
-                        "records.py", "fileio.py"]}
+    **{script: {"all": ["tracking", "records.py", "fileio.py"]}
        for script in ("init_tracking", "start_study", "log_trial", "log_round",
                       "finish_study")},
 }

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from tests.helpers.network import free_port
 from tests.helpers.tracking import FAST_FAILURE, NO_SERVER_JOBS, check_run_tree, mlflow_runs
 from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir, load_config
@@ -199,9 +199,9 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(cnn_study, tmp_pat
     # The real CNN, one job per fold; the reference is the session's uninterrupted run of the
     # same config on an ordinary disk.
     config = load_config("cnn_tiny")
-    study = Study.from_config(config)
-    assert list(study.trials("grid")) == [0, 1] and list(study.trials("random")) == [0, 1]
-    assert study.fold_jobs == "per_fold" and study.folds == 2
+    plan = Plan.from_config(config)
+    assert list(plan.trials("grid")) == [0, 1] and list(plan.trials("random")) == [0, 1]
+    assert plan.fold_jobs == "per_fold" and plan.folds == 2
     reference = cnn_study
     timings = {}
 
@@ -293,7 +293,7 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(cnn_study, tmp_pat
                 if k.split("/")[0] in {"data", "grid", "random"} and "timing" not in k}
         now = _checksums(run.results)
         assert {k: now.get(k) for k in kept} == kept, "the resumed run rewrote finished results"
-        for strategy in study.strategies:
+        for strategy in plan.strategies:
             name = f"{strategy}/trials.csv"
             assert _comparable(run.results / name) == _comparable(reference.results / name), \
                 f"{name} differs from the uninterrupted run"
@@ -306,11 +306,11 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(cnn_study, tmp_pat
         roles = Counter(r.data.tags.get("role") for r in runs)
         trials = Counter((r.data.tags["strategy"], int(r.data.tags["trial"]))
                          for r in runs if r.data.tags.get("role") == "trial")
-        expected = {(s, t) for s in study.strategies for t in study.trials(s)}
+        expected = {(s, t) for s in plan.strategies for t in plan.trials(s)}
         hashes = {r.data.tags.get("study_hash", r.data.tags.get("config_hash")) for r in runs}
         assert set(trials) == expected and set(trials.values()) == {1}, \
             (trials, f"hashes {hashes}: more than one if code changed during the test")
-        assert roles == {"study": len(study.strategies), "trial": len(expected)}, roles
+        assert roles == {"study": len(plan.strategies), "trial": len(expected)}, roles
         trial_ids = {r.info.run_id for r in runs if r.data.tags.get("role") == "trial"}
         for marker in run.results.glob("grid/trials/*/mlflow.json"):
             assert json.loads(marker.read_text())["run_id"] in trial_ids
@@ -322,7 +322,7 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(cnn_study, tmp_pat
 
 def test_mlflow_server_killed_mid_study_loses_no_trial(tmp_path):
     config = load_config("tracking")  # Branin: random (3 trials), tpe (4 in 2 rounds)
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
     run = Workdir(tmp_path / "study")
     run.path.mkdir()
     run.write_config(config)
@@ -334,7 +334,7 @@ def test_mlflow_server_killed_mid_study_loses_no_trial(tmp_path):
            "MLFLOW_TRACKING_URI": f"http://hpuser:s3cret-token@127.0.0.1:{port}"}
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run.path),
                "--cores", "2", "--keep-going"]
-    total = sum(study.budget(s) for s in study.strategies)
+    total = sum(plan.budget(s) for s in plan.strategies)
     servers = []
     timings = {}
     try:
@@ -362,24 +362,36 @@ def test_mlflow_server_killed_mid_study_loses_no_trial(tmp_path):
 
         markers = {(p.parents[2].name, int(p.parent.name)): json.loads(p.read_text())
                    for p in run.results.glob("*/trials/*/mlflow.json")}
-        missing = {(s, t) for s in study.strategies for t in study.trials(s)} - set(markers)
+        missing = {(s, t) for s in plan.strategies for t in plan.trials(s)} - set(markers)
         assert missing, "no trial failed to log after the kill"
-        # Every trial that could not be logged failed loudly, naming the redacted URI.
+        # Every trial that could not be logged failed loudly, naming the redacted URI: its
+        # log job, or, when the kill came before its study's run was started (the scheduler
+        # may start one strategy's study run after another's first trial is logged), the
+        # study's start, after which none of its trials' log jobs can run.
+        unstarted = {s for s in plan.strategies if not (run.results / "tracking" /
+                                                          f"{s}.json").exists()}
+        for strategy in unstarted:
+            log = (run.results / "logs" / strategy / "start_study.log").read_text()
+            assert "failed after 2 attempts at " f"{url}:" in log, log[-3000:]
         for strategy, trial in sorted(missing):
+            if strategy in unstarted:
+                assert not (run.results / "logs" / strategy / f"log_trial_{trial}.log").exists()
+                continue
             log = (run.results / "logs" / strategy / f"log_trial_{trial}.log").read_text()
             assert f"MLflow logging of {strategy} trial {trial} failed after 2 attempts at " \
                 f"{url}:" in log, log[-3000:]
         failed_logs = {_outputs(b).pop() for b in _job_blocks(output, r"Error in rule (\w+):")
                        if b[0] == "log_trial"}
-        assert failed_logs == {f"results/{s}/trials/{t}/mlflow.json" for s, t in missing}
+        assert failed_logs == {f"results/{s}/trials/{t}/mlflow.json" for s, t in missing
+                               if s not in unstarted}
         for path in [console, *run.results.rglob("*"), *(run.path / ".snakemake").rglob("*")]:
             if path.is_file() and path.suffix in {".log", ".json", ".csv", ".out", ""}:
                 leaks = [line for line in path.read_bytes().splitlines() if b"s3cret" in line]
                 assert not leaks, f"credentials in {path}: {leaks[:2]}"
         # Results on disk are complete: every strategy scored and summarised.
-        for strategy in study.strategies:
+        for strategy in plan.strategies:
             table = (run.results / strategy / "trials.csv").read_text().splitlines()
-            assert len(table) == 1 + study.budget(strategy)
+            assert len(table) == 1 + plan.budget(strategy)
             assert not (run.results / strategy / "mlflow_study.json").exists()
 
         # The same server back on the same store and port: what was logged is there, finished.

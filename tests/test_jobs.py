@@ -16,7 +16,7 @@ import pytest
 
 from hpstudy import fileio, jobs
 from hpstudy.objectives.function import branin
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.seeds import derive_seed
 from hpstudy.space import SearchSpace
 from tests.helpers.workdir import load_config
@@ -24,36 +24,36 @@ from tests.helpers.workdir import load_config
 FOLDS = [0, 1]
 
 
-def branin_study(**function_settings) -> Study:
+def branin_plan(**function_settings) -> Plan:
     """tests/configs/branin.yaml (Branin, noise_std 0.5, 2 folds; TPE in rounds of 2)."""
     config = load_config("branin")
     config["objective"]["function"].update(function_settings)
-    return Study.from_config(config)
+    return Plan.from_config(config)
 
 
-def propose(study: Study, strategy: str, round_index: int, output: Path,
+def propose(plan: Plan, strategy: str, round_index: int, output: Path,
             previous_round: Path | None = None, previous_scores=(),
             seed: int | None = None) -> dict:
-    jobs.propose_round(strategy, study.config["space"], study.settings(strategy),
-                       study.study_seed(strategy) if seed is None else seed, round_index,
-                       study.rounds(strategy)[round_index],
+    jobs.propose_round(strategy, plan.config["space"], plan.settings(strategy),
+                       plan.study_seed(strategy) if seed is None else seed, round_index,
+                       plan.rounds(strategy)[round_index],
                        None if previous_round is None else str(previous_round),
                        [str(path) for path in previous_scores], str(output))
     return fileio.read_json(output)
 
 
-def train(study: Study, round_path: Path, trial: int, directory: Path,
+def train(plan: Plan, round_path: Path, trial: int, directory: Path,
           folds=FOLDS) -> tuple[list[Path], list[Path]]:
     """Fold and timing files of one trial, as the train_folds job writes them."""
     outputs = [directory / f"trial_{trial}" / f"fold_{fold}.json" for fold in folds]
     timings = [directory / f"trial_{trial}" / f"timing_{fold}.json" for fold in folds]
-    jobs.train_folds(study.objective_name, study.objective_settings, str(round_path), trial,
+    jobs.train_folds(plan.objective_name, plan.objective_settings, str(round_path), trial,
                      folds, None, 1, [str(p) for p in outputs], [str(p) for p in timings])
     return outputs, timings
 
 
-def score(study: Study, fold_paths: list[Path], output: Path) -> dict:
-    jobs.score_trial(study.objective_name, study.objective_settings,
+def score(plan: Plan, fold_paths: list[Path], output: Path) -> dict:
+    jobs.score_trial(plan.objective_name, plan.objective_settings,
                      [str(path) for path in fold_paths], str(output))
     return fileio.read_json(output)
 
@@ -69,9 +69,9 @@ def write_score(path: Path, trial: int, objective: float | None, status: str = "
 
 
 def test_propose_round_writes_the_round_file(tmp_path):
-    study = branin_study()
-    content = propose(study, "random", 0, tmp_path / "round_0.json")
-    space = SearchSpace.from_config(study.config["space"])
+    plan = branin_plan()
+    content = propose(plan, "random", 0, tmp_path / "round_0.json")
+    space = SearchSpace.from_config(plan.config["space"])
 
     assert content["strategy"] == "random" and content["round"] == 0
     assert content["history"] == []
@@ -86,30 +86,30 @@ def test_propose_round_writes_the_round_file(tmp_path):
     assert len({tuple(p["params"].values()) for p in content["proposals"]}) == 6
     # Canonical JSON, the same bytes from a fresh call; another study seed proposes otherwise.
     assert (tmp_path / "round_0.json").read_text() == fileio.dumps_json(content)
-    propose(study, "random", 0, tmp_path / "again.json")
+    propose(plan, "random", 0, tmp_path / "again.json")
     assert (tmp_path / "again.json").read_bytes() == (tmp_path / "round_0.json").read_bytes()
-    other = propose(study, "random", 0, tmp_path / "other.json", seed=8)
+    other = propose(plan, "random", 0, tmp_path / "other.json", seed=8)
     assert [p["params"] for p in other["proposals"]] != [p["params"] for p in
                                                          content["proposals"]]
 
 
 def test_an_adaptive_round_sees_every_earlier_round_in_trial_order(tmp_path):
-    study = branin_study()
+    plan = branin_plan()
     rounds = [tmp_path / f"round_{r}.json" for r in range(3)]
-    first = propose(study, "tpe", 0, rounds[0])
+    first = propose(plan, "tpe", 0, rounds[0])
     assert first["history"] == [] and [p["trial"] for p in first["proposals"]] == [0, 1]
 
     def scores_of(round_path: Path, trial_ids) -> list[Path]:
         paths = []
         for trial in trial_ids:
-            folds, _ = train(study, round_path, trial, tmp_path / "trials")
+            folds, _ = train(plan, round_path, trial, tmp_path / "trials")
             paths.append(tmp_path / "trials" / f"score_{trial}.json")
-            score(study, folds, paths[-1])
+            score(plan, folds, paths[-1])
         return paths
 
     # Scores given in any order: the history is sorted by trial.
     round_0_scores = scores_of(rounds[0], [0, 1])
-    second = propose(study, "tpe", 1, rounds[1], rounds[0], reversed(round_0_scores))
+    second = propose(plan, "tpe", 1, rounds[1], rounds[0], reversed(round_0_scores))
     expected = [jobs.observation_from_score(fileio.read_json(p)) for p in round_0_scores]
     assert second["history"] == expected
     assert [h["trial"] for h in expected] == [0, 1]
@@ -117,12 +117,12 @@ def test_an_adaptive_round_sees_every_earlier_round_in_trial_order(tmp_path):
     assert all(h["objective"] > 0 and h["status"] == "ok" for h in expected)
     # Round 2: round 1's history carried over, then round 1's own trials.
     round_1_scores = scores_of(rounds[1], [2, 3])
-    third = propose(study, "tpe", 2, rounds[2], rounds[1], round_1_scores)
+    third = propose(plan, "tpe", 2, rounds[2], rounds[1], round_1_scores)
     assert third["history"][:2] == expected
     assert [h["trial"] for h in third["history"]] == [0, 1, 2, 3]
     assert [p["trial"] for p in third["proposals"]] == [4, 5]
     # A proposal is a pure function of its inputs: the same bytes in a fresh call.
-    propose(study, "tpe", 2, tmp_path / "again.json", rounds[1], round_1_scores)
+    propose(plan, "tpe", 2, tmp_path / "again.json", rounds[1], round_1_scores)
     assert (tmp_path / "again.json").read_bytes() == rounds[2].read_bytes()
 
 
@@ -131,14 +131,14 @@ def test_an_adaptive_round_sees_every_earlier_round_in_trial_order(tmp_path):
 
 @pytest.fixture
 def random_round(tmp_path) -> Path:
-    propose(branin_study(), "random", 0, tmp_path / "round_0.json")
+    propose(branin_plan(), "random", 0, tmp_path / "round_0.json")
     return tmp_path / "round_0.json"
 
 
 def test_train_folds_writes_a_fold_record_and_a_timing_per_fold(tmp_path, random_round):
-    study = branin_study()  # noise_std 0.5
+    plan = branin_plan()  # noise_std 0.5
     entry = jobs.proposal(str(random_round), 3)
-    outputs, timings = train(study, random_round, 3, tmp_path / "out")
+    outputs, timings = train(plan, random_round, 3, tmp_path / "out")
 
     x, y = entry["params"]["x"], entry["params"]["y"]
     values = []
@@ -159,33 +159,33 @@ def test_train_folds_writes_a_fold_record_and_a_timing_per_fold(tmp_path, random
     assert values[0] != values[1]  # each fold's noise has its own seed
 
     # One job per fold writes the same bytes as one job for both folds.
-    alone, _ = train(study, random_round, 3, tmp_path / "per_fold", folds=[1])
+    alone, _ = train(plan, random_round, 3, tmp_path / "per_fold", folds=[1])
     assert alone[0].read_bytes() == outputs[1].read_bytes()
-    again, _ = train(study, random_round, 3, tmp_path / "again")
+    again, _ = train(plan, random_round, 3, tmp_path / "again")
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in outputs]
 
 
 def test_train_folds_without_noise_is_branin_itself(tmp_path, random_round):
-    study = branin_study(noise_std=0.0)
+    plan = branin_plan(noise_std=0.0)
     entry = jobs.proposal(str(random_round), 0)
-    outputs, _ = train(study, random_round, 0, tmp_path)
+    outputs, _ = train(plan, random_round, 0, tmp_path)
     for output in outputs:
         assert fileio.read_json(output)["metrics"]["value"] == branin(**entry["params"])
 
 
 def test_a_trial_that_is_not_in_the_round_is_refused(tmp_path, random_round):
     with pytest.raises(KeyError, match="trial 6 is not proposed in"):
-        train(branin_study(), random_round, 6, tmp_path)
+        train(branin_plan(), random_round, 6, tmp_path)
     assert not (tmp_path / "trial_6").exists()
 
 
 def test_score_trial_averages_the_folds_in_fold_order(tmp_path, random_round):
-    study = branin_study()
-    outputs, _ = train(study, random_round, 2, tmp_path)
+    plan = branin_plan()
+    outputs, _ = train(plan, random_round, 2, tmp_path)
     records = [fileio.read_json(p) for p in outputs]
     values = [r["metrics"]["value"] for r in records]
 
-    result = score(study, outputs, tmp_path / "score.json")
+    result = score(plan, outputs, tmp_path / "score.json")
     assert result["trial"] == 2 and result["folds"] == 2 and result["status"] == "ok"
     assert result["params"] == records[0]["params"]
     assert result["seed"] == records[0]["trial_seed"]
@@ -194,12 +194,12 @@ def test_score_trial_averages_the_folds_in_fold_order(tmp_path, random_round):
         "fold_0_value": values[0], "fold_1_value": values[1],
         "value_mean": statistics.fmean(values), "value_std": statistics.pstdev(values)})
     # The fold files in another order: the same score, byte for byte.
-    score(study, outputs[::-1], tmp_path / "reversed.json")
+    score(plan, outputs[::-1], tmp_path / "reversed.json")
     assert (tmp_path / "reversed.json").read_bytes() == (tmp_path / "score.json").read_bytes()
 
 
 def test_a_diverged_fold_makes_a_diverged_trial_without_objective(tmp_path):
-    study = branin_study()
+    plan = branin_plan()
     paths = []
     for fold, value in enumerate([1.5, None]):
         paths.append(tmp_path / f"fold_{fold}.json")
@@ -207,7 +207,7 @@ def test_a_diverged_fold_makes_a_diverged_trial_without_objective(tmp_path):
             "trial": 4, "fold": fold, "seed": fold, "trial_seed": 11,
             "params": {"x": 0.0, "y": 0.0}, "status": "ok" if value is not None else "diverged",
             "metrics": {"value": value}, "history": {}, "epochs_run": 0})
-    result = score(study, paths, tmp_path / "score.json")
+    result = score(plan, paths, tmp_path / "score.json")
     assert result["status"] == "diverged" and result["objective"] is None
     assert result["metrics"] == {"fold_0_value": 1.5, "fold_1_value": None}
     assert result["trial"] == 4 and result["seed"] == 11
@@ -241,18 +241,18 @@ def tpe_study(tmp_path_factory):
     """A whole TPE study of Branin (3 rounds of 2 trials, 2 folds each) run job by job:
     (round files, score files, timing files, {trial: score})."""
     directory = tmp_path_factory.mktemp("tpe")
-    study = branin_study()
+    plan = branin_plan()
     rounds, scores, timings, by_trial = [], [], [], {}
     previous: list[Path] = []
-    for round_index, trial_ids in enumerate(study.rounds("tpe")):
+    for round_index, trial_ids in enumerate(plan.rounds("tpe")):
         rounds.append(directory / f"round_{round_index}.json")
-        propose(study, "tpe", round_index, rounds[-1], rounds[-2] if round_index else None,
+        propose(plan, "tpe", round_index, rounds[-1], rounds[-2] if round_index else None,
                 previous)
         previous = []
         for trial in trial_ids:
-            folds, trial_timings = train(study, rounds[-1], trial, directory)
+            folds, trial_timings = train(plan, rounds[-1], trial, directory)
             previous.append(directory / f"score_{trial}.json")
-            by_trial[trial] = score(study, folds, previous[-1])
+            by_trial[trial] = score(plan, folds, previous[-1])
             timings += trial_timings
         scores += previous
     return rounds, scores, timings, by_trial

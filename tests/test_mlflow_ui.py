@@ -7,7 +7,7 @@ store, so that nothing the server writes reaches the shared study.
 
 MLflow 3.17's UI opens an experiment on its GenAI overview (trace usage, all zeros for a
 study) unless the URL asks for model training; results/tracking/experiment.json holds the
-URL path that does (`ui_path`, hpstudy.tracking_notes)."""
+URL path that does (`ui_path`, hpstudy.tracking.notes)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """execution.fold_jobs: per_round: one job evaluates a round's trials and one logs them, for
-objectives whose trials cost microseconds. Same results as a job per trial, fewer jobs."""
+objectives whose trials cost microseconds. Same results as a job per fold, fewer jobs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from tests.helpers.tracking import mlflow_runs, run_tree
 from tests.helpers.workdir import Workdir, load_config
 
@@ -21,8 +21,9 @@ REPRODUCIBLE = ["{s}/trials.csv", "{s}/test.json", "report/comparison.csv",
 
 
 def _config(fold_jobs: str) -> dict:
+    """tests/configs/branin.yaml (the session's function_study: one job per fold, the
+    default) with `fold_jobs`."""
     config = copy.deepcopy(load_config("branin"))
-    config["repeats"] = 2
     config["execution"] = {"fold_jobs": fold_jobs}
     return config
 
@@ -33,50 +34,50 @@ def _jobs(output: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def studies(tmp_path_factory):
-    """The same Branin study (4 strategies, 2 seeds) run with a job per trial and per round."""
-    runs = {}
-    for fold_jobs in ("per_trial", "per_round"):
-        run = Workdir(tmp_path_factory.mktemp(fold_jobs))
-        run.write_config(_config(fold_jobs))
-        result = run.snakemake("--cores", "2")
-        runs[fold_jobs] = (run, _jobs(result.stdout + result.stderr))
-    return runs
+def studies(function_study, tmp_path_factory):
+    """The same Branin study (4 strategies) with a job per fold (the session's
+    function_study) and per round."""
+    assert function_study.console, "the session study's console is needed for its jobs"
+    run = Workdir(tmp_path_factory.mktemp("per_round"))
+    run.write_config(_config("per_round"))
+    result = run.snakemake("--cores", "2")
+    return {"per_fold": (function_study, _jobs(function_study.console)),
+            "per_round": (run, _jobs(result.stdout + result.stderr))}
 
 
-def test_per_round_writes_the_same_results_as_per_trial(studies):
-    (per_trial, _), (per_round, _) = studies["per_trial"], studies["per_round"]
+def test_per_round_writes_the_same_results_as_per_fold(studies):
+    (per_fold, _), (per_round, _) = studies["per_fold"], studies["per_round"]
     config = _config("per_round")
     for strategy in config["strategies"]:
         for pattern in REPRODUCIBLE:
             name = pattern.format(s=strategy)
             assert (per_round.results / name).read_bytes() == \
-                (per_trial.results / name).read_bytes(), name
+                (per_fold.results / name).read_bytes(), name
     # A round's file holds, record for record, what per-trial jobs write into a file each.
     for bundle in per_round.results.glob("*/rounds/round_*_results.json"):
         study = bundle.parent.parent.name
         content = json.loads(bundle.read_text(encoding="utf-8"))
         assert content["scores"], bundle
         for score in content["scores"]:
-            trial_dir = per_trial.results / study / "trials" / str(score["trial"])
+            trial_dir = per_fold.results / study / "trials" / str(score["trial"])
             assert score == json.loads((trial_dir / "score.json").read_text())
         for record in content["folds"]:
-            fold_path = per_trial.results / study / "trials" / str(record["trial"]) / \
+            fold_path = per_fold.results / study / "trials" / str(record["trial"]) / \
                 f"fold_{record['fold']}.json"
             assert record == json.loads(fold_path.read_text())
     assert not list(per_round.results.glob("*/trials")), "per_round wrote per-trial files"
 
 
-def test_per_round_logs_every_trial_once_as_per_trial_does(studies):
-    (per_trial, _), (per_round, _) = studies["per_trial"], studies["per_round"]
+def test_per_round_logs_every_trial_once_as_per_fold_does(studies):
+    (per_fold, _), (per_round, _) = studies["per_fold"], studies["per_round"]
     config = _config("per_round")
     uri = f"sqlite:///{per_round.results / 'mlflow.db'}"
     trees = [run_tree(f"sqlite:///{run.results / 'mlflow.db'}", config["experiment"])
-             for run in (per_trial, per_round)]  # run_tree: no run key twice
+             for run in (per_fold, per_round)]  # run_tree: no run key twice
     assert trees[0] == trees[1]
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
     trial_runs = [run for run in trees[1].values() if run["tags"]["role"] == "trial"]
-    assert len(trial_runs) == sum(study.budget(s) for s in study.studies)
+    assert len(trial_runs) == sum(plan.budget(s) for s in plan.studies)
     assert {run["status"] for run in trees[1].values()} == {"FINISHED"}
     # The round's marker names the run of each of its trials.
     _, runs = mlflow_runs(uri, config["experiment"])
@@ -90,16 +91,16 @@ def test_per_round_logs_every_trial_once_as_per_trial_does(studies):
 
 
 def test_per_round_runs_a_job_per_round_not_per_trial(studies):
-    (_, trial_jobs), (_, round_jobs) = studies["per_trial"], studies["per_round"]
-    study = Study.from_config(_config("per_round"))
-    rounds = sum(len(study.rounds(s)) for s in study.studies)
-    trials = sum(study.budget(s) for s in study.studies)
-    assert trial_jobs.count("train_trial") == trials
-    assert trial_jobs.count("log_trial") == trials
+    (_, fold_jobs), (_, round_jobs) = studies["per_fold"], studies["per_round"]
+    plan = Plan.from_config(_config("per_round"))
+    rounds = sum(len(plan.rounds(s)) for s in plan.studies)
+    trials = sum(plan.budget(s) for s in plan.studies)
+    assert fold_jobs.count("train_fold") == trials * plan.folds
+    assert fold_jobs.count("score_trial") == fold_jobs.count("log_trial") == trials
     assert round_jobs.count("evaluate_round") == rounds
     assert round_jobs.count("log_round") == rounds
     assert {"train_trial", "train_fold", "score_trial", "log_trial"}.isdisjoint(round_jobs)
-    assert len(round_jobs) < len(trial_jobs) - trials, (len(round_jobs), len(trial_jobs))
+    assert len(round_jobs) < len(fold_jobs) - trials, (len(round_jobs), len(fold_jobs))
 
 
 def test_per_round_relogs_a_lost_round_marker_without_duplicates(studies):
@@ -126,5 +127,5 @@ def test_per_round_dry_run_names_its_jobs(tmp_path):
     run.write_config(_config("per_round"))
     result = run.snakemake("-n", "--cores", "2", "tpe")
     jobs = _jobs(result.stdout)
-    assert jobs.count("evaluate_round") == 2 * 3  # 2 seeds x 3 rounds of 2 trials
+    assert jobs.count("evaluate_round") == 3  # 3 rounds of 2 trials
     assert "results/tpe/rounds/round_2_results.json" in result.stdout

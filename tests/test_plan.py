@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.strategies import registry
 from hpstudy.strategies.random_search import RandomSearch
 
@@ -31,28 +31,28 @@ class GrowingRounds(RandomSearch):
 
 def test_a_strategy_plans_rounds_of_varying_size(monkeypatch):
     monkeypatch.setitem(registry(), "random", GrowingRounds)
-    study = Study.from_config({**BRANIN, "strategies": {"random": {"budget": 7}}})
-    assert study.rounds("random") == [[0], [1, 2], [3, 4, 5, 6]]
-    assert [study.round_of("random", t) for t in range(7)] == [0, 1, 1, 2, 2, 2, 2]
+    plan = Plan.from_config({**BRANIN, "strategies": {"random": {"budget": 7}}})
+    assert plan.rounds("random") == [[0], [1, 2], [3, 4, 5, 6]]
+    assert [plan.round_of("random", t) for t in range(7)] == [0, 1, 1, 2, 2, 2, 2]
 
 
 def test_budgets_rounds_and_repeats_come_from_the_strategy_classes():
-    study = Study.from_config({**BRANIN, "repeats": 2, "strategies": {
+    plan = Plan.from_config({**BRANIN, "repeats": 2, "strategies": {
         "grid": {}, "sobol": {"budget": 5}, "tpe": {"budget": 5, "batch_size": 2,
                                                     "n_startup_jobs": 2}}})
-    assert study.budget("grid") == 6  # the grid's size
-    assert study.rounds("sobol") == [[0, 1, 2, 3, 4]]  # not adaptive: one round
-    assert study.rounds("tpe") == [[0, 1], [2, 3], [4]]
+    assert plan.budget("grid") == 6  # the grid's size
+    assert plan.rounds("sobol") == [[0, 1, 2, 3, 4]]  # not adaptive: one round
+    assert plan.rounds("tpe") == [[0, 1], [2, 3], [4]]
     # Grid is not stochastic: nothing to repeat.
-    assert study.studies == ["grid", "sobol", "tpe", "sobol-repeat1", "tpe-repeat1"]
-    assert study.study_seed("tpe") == 3 and study.study_seed("tpe-repeat1") != 3
+    assert plan.studies == ["grid", "sobol", "tpe", "sobol-repeat1", "tpe-repeat1"]
+    assert plan.study_seed("tpe") == 3 and plan.study_seed("tpe-repeat1") != 3
 
 
 def test_resources_and_imports_come_from_the_objective():
-    function = Study.from_config({**BRANIN, "strategies": {"random": {}}})
+    function = Plan.from_config({**BRANIN, "strategies": {"random": {}}})
     assert function.resources("train")["threads"] == 1 and not function.needs_data
     assert "tensorflow" not in function.job_modules
-    cnn = Study.from_config({
+    cnn = Plan.from_config({
         **BRANIN, "objective": {"name": "cnn", "cnn": {"threads": 2, "device": "gpu"}},
         "space": {"learning_rate": {"type": "loguniform", "low": 1.0e-3, "high": 0.1}},
         "strategies": {"gp": {"budget": 6}}})
@@ -63,6 +63,6 @@ def test_resources_and_imports_come_from_the_objective():
 
 
 def test_an_unconfigured_strategy_is_named():
-    study = Study.from_config({**BRANIN, "strategies": {"random": {}}})
+    plan = Plan.from_config({**BRANIN, "strategies": {"random": {}}})
     with pytest.raises(ValueError, match="'tpe' is not in config.strategies"):
-        study.rounds("tpe")
+        plan.rounds("tpe")

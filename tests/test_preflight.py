@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from hpstudy import data
-from hpstudy.plan import Study
-from hpstudy.preflight import check_study, selected_counts
+from hpstudy.plan import Plan
+from hpstudy.preflight import check_plan, selected_counts
 from tests.helpers.workdir import load_config
 
 
@@ -30,7 +30,7 @@ def test_a_searched_kernel_that_sometimes_fits_passes_and_returns_the_facts():
     and are recorded as failed (issue 18)."""
     config = load_config("default")
     config["space"]["kernel_size"] = {"type": "int", "low": 1, "high": 9, "grid": [3, 9]}
-    facts = check_study(Study.from_config(config))
+    facts = check_plan(Plan.from_config(config))
     assert facts.image_shape == (8, 8) and sum(facts.label_counts.values()) == 1797
 
 
@@ -38,7 +38,7 @@ def test_the_largest_kernel_is_the_one_keras_can_build():
     """ConvolutionalNetwork.largest_kernel against Keras itself: k builds, k + 1 does not."""
     from hpstudy.objectives.cnn import ConvolutionalNetwork as CNN
 
-    settings = {**Study.from_config(load_config("default")).objective_settings}
+    settings = {**Plan.from_config(load_config("default")).objective_settings}
     for shape in ((8, 8), (5, 4)):
         largest = CNN.largest_kernel(shape)
         CNN.build_model({**settings, "kernel_size": largest}, (*shape, 1), 3)
@@ -47,4 +47,4 @@ def test_the_largest_kernel_is_the_one_keras_can_build():
 
 
 def test_objectives_without_data_are_not_looked_at():
-    assert check_study(Study.from_config(load_config("branin"))) is None
+    assert check_plan(Plan.from_config(load_config("branin"))) is None

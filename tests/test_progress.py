@@ -22,7 +22,8 @@ import yaml
 
 from hpstudy import fileio
 from hpstudy.paths import round_results, score_file, timing_file, trials_table
-from hpstudy.progress import load_study, main, study_progress, trial_work
+from hpstudy.progress import load_plan, main, study_progress, trial_work
+from tests.helpers.studies import copy_study
 from tests.helpers.tiers import require_end_to_end
 from tests.helpers.workdir import REPO, SNAKEMAKE, Workdir
 
@@ -61,13 +62,6 @@ def status(directory: Path, *args: str) -> tuple[dict[str, dict], str]:
                               "best": None if cells[2] == "-" else float(cells[2]),
                               "bad": int(cells[3]), "cpu": float(cells[4]), "left": cells[5]}
     return rows, out.getvalue()
-
-
-def copy_study(source: Workdir, target: Path) -> Path:
-    """config.yaml and results/ of a finished run, to change without touching the run."""
-    shutil.copy(source.path / "config.yaml", target / "config.yaml")
-    shutil.copytree(source.results, target / "results")
-    return target
 
 
 def files(directory: Path) -> dict[str, float]:
@@ -200,8 +194,8 @@ def test_partway_counts_the_trials_done_and_estimates_only_studies_that_began(pa
 
 @pytest.mark.e2e
 def test_failed_and_diverged_trials_are_counted_and_never_best(partway, tmp_path):
-    directory = copy_study(partway[0], tmp_path)
-    study = load_study(directory, [], replace=False)
+    directory = copy_study(partway[0], tmp_path / "study").path
+    plan = load_plan(directory, [], replace=False)
     objectives = {}
     for trial, status_ in ((0, "diverged"), (1, "failed"), (2, "ok"), (3, "ok")):
         path = directory / score_file("random", trial)
@@ -210,7 +204,7 @@ def test_failed_and_diverged_trials_are_counted_and_never_best(partway, tmp_path
             score.update(status=status_, objective=None)
             fileio.write_json(path, score)
         objectives[trial] = score["objective"]
-    progress = study_progress(study, "random", directory)
+    progress = study_progress(plan, "random", directory)
     assert (progress.done, progress.bad) == (4, 2)
     assert progress.best == min(objectives[2], objectives[3])
     assert status(directory)[0]["total"]["bad"] == 2
@@ -218,11 +212,11 @@ def test_failed_and_diverged_trials_are_counted_and_never_best(partway, tmp_path
 
 @pytest.mark.e2e
 def test_estimate_is_fit_cpu_per_trial_done_times_trials_left_over_cores(partway, tmp_path):
-    directory = copy_study(partway[0], tmp_path)
-    study = load_study(directory, [], replace=False)
+    directory = copy_study(partway[0], tmp_path / "study").path
+    plan = load_plan(directory, [], replace=False)
     for name in ("random", "tpe"):  # every fold timed so far took 3 CPU seconds
         for trial in range(2 if name == "tpe" else 4):
-            for fold in range(study.folds):
+            for fold in range(plan.folds):
                 fileio.write_json(directory / timing_file(name, trial, fold),
                                   {"trial": trial, "fold": fold, "fit_seconds": 3.0,
                                    "fit_cpu_seconds": 3.0})
@@ -236,7 +230,7 @@ def test_estimate_is_fit_cpu_per_trial_done_times_trials_left_over_cores(partway
 
 @pytest.mark.e2e
 def test_a_half_written_score_is_not_counted_and_is_named(partway, tmp_path):
-    directory = copy_study(partway[0], tmp_path)
+    directory = copy_study(partway[0], tmp_path / "study").path
     path = directory / score_file("random", 3)
     path.write_text(path.read_text(encoding="utf-8")[:40], encoding="utf-8")
     rows, text = status(directory)
@@ -260,7 +254,7 @@ def test_after_the_study_every_trial_is_done_with_trials_csv_best(per_round):
 
 @pytest.mark.e2e
 def test_per_round_counts_the_rounds_whose_results_are_written(per_round, tmp_path):
-    directory = copy_study(per_round, tmp_path)
+    directory = copy_study(per_round, tmp_path / "study").path
     (directory / round_results("tpe", 1)).unlink()
     rows, _ = status(directory)
     assert (rows["tpe"]["done"], rows["tpe"]["planned"]) == (2, 4)
@@ -270,11 +264,11 @@ def test_per_round_counts_the_rounds_whose_results_are_written(per_round, tmp_pa
 def test_multi_fidelity_best_is_full_fidelity_and_work_is_epochs(tmp_path):
     """config/multi_fidelity.yaml with --replace-workflow-config, as its comment runs it."""
     mf_config = str(REPO / "config" / "multi_fidelity.yaml")
-    study = load_study(tmp_path, [mf_config], replace=True)
-    assert study.studies == ["random", "sha", "hyperband", "bohb"]
+    plan = load_plan(tmp_path, [mf_config], replace=True)
+    assert plan.studies == ["random", "sha", "hyperband", "bohb"]
     # The epochs per fold its comment gives: 21 for successive halving, 69 for Hyperband.
-    assert sum(trial_work(study, "sha").values()) * 9 == pytest.approx(21)
-    assert sum(trial_work(study, "hyperband").values()) * 9 == pytest.approx(69)
+    assert sum(trial_work(plan, "sha").values()) * 9 == pytest.approx(21)
+    assert sum(trial_work(plan, "hyperband").values()) * 9 == pytest.approx(69)
     # (trials, fidelity, epochs trained: a promoted trial goes on from the rung below's,
     # objective): the 1-epoch looks score best, yet do not count.
     rungs = [(range(0, 9), 1, 1, 0.1), (range(9, 12), 3, 2, 0.05), (range(12, 13), 9, 6, 0.2)]
@@ -283,13 +277,13 @@ def test_multi_fidelity_best_is_full_fidelity_and_work_is_epochs(tmp_path):
             fileio.write_json(tmp_path / score_file("sha", trial),
                               {"trial": trial, "status": "ok", "objective": objective,
                                "fidelity": fidelity})
-            for fold in range(study.folds):  # 2 CPU seconds per epoch and fold
+            for fold in range(plan.folds):  # 2 CPU seconds per epoch and fold
                 fileio.write_json(tmp_path / timing_file("sha", trial, fold),
                                   {"trial": trial, "fold": fold,
                                    "fit_cpu_seconds": 2.0 * epochs})
     (tmp_path / score_file("sha", 12)).unlink()  # the full-fidelity trial is not done yet
     shutil.rmtree(tmp_path / "results" / "sha" / "trials" / "11")
-    progress = study_progress(study, "sha", tmp_path)
+    progress = study_progress(plan, "sha", tmp_path)
     assert (progress.done, progress.best) == (11, None)
     # 6 CPU s per epoch of a trial's 3 folds: trial 11 (2 epochs) and 12 (6) cost 48 s more.
     assert progress.seconds_left(cores=1) == pytest.approx(48)
@@ -298,11 +292,11 @@ def test_multi_fidelity_best_is_full_fidelity_and_work_is_epochs(tmp_path):
     assert rows["sha"]["done"] == 11 and rows["sha"]["left"] == "48s"
     fileio.write_json(tmp_path / score_file("sha", 12),
                       {"trial": 12, "status": "ok", "objective": 0.2, "fidelity": 9})
-    assert study_progress(study, "sha", tmp_path).best == 0.2
+    assert study_progress(plan, "sha", tmp_path).best == 0.2
     # Without --replace-workflow-config the file is merged over config.yaml, as Snakemake
     # does: the default config's grid, TPE and GP would run too (the file's comment).
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
-    merged = load_study(tmp_path, [mf_config], replace=False)
+    merged = load_plan(tmp_path, [mf_config], replace=False)
     assert merged.strategies == ["grid", "random", "tpe", "gp", "sha", "hyperband", "bohb"]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from tests.helpers.processes import kill_when
 from tests.helpers.tracking import mlflow_runs
 from tests.helpers.workdir import Workdir, load_config
@@ -48,8 +48,8 @@ def study_config() -> dict:
 
 
 def outputs(run: Workdir, config: dict) -> dict[str, bytes]:
-    study = Study.from_config(config)
-    files = {f"{s}/trials.csv": run.results / s / "trials.csv" for s in study.strategies}
+    plan = Plan.from_config(config)
+    files = {f"{s}/trials.csv": run.results / s / "trials.csv" for s in plan.strategies}
     files.update({f"report/{name}": run.results / "report" / name for name in REPORT_TABLES})
     return {name: path.read_bytes() for name, path in files.items()}
 
@@ -84,15 +84,15 @@ def test_a_run_killed_at_each_moment_resumes_to_the_uninterrupted_result(referen
 
     # MLflow: each study and trial run once, all FINISHED; each trial's objective
     # logged once (a re-logged batch must not add points).
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
     client, runs = mlflow_runs(f"sqlite:///{run.results / 'mlflow.db'}", config["experiment"])
     keys = [run_.data.tags["hpstudy.key"] for run_ in runs]
     assert len(keys) == len(set(keys)), f"runs logged twice: {sorted(keys)}"
     assert [r.info.run_name for r in runs if r.info.status != "FINISHED"] == []
     roles = [r.data.tags["role"] for r in runs]
-    trials = sum(study.budget(s) for s in study.strategies)
+    trials = sum(plan.budget(s) for s in plan.strategies)
     assert (roles.count("study"), roles.count("trial"), len(roles)) == (
-        len(study.strategies), trials, len(study.strategies) + trials)
+        len(plan.strategies), trials, len(plan.strategies) + trials)
     for trial_run in (r for r in runs if r.data.tags["role"] == "trial"):
         if "objective" in trial_run.data.metrics:
             history = client.get_metric_history(trial_run.info.run_id, "objective")

@@ -1,5 +1,5 @@
 """The search space: raw <-> value conversions, membership, grids, its checks and the domains
-of the settings it sets (the libraries' translations: tests/test_strategies_libraries.py)."""
+of the settings it sets (the libraries' translations: tests/strategies/test_libraries.py)."""
 
 from __future__ import annotations
 

@@ -125,6 +125,8 @@ def test_describe_says_what_a_benchmark_is():
     assert describe({"objective": {"name": "replay", "replay": {"trials": "a/b/t.csv"}}}) \
         == "surrogate replaying t.csv"
     assert describe({"objective": {"name": "cnn"}}) == "cnn objective"
+    # not an objective: named as written, for resolve to reject next
+    assert describe({"objective": {"name": "cnnn"}}) == "cnnn objective"
 
 
 @pytest.mark.slow
@@ -176,12 +178,12 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
 def test_the_surrogate_benchmark_is_checked_against_the_study_it_replays():
     """The shipped CNN grid source: the suite report's setup line carries the surrogate's
     hold-out check (rank correlation and error over the real trials)."""
-    from hpstudy.plan import Study
-    from hpstudy.report.suite_figures import _surrogate_check
+    from hpstudy.plan import Plan
+    from hpstudy.report.suite_page import _surrogate_check
 
     config = study_configs_in_repo(FULL)["cnn-digits-surrogate"]
     with contextlib.chdir(REPO):
-        line = _surrogate_check(Study.from_config(config))
+        line = _surrogate_check(Plan.from_config(config))
     found = re.search(r"over its (\d+) ok trials: Spearman ([0-9.]+), RMSE ([0-9.]+)", line)
     assert found, line
     trials, spearman, rmse = int(found[1]), float(found[2]), float(found[3])

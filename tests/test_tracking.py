@@ -17,7 +17,7 @@ import sys
 import pytest
 import yaml
 
-from hpstudy.tracking import redact
+from hpstudy.tracking.client import redact
 from tests.helpers.network import free_port
 from tests.helpers.studies import copy_study
 from tests.helpers.tracking import FAST_FAILURE, check_run_tree, mlflow_runs
@@ -63,12 +63,12 @@ def test_the_ui_sees_a_described_model_training_experiment(tracked_study, config
 def test_the_experiment_description_lists_only_fixed_objective_settings():
     """The CNN searches learning_rate and momentum: the Objective line states the settings
     every trial shares, not a searched setting's default (listed under Search space)."""
-    from hpstudy.plan import Study
-    from hpstudy.tracking_notes import experiment_note, study_setup
+    from hpstudy.plan import Plan
+    from hpstudy.tracking.notes import experiment_note, experiment_setup
 
-    study = Study.from_config(load_config("default"))
-    assert {"learning_rate", "momentum"} <= set(study.config["space"])
-    note = experiment_note("described", study_setup(study, strategies=False))
+    plan = Plan.from_config(load_config("default"))
+    assert {"learning_rate", "momentum"} <= set(plan.config["space"])
+    note = experiment_note("described", experiment_setup(plan, strategies=False))
     objective = next(line for line in note.splitlines() if line.startswith("- Objective:"))
     assert "epochs" in objective
     assert "learning_rate" not in objective and "momentum" not in objective, objective
@@ -81,27 +81,27 @@ def test_descriptions_are_rewritten_not_repeated(tmp_path, monkeypatch):
     model-training kind unless it has a kind already."""
     from mlflow import MlflowClient
 
-    from hpstudy.plan import Study
-    from hpstudy.tracking import finish_study, init_tracking, start_study
-    from hpstudy.tracking_notes import study_setup
+    from hpstudy.plan import Plan
+    from hpstudy.tracking.notes import experiment_setup
+    from hpstudy.tracking.runs import finish_study, init_tracking, start_study
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    study = Study.from_config(load_config("tracking"))
+    plan = Plan.from_config(load_config("tracking"))
     (tmp_path / "trials.csv").write_text(
         "trial,round,x,y,objective,status\n0,0,1.0,2.0,17.5,ok\n1,0,3.0,4.0,,failed\n"
         "2,1,2.5,3.5,4.25,ok\n")
     (tmp_path / "verdict.csv").write_text(
         "strategy,reference,sentence\ntpe,random,tpe beat random on 6 of 7 seeds.\n"
         "gp,random,gp did not beat random.\n")
-    init_tracking("described", "experiment.json", study_setup(study, strategies=False))
+    init_tracking("described", "experiment.json", experiment_setup(plan, strategies=False))
     client = MlflowClient()
     note = client.get_experiment_by_name("described").tags["mlflow.note.content"]
     assert "- Strategies: one study run per strategy and seed (base seed 5)" in note
     for _ in range(2):
         start_study("experiment.json", "tpe", "tpe", "cafe", "tpe.json", seed=5, budget=3)
         finish_study("tpe.json", "tpe", "trials.csv", [], "finished.json",
-                     verdict="verdict.csv", setup=study_setup(study))
+                     verdict="verdict.csv", setup=experiment_setup(plan))
     note = client.get_experiment_by_name("described").tags["mlflow.note.content"]
     assert "- Strategies: random, tpe; one study run per strategy and seed (random: 1 " \
            "seed; tpe: 1 seed; base seed 5)" in note
@@ -119,7 +119,7 @@ def test_descriptions_are_rewritten_not_repeated(tmp_path, monkeypatch):
     untagged = client.create_experiment("untagged")
     chosen = client.create_experiment("chosen",
                                       tags={"mlflow.experimentKind": "genai_development"})
-    init_tracking("untagged", "untagged.json", study_setup(study, strategies=False))
+    init_tracking("untagged", "untagged.json", experiment_setup(plan, strategies=False))
     init_tracking("chosen", "chosen.json")
     assert client.get_experiment(untagged).tags["mlflow.experimentKind"] == \
         "custom_model_development"
@@ -248,7 +248,7 @@ def test_eight_concurrent_writers_into_sqlite(tmp_path):
            "PYTHONPATH": os.pathsep.join([str(REPO / "workflow"), str(REPO)])}
     strategies = [f"writer{i}" for i in range(8)]
     subprocess.run([sys.executable, "-c",
-                    "import sys; from hpstudy.tracking import init_tracking, start_study; "
+                    "import sys; from hpstudy.tracking.runs import init_tracking, start_study; "
                     "init_tracking('concurrency', 'experiment.json'); "
                     "[start_study('experiment.json', s, s, 'cafe', f'{s}.json') "
                     "for s in sys.argv[1:]]",
@@ -281,7 +281,7 @@ def test_log_batch_splits_at_mlflow_limits_and_loses_nothing(tmp_path):
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
-    from hpstudy.tracking import log_batch
+    from hpstudy.tracking.client import log_batch
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     run_id = client.create_run(client.create_experiment("limits")).info.run_id
@@ -301,7 +301,7 @@ def test_a_new_sqlite_store_appears_only_once_migrated(tmp_path):
     no half-migrated DB behind (the resumed run would fail: "table ... already exists")."""
     import sqlite3
 
-    from hpstudy.tracking import create_sqlite_atomically
+    from hpstudy.tracking.client import create_sqlite_atomically
 
     database = tmp_path / "results" / "mlflow.db"
     create_sqlite_atomically(f"sqlite:///{database}")

@@ -85,7 +85,7 @@ def warm_worker(tmp_path, monkeypatch):
     """A real worker for this test's directory (its socket under .snakemake/)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(REPO / "workflow"))
-    process = worker.start(["hpstudy.jobs", "hpstudy.tracking", "mlflow"], "cpu",
+    process = worker.start(["hpstudy.jobs", "hpstudy.tracking.runs", "mlflow"], "cpu",
                            str(tmp_path / "worker.log"))
     env = {**os.environ}
     socket_path = Path(env[WORKER_SOCKET_ENV])

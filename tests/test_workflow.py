@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from tests.helpers.environments import missing, rule_environments
 from tests.helpers.studies import copy_study, run_study
 from tests.helpers.workdir import load_config
@@ -29,10 +29,10 @@ def _planned_jobs(dry_run_output: str) -> dict[str, int]:
 
 def test_function_study_end_to_end(function_study, branin_config):
     workdir = function_study
-    study = Study.from_config(branin_config)
-    for strategy in study.strategies:
+    plan = Plan.from_config(branin_config)
+    for strategy in plan.strategies:
         table = pd.read_csv(workdir.results / strategy / "trials.csv")
-        assert list(table["trial"]) == list(range(study.budget(strategy)))
+        assert list(table["trial"]) == list(range(plan.budget(strategy)))
         assert list(table.columns[:4]) == ["trial", "round", "x", "y"]
         for column in ("objective", "status", "fold_0_value", "fold_1_value",
                        "value_mean", "value_std"):
@@ -42,14 +42,14 @@ def test_function_study_end_to_end(function_study, branin_config):
         timings = pd.read_csv(workdir.results / strategy / "timings.csv")
         assert list(timings.columns) == ["trial", "folds", "fit_seconds", "fit_cpu_seconds"]
         assert list(timings["trial"]) == list(table["trial"])
-        assert (timings["folds"] == study.folds).all()
+        assert (timings["folds"] == plan.folds).all()
         assert (table["status"] == "ok").all()
         assert table["x"].between(-5, 10).all() and table["y"].between(0, 15).all()
         # objective = mean over folds of branin + fold noise
         fold_mean = table[["fold_0_value", "fold_1_value"]].mean(axis=1)
         assert (table["objective"] - fold_mean).abs().max() < 1e-9
         # rounds as planned: round r holds trials [r*b, (r+1)*b)
-        assert list(table["round"]) == [study.round_of(strategy, t) for t in table["trial"]]
+        assert list(table["round"]) == [plan.round_of(strategy, t) for t in table["trial"]]
     grid = pd.read_csv(workdir.results / "grid" / "trials.csv")
     assert len(grid) == 9 and len(grid[["x", "y"]].drop_duplicates()) == 9
 
@@ -57,8 +57,8 @@ def test_function_study_end_to_end(function_study, branin_config):
     from hpstudy.objectives.function import branin
 
     comparison = pd.read_csv(workdir.results / "report" / "comparison.csv").set_index("strategy")
-    assert sorted(comparison.index) == sorted(study.strategies)
-    for strategy in study.strategies:
+    assert sorted(comparison.index) == sorted(plan.strategies)
+    for strategy in plan.strategies:
         test = json.loads((workdir.results / strategy / "test.json").read_text())
         table = pd.read_csv(workdir.results / strategy / "trials.csv")
         best = table.loc[table["objective"].idxmin()]
@@ -71,7 +71,7 @@ def test_function_study_end_to_end(function_study, branin_config):
             "tpe_space.png", "gp_parameters.png"} <= figures
     # The page names the experiment and every strategy and embeds every figure.
     page = (workdir.results / "report" / "index.html").read_text()
-    assert "test-branin" in page and all(s in page for s in study.strategies)
+    assert "test-branin" in page and all(s in page for s in plan.strategies)
     assert page.count('src="data:image/png;base64,') == len(figures)
 
     # Everything is up to date right after.
@@ -120,15 +120,15 @@ def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdi
     the other strategies."""
     config = load_config("default")
     workdir.write_config(config)
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
     result = workdir.snakemake("--cores", "8", "-n", "tpe")
     jobs = _planned_jobs(result.stdout)
-    seeds = study.repeat_studies("tpe")
+    seeds = plan.repeat_studies("tpe")
     assert seeds == ["tpe", *(f"tpe-repeat{r}" for r in range(1, 7))]
-    trials = sum(study.budget(s) for s in seeds)
+    trials = sum(plan.budget(s) for s in seeds)
     assert jobs == {
         "prepare_data": 1,
-        "propose": sum(len(study.rounds(s)) for s in seeds),
+        "propose": sum(len(plan.rounds(s)) for s in seeds),
         "train_trial": trials,  # config.yaml: execution.fold_jobs = per_trial, which scores
         "summarize_study": len(seeds),
         "init_tracking": 1,
@@ -191,13 +191,13 @@ def test_repeats_run_each_stochastic_strategy_with_several_seeds(workdir):
     config = load_config("repeats")
     workdir.write_config(config)
     workdir.snakemake("--cores", "2")
-    study = Study.from_config(config)
-    assert study.studies == ["grid", "random", "tpe", "random-repeat1", "tpe-repeat1",
-                             "random-repeat2", "tpe-repeat2"]
+    plan = Plan.from_config(config)
+    assert plan.studies == ["grid", "random", "tpe", "random-repeat1", "tpe-repeat1",
+                            "random-repeat2", "tpe-repeat2"]
     finals = {}
     for strategy in ("random", "tpe"):
         tables = [pd.read_csv(workdir.results / s / "trials.csv")
-                  for s in study.repeat_studies(strategy)]
+                  for s in plan.repeat_studies(strategy)]
         # Seed 0 is the config's seed; the others differ, so do their proposals.
         round_0 = json.loads((workdir.results / strategy / "rounds" / "round_0.json")
                              .read_text())
@@ -214,11 +214,11 @@ def test_repeats_run_each_stochastic_strategy_with_several_seeds(workdir):
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir.results / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("test-repeats")
     parents = client.search_runs([experiment.experiment_id], "tags.role = 'study'")
-    assert sorted(r.data.tags["study"] for r in parents) == sorted(study.studies)
+    assert sorted(r.data.tags["study"] for r in parents) == sorted(plan.studies)
     assert not (workdir.results / "tpe-repeat1" / "test.json").exists()
     # The strategy target covers all of a strategy's seeds.
-    plan = _planned_jobs(workdir.snakemake("-n", "--forceall", "tpe").stdout)
-    assert plan["summarize_study"] == 3
+    planned = _planned_jobs(workdir.snakemake("-n", "--forceall", "tpe").stdout)
+    assert planned["summarize_study"] == 3
 
 
 def reproducible_files(results) -> dict[str, bytes]:
@@ -240,48 +240,44 @@ def usage_lines(results: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_warm_jobs_write_the_bytes_of_fresh_interpreters(tmp_path):
-    """The tiny real CNN (with a diverging grid point), TPE over two rounds: one job per trial
-    in fresh interpreters (execution.warm_start: false, the old way), then forked from the
-    warm worker, one job per trial and one per fold. Every reproducible file is equal, and
-    no run's console shows TensorFlow's start-up noise; what each fresh interpreter imported,
-    the conda env of its rule provides."""
+def test_warm_jobs_write_the_bytes_of_fresh_interpreters(cnn_study, tmp_path):
+    """The tiny real CNN (with a diverging grid point): one job per trial in fresh
+    interpreters (execution.warm_start: false, the old way), against the session's cnn_study,
+    whose jobs were forked from the warm worker, one per fold. Every reproducible file is
+    equal, and neither run's console shows TensorFlow's start-up noise; what each fresh
+    interpreter imported, the conda env of its rule provides."""
     from tests.helpers.workdir import Workdir
 
-    config = load_config("cnn_tiny")
-    config["strategies"]["tpe"] = {"budget": 2, "batch_size": 1, "n_startup_jobs": 1}
-    files = {}
-    for name, execution in (("cold", {"fold_jobs": "per_trial", "warm_start": False}),
-                            ("warm", {"fold_jobs": "per_trial", "warm_start": True}),
-                            ("warm_per_fold", {"fold_jobs": "per_fold", "warm_start": True})):
-        run = Workdir(tmp_path / name)
-        run.path.mkdir()
-        run.write_config({**config, "execution": execution})
-        # The cold run's jobs record what their own code imports (hpstudy.launch).
-        record = {"HPSTUDY_RECORD_IMPORTS": "1"} if name == "cold" else {}
-        console = run.snakemake("--cores", "4", env=record)
-        files[name] = reproducible_files(run.results)
+    cold = Workdir(tmp_path / "cold")
+    cold.path.mkdir()
+    cold.write_config({**load_config("cnn_tiny"),
+                       "execution": {"fold_jobs": "per_trial", "warm_start": False}})
+    # The cold run's jobs record what their own code imports (hpstudy.launch).
+    console = cold.snakemake("--cores", "4", env={"HPSTUDY_RECORD_IMPORTS": "1"})
+    runs = {"cold": (cold, console.stdout + console.stderr, "train_trial"),
+            "warm": (cnn_study, cnn_study.console, "train_fold")}
+    for name, (run, output, training_rule) in runs.items():
         # TensorFlow's start-up lines stay off the console; the jobs' own lines do not.
-        output = console.stdout + console.stderr
         for noise in ("absl::InitializeLog", "cuInit", "cudart_stub",
                       "use_unbounded_threadpool"):
             assert noise not in output, (name, noise)
         assert "fold 1: ok" in output and "diverged" in output
         # The folds were grouped as asked: one job per trial or one per fold.
-        training_rule = {"per_trial": "train_trial", "per_fold": "train_fold"}
-        assert f"rule {training_rule[execution['fold_jobs']]}:" in output, name
+        assert f"rule {training_rule}:" in output, name
         modes = {usage["mode"] for usage in usage_lines(run.results)}
-        assert modes == ({"cold"} if name == "cold" else {"warm"}), (name, modes)
-        if name == "cold":  # what each fresh interpreter imported, its conda env provides
-            short = {}
-            recorded = [usage for usage in usage_lines(run.results) if "imports" in usage]
-            assert len(recorded) > 10 and {"propose", "train_folds", "report", "log_trial"} \
-                <= {usage["script"] for usage in recorded}
-            for usage in recorded:
-                lacking = missing(rule_environments()[usage["script"]], usage["imports"])
-                if lacking:
-                    short.setdefault(usage["script"], set()).update(lacking)
-            assert short == {}, f"envs/ lack what these jobs import: {short}"
-    assert len(files["cold"]) > 20 and "tpe/rounds/round_1.json" in files["cold"]
-    assert files["warm"] == files["cold"]
-    assert files["warm_per_fold"] == files["cold"]
+        assert modes == {name}, (name, modes)
+
+    # What each fresh interpreter imported, its conda env provides.
+    short = {}
+    recorded = [usage for usage in usage_lines(cold.results) if "imports" in usage]
+    assert len(recorded) > 10 and {"propose", "train_folds", "report", "log_trial"} \
+        <= {usage["script"] for usage in recorded}
+    for usage in recorded:
+        lacking = missing(rule_environments()[usage["script"]], usage["imports"])
+        if lacking:
+            short.setdefault(usage["script"], set()).update(lacking)
+    assert short == {}, f"envs/ lack what these jobs import: {short}"
+
+    files = reproducible_files(cold.results)
+    assert len(files) > 20 and "grid/trials/1/fold_1.json" in files
+    assert files == reproducible_files(cnn_study.results)

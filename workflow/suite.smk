@@ -18,7 +18,7 @@ configfile: "config/benchmark_suite.yaml"
 sys.path.insert(0, workflow.basedir)
 
 from hpstudy.config import ConfigError
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.paths import REPORT, trials_table
 from hpstudy.suite import (
     SUITE_REPORT,
@@ -33,7 +33,7 @@ try:
 except ConfigError as error:
     # The message alone, exit status 1 (a WorkflowError would be framed: see common.smk).
     sys.exit(str(error))
-STUDIES = {name: Study.from_config(study) for name, study in BENCHMARKS.items()}
+PLANS = {name: Plan.from_config(benchmark) for name, benchmark in BENCHMARKS.items()}
 
 
 def in_benchmark(name, path):
@@ -45,7 +45,7 @@ def benchmark_outputs(name):
     """What a benchmark's study leaves that the suite reads: its trials tables and report."""
     return {
         "trials": [
-            in_benchmark(name, trials_table(study)) for study in STUDIES[name].studies
+            in_benchmark(name, trials_table(study)) for study in PLANS[name].studies
         ],
         "report": in_benchmark(name, REPORT["html"]),
     }
@@ -102,11 +102,11 @@ rule suite_report:
     output:
         **SUITE_REPORT,
     params:
-        configs={name: STUDIES[name].results_config for name in BENCHMARKS},
+        configs={name: PLANS[name].results_config for name in BENCHMARKS},
         trials={
             name: {
                 study: in_benchmark(name, trials_table(study))
-                for study in STUDIES[name].studies
+                for study in PLANS[name].studies
             }
             for name in BENCHMARKS
         },

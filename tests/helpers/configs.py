@@ -1,5 +1,5 @@
 """Bad configs, one change each to the default config: the Snakefile's pre-flight
-(hpstudy.preflight.load_study, through resolve()) must refuse each before any job runs, in
+(hpstudy.preflight.load_plan, through resolve()) must refuse each before any job runs, in
 one line naming the key and what is allowed (tests/test_bad_input.py)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""IDX files (MNIST's format) built byte by byte, as tests/test_data.py and
+"""IDX files (MNIST's format) built byte by byte, as tests/test_data_*.py and
 tests/test_bad_input.py write them."""
 
 from __future__ import annotations

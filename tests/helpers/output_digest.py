@@ -39,8 +39,9 @@ SHIPPED = {
 }
 QUICK_SUITE = REPO / "config" / "benchmark_suite_quick.yaml"
 # Files that are measured or name MLflow runs: they differ between any two runs.
-MEASURED = re.compile(r"(^|/)(logs|tracking|mlartifacts)/|_timing\.json$|timings\.csv$"
-                      r"|training_time\.csv$|mlflow(_study)?\.json$|\.(html|png|db)$")
+MEASURED = re.compile(r"(^|/)(logs|tracking|mlartifacts|\.snakemake)/|_timings?\.json$"
+                      r"|timings\.csv$|training_time\.csv$|mlflow(_study)?\.json$"
+                      r"|\.(html|png|db)$")
 
 
 def shrunk(config: dict) -> dict:

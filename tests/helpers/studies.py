@@ -12,11 +12,13 @@ from tests.helpers.workdir import Workdir, load_config
 
 
 def run_study(path: Path, config: dict, *args: str, env: dict | None = None) -> Workdir:
-    """The whole workflow of `config` in a new study directory at `path`."""
+    """The whole workflow of `config` in a new study directory at `path` (its console output
+    kept as `.console`)."""
     run = Workdir(path)
     run.path.mkdir(parents=True)
     run.write_config(config)
-    run.snakemake("--cores", "2", *args, env=env)
+    result = run.snakemake("--cores", "2", *args, env=env)
+    run.console = result.stdout + result.stderr
     return run
 
 

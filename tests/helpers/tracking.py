@@ -107,18 +107,18 @@ def run_tree(uri: str, experiment: str) -> dict:
 
 def check_run_tree(uri: str, config: dict, results: Path) -> dict:
     """One study run per strategy, one trial run per trial carrying its folds' metrics."""
-    from hpstudy.plan import Study
+    from hpstudy.plan import Plan
 
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
     client, runs = mlflow_runs(uri, config["experiment"])
     by_role = {}
     for run in runs:
         by_role.setdefault(run.data.tags.get("role"), []).append(run)
         assert run.info.status == "FINISHED", (run.info.run_name, run.info.status)
     studies = {r.data.tags["strategy"]: r for r in by_role["study"]}
-    assert sorted(studies) == sorted(study.strategies)
+    assert sorted(studies) == sorted(plan.strategies)
     trials = by_role["trial"]
-    assert len(trials) == sum(study.budget(s) for s in study.strategies)
+    assert len(trials) == sum(plan.budget(s) for s in plan.strategies)
     seen = set()
     for run in trials:
         tags, strategy = run.data.tags, run.data.tags["strategy"]
@@ -129,15 +129,15 @@ def check_run_tree(uri: str, config: dict, results: Path) -> dict:
         for tag in ("round", "seed", "study_hash", "data_checksum", "git_commit",
                     "package_versions", "status"):
             assert tags.get(tag), tag
-        assert tags["study_hash"] == study.study_hash(tags["study"])
+        assert tags["study_hash"] == plan.study_hash(tags["study"])
         assert set(run.data.params) == {"x", "y"}
         for metric in ("objective", "duration_s", "value_mean", "value_std"):
             assert metric in run.data.metrics, metric
-        for fold in range(study.folds):
+        for fold in range(plan.folds):
             assert tags[f"fold_{fold}.status"] == "ok"
             for metric in ("value", "fit_seconds", "fit_cpu_seconds"):
                 assert f"fold_{fold}/{metric}" in run.data.metrics, (fold, metric)
-        assert f"fold_{study.folds}/value" not in run.data.metrics
+        assert f"fold_{plan.folds}/value" not in run.data.metrics
     assert sorted(by_role) == ["study", "trial"]  # no run per fold: folds are on the trial
     # The trial's objective in MLflow is the one in trials.csv.
     import pandas as pd

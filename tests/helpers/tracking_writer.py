@@ -1,13 +1,13 @@
 """One of several concurrent writers for the sqlite concurrency test (tests/test_tracking.py
 runs it as a script): logs N synthetic trials (one fold each) of one strategy through
-hpstudy.tracking.log_trial."""
+hpstudy.tracking.runs.log_trial."""
 
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from hpstudy.tracking import log_trial
+from hpstudy.tracking.runs import log_trial
 
 
 def main(tracking_path: str, strategy: str, trials: int) -> None:

@@ -28,6 +28,7 @@ class Workdir:
 
     def __init__(self, path: Path):
         self.path = path
+        self.console = ""  # what the run that made a session study printed (run_study)
 
     def write_config(self, config: dict) -> Path:
         target = self.path / "config.yaml"

@@ -41,8 +41,9 @@ TEST_FOLD = -1
 NAMED_DATASET_LABELS = {"digits": tuple(range(10)), "mnist": tuple(range(10)),
                         "fashion_mnist": tuple(range(10))}
 NAMED_IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion_mnist": (28, 28)}
-# Examples per label of scikit-learn's bundled digits (fixed data; tests/test_data.py checks it
-# against the real set), for the size checks before any job without importing scikit-learn.
+# Examples per label of scikit-learn's bundled digits (fixed data; tests/test_data_checks.py
+# checks it against the real set), for the size checks before any job without importing
+# scikit-learn.
 DIGITS_LABEL_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
 
 

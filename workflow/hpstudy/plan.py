@@ -1,4 +1,4 @@
-"""The study plan: what follows from a validated config. The studies (one per strategy, plus
+"""The plan (Plan): what follows from a validated config. The studies (one per strategy, plus
 repeats with other seeds), their budgets and rounds, seeds, hashes and each kind of job's
 resources. The Snakefile, the jobs, the tests and the benchmarks ask it; nobody recomputes it.
 """
@@ -18,14 +18,14 @@ from hpstudy.strategies import strategy_class
 
 
 @dataclass(frozen=True)
-class Study:
+class Plan:
     """A validated config and what follows from it: strategies, budgets, rounds."""
 
     config: dict[str, Any]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any],
-                    command_line: Mapping[str, Any] | None = None) -> Study:
+                    command_line: Mapping[str, Any] | None = None) -> Plan:
         """command_line: the values `snakemake --config` gave (config.command_line_values)."""
         return cls(resolve(config, command_line))
 
@@ -94,10 +94,10 @@ class Study:
     def job_modules(self) -> list[str]:
         """What this study's jobs import: the warm worker (hpstudy.worker) imports each once,
         so that no job pays for it."""
-        from hpstudy.tracking_client import MLFLOW_CLIENT_MODULES
+        from hpstudy.tracking.client import MLFLOW_CLIENT_MODULES
 
         modules = ["numpy", "pandas", "sklearn", "scipy.stats", "hpstudy.jobs",
-                   "hpstudy.data", "hpstudy.tracking", "mlflow", *MLFLOW_CLIENT_MODULES,
+                   "hpstudy.data", "hpstudy.tracking.runs", "mlflow", *MLFLOW_CLIENT_MODULES,
                    "hpstudy.report", "hpstudy.strategies", self.objective.__module__,
                    *self.objective.imports]
         for strategy in self.strategies:

@@ -1,4 +1,4 @@
-"""What can be known before any job runs, checked when the Snakefile is parsed (load_study):
+"""What can be known before any job runs, checked when the Snakefile is parsed (load_plan):
 the config (hpstudy.config.resolve), the data's files (hpstudy.data.check_source), whether
 its classes and size allow the folds and the test hold-out after dataset.classes and
 dataset.limit, and whether the objective's fixed settings fit the data's images. Each problem
@@ -13,7 +13,7 @@ import numpy as np
 
 from hpstudy.config import ConfigError
 from hpstudy.data import DataError, SourceFacts, check_source, split_problem, stratified_subset
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 
 CONFIG_PREFIX = "invalid config: "
 DATA_PREFIX = "invalid data: "
@@ -24,21 +24,21 @@ class PreflightError(Exception):
     "invalid config: " or "invalid data: ", then one line per problem."""
 
 
-def load_study(config: Mapping, command_line: Mapping | None = None) -> Study:
-    """The Snakefile's pre-flight: the study of a config, or PreflightError for a bad config,
+def load_plan(config: Mapping, command_line: Mapping | None = None) -> Plan:
+    """The Snakefile's pre-flight: the plan of a config, or PreflightError for a bad config,
     bad data, or a fixed model setting the data rules out. command_line: the values given
     with `snakemake --config` (nested ones arrive as text: config.command_line_values)."""
     try:
-        study = Study.from_config(config, command_line)
+        plan = Plan.from_config(config, command_line)
     except ConfigError as error:
         raise PreflightError(_prefixed(CONFIG_PREFIX, error)) from error
     try:
-        check_study(study)
+        check_plan(plan)
     except DataError as error:
         raise PreflightError(_prefixed(DATA_PREFIX, error)) from error
     except ValueError as error:
         raise PreflightError(_prefixed(CONFIG_PREFIX, error)) from error
-    return study
+    return plan
 
 
 def _prefixed(prefix: str, error: Exception) -> str:
@@ -63,12 +63,12 @@ def selected_counts(counts: Mapping[int, int], dataset: Mapping) -> list[int]:
     return np.bincount(kept, minlength=len(per_class)).tolist()
 
 
-def check_study(study: Study) -> SourceFacts | None:
+def check_plan(plan: Plan) -> SourceFacts | None:
     """Raise DataError (data) or ValueError (a setting the data rules out) before any job;
     returns what the data looked like (None for an objective without data)."""
-    if not study.needs_data:
+    if not plan.needs_data:
         return None
-    config = study.config
+    config = plan.config
     facts = check_source(config["dataset"])
     classes = None
     if facts.label_counts is not None:
@@ -77,8 +77,8 @@ def check_study(study: Study) -> SourceFacts | None:
         if problem:
             raise DataError(problem)
         classes = sum(1 for count in counts if count)
-    problems = study.objective.check_data(study.objective_settings, study.space,
-                                          facts.image_shape, classes)
+    problems = plan.objective.check_data(plan.objective_settings, plan.space,
+                                         facts.image_shape, classes)
     if problems:
         raise ValueError("\n  ".join(problems))
     return facts

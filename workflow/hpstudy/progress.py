@@ -28,7 +28,7 @@ import yaml
 
 from hpstudy import paths
 from hpstudy.config import ConfigError
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.strategies import strategy_class
 
 
@@ -56,8 +56,8 @@ class Progress:
         return self.cpu_done / self.work_done * self.work_left / cores
 
 
-def load_study(directory: Path, configfiles: Sequence[str], replace: bool) -> Study:
-    """The study Snakemake runs in `directory`: its config.yaml (the Snakefile's `configfile:`)
+def load_plan(directory: Path, configfiles: Sequence[str], replace: bool) -> Plan:
+    """The plan Snakemake runs in `directory`: its config.yaml (the Snakefile's `configfile:`)
     with each --configfile merged over it, as `snakemake --configfile` does, or, with
     --replace-workflow-config, those files alone; validated by the Snakefile's loader."""
     config: dict[str, Any] = {}
@@ -66,7 +66,7 @@ def load_study(directory: Path, configfiles: Sequence[str], replace: bool) -> St
     for name in files:
         with open(name, encoding="utf-8") as handle:
             config = _merge(config, yaml.safe_load(handle) or {})
-    return Study.from_config(config)
+    return Plan.from_config(config)
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,12 +78,12 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def trial_work(study: Study, name: str) -> dict[int, float]:
+def trial_work(plan: Plan, name: str) -> dict[int, float]:
     """Each planned trial's work in full-fidelity fits (see the module's docstring)."""
-    strategy = strategy_class(study.strategy_of(name))
-    if not study.multi_fidelity(name):
-        return {trial: 1.0 for trial in study.trials(name)}
-    settings = study.settings(name)
+    strategy = strategy_class(plan.strategy_of(name))
+    if not plan.multi_fidelity(name):
+        return {trial: 1.0 for trial in plan.trials(name)}
+    settings = plan.settings(name)
     full = settings["max_resource"]
     work, below = {}, 0
     for rung in strategy.rungs(settings):
@@ -118,15 +118,15 @@ def _records(path: Path, key: str, progress: Progress) -> list[dict[str, Any]]:
     return found
 
 
-def study_progress(study: Study, name: str, directory: Path) -> Progress:
-    work = trial_work(study, name)
+def study_progress(plan: Plan, name: str, directory: Path) -> Progress:
+    work = trial_work(plan, name)
     progress = Progress(name, planned=len(work))
 
     def at(relative: str) -> Path:  # hpstudy.paths are relative to the study directory
         return directory / relative
 
-    if study.fold_jobs == "per_round":
-        rounds = range(len(study.rounds(name)))
+    if plan.fold_jobs == "per_round":
+        rounds = range(len(plan.rounds(name)))
         scores = [r for i in rounds for r in _records(at(paths.round_results(name, i)),
                                                       "scores", progress)]
         timings = [r for i in rounds for r in _records(at(paths.round_timings(name, i)),
@@ -134,9 +134,9 @@ def study_progress(study: Study, name: str, directory: Path) -> Progress:
     else:
         scores = [r for t in work for r in _records(at(paths.score_file(name, t)),
                                                     "scores", progress)]
-        timings = [r for t in work for k in range(study.folds)
+        timings = [r for t in work for k in range(plan.folds)
                    for r in _records(at(paths.timing_file(name, t, k)), "timings", progress)]
-    full = study.settings(name).get("max_resource") if study.multi_fidelity(name) else None
+    full = plan.settings(name).get("max_resource") if plan.multi_fidelity(name) else None
     done = set()
     for score in scores:
         trial = score.get("trial")
@@ -220,13 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cores < 1:
         parser.error("--cores must be >= 1")
     try:
-        study = load_study(args.directory, args.configfile, args.replace_workflow_config)
+        plan = load_plan(args.directory, args.configfile, args.replace_workflow_config)
     except (OSError, yaml.YAMLError, ConfigError) as error:
         print(f"progress: cannot read the config: {error}", file=sys.stderr)
         return 2
-    progresses = [study_progress(study, name, args.directory) for name in study.studies]
-    print(f"{study.config['experiment']}: {len(study.studies)} studies, fold_jobs "
-          f"{study.fold_jobs}; time left estimated on {args.cores} cores")
+    progresses = [study_progress(plan, name, args.directory) for name in plan.studies]
+    print(f"{plan.config['experiment']}: {len(plan.studies)} studies, fold_jobs "
+          f"{plan.fold_jobs}; time left estimated on {args.cores} cores")
     print("\n".join(table(progresses, args.cores)))
     unreadable = [path for p in progresses for path in p.unreadable]
     if unreadable:

@@ -1,7 +1,7 @@
 """The search space written in config: its checks (space_errors), its parameters and their
 values, and the domains of the settings they set (Domain). Each strategy translates it for its
-own library (hyperopt: strategies.hyperopt_history; scikit-optimize: strategies.gp; Optuna:
-strategies.optuna_history).
+own library (hyperopt: strategies._hyperopt_history; scikit-optimize: strategies.gp; Optuna:
+strategies._optuna_history).
 
 Each parameter has a *raw* value (what the sampler draws) and a *value* (what the objective
 receives). They differ for `choice` (raw = index into the choices) and for the `complement`

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from hpstudy.config import ConfigError, merge_config, resolve
-from hpstudy.objectives import objective_class
+from hpstudy.objectives import objective_class, registry
 
 SUITE_DIR = "results/suite"
-SUITE_REPORT = {  # hpstudy.report.suite_figures.build_suite_report writes them
+SUITE_REPORT = {  # hpstudy.report.suite_page.build_suite_report writes them
     "html": f"{SUITE_DIR}/report/index.html",
     "regret": f"{SUITE_DIR}/report/regret.csv",
     "regret_trials": f"{SUITE_DIR}/report/regret_trials.csv",
@@ -57,16 +57,13 @@ def benchmark_config_file(name: str) -> str:
 
 
 def describe(config: Mapping[str, Any]) -> str:
-    """What a benchmark is, in a few words (its experiment name and the report say it)."""
-    objective = config["objective"].get("name")
-    settings = config["objective"].get(objective) or {}
-    if objective == "table":
-        return f"tabular benchmark {settings.get('benchmark')}/{settings.get('dataset')}"
-    if objective == "function":
-        return f"test function {settings.get('name', 'branin')}"
-    if objective == "replay":
-        return f"surrogate replaying {Path(str(settings.get('trials'))).name}"
-    return f"{objective} objective"
+    """What a benchmark is, in a few words (its experiment name and the report say it): its
+    objective's own words (Objective.describe)."""
+    name = config["objective"].get("name")
+    objective = registry().get(name)
+    if objective is None:  # no objective of that name: resolve, which runs next, says so
+        return f"{name} objective"
+    return objective.describe(config["objective"].get(name) or {})
 
 
 def _merge(shared: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:

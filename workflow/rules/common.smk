@@ -1,4 +1,4 @@
-# Validated config, the study plan, and the input functions the rules share (how their jobs
+# Validated config, its plan, and the input functions the rules share (how their jobs
 # run: jobs.smk). Only light imports here: the Snakefile is parsed by every `snakemake` call.
 import os
 import re
@@ -31,17 +31,17 @@ from hpstudy.paths import (
     timings_table,
     trials_table,
 )
-from hpstudy.tracking_client import redact
+from hpstudy.tracking.client import redact
 
 
 # A bad config, bad data, a dataset too small for the folds, or a fixed model setting the
 # images rule out stop the workflow here, before any job (init_tracking included) writes
 # anything. Cheap enough for every parse: headers and label files only; prepare_data still
 # reads and checks everything. The message is the user's whole answer: no traceback.
-from hpstudy.preflight import PreflightError, load_study
+from hpstudy.preflight import PreflightError, load_plan
 
 try:
-    STUDY = load_study(config, command_line=workflow.config_settings.config)
+    PLAN = load_plan(config, command_line=workflow.config_settings.config)
 except PreflightError as error:
     # sys.exit, not WorkflowError: Snakemake frames any exception raised here with
     # 'WorkflowError in file ".../common.smk", line N:' and a stack-frame line; SystemExit
@@ -55,12 +55,12 @@ os.environ.update(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true")
 # MLFLOW_TRACKING_URI wins over config. Jobs read the URI from their environment, so
 # credentials in it never reach `params:` (stored by Snakemake), logs or MLflow tags.
 os.environ.update(
-    MLFLOW_TRACKING_URI=os.environ.get("MLFLOW_TRACKING_URI") or STUDY.config["tracking"]["uri"]
+    MLFLOW_TRACKING_URI=os.environ.get("MLFLOW_TRACKING_URI") or PLAN.config["tracking"]["uri"]
 )
 STRATEGY_NAMES = list(registry())
 TRACKING_URI_REDACTED = redact(os.environ.get("MLFLOW_TRACKING_URI"))
 wildcard_constraints:
-    study="|".join(map(re.escape, STUDY.studies)),
+    study="|".join(map(re.escape, PLAN.studies)),
     round=r"\d+",
     trial=r"\d+",
     fold=r"\d+",
@@ -68,14 +68,14 @@ wildcard_constraints:
 
 # execution.fold_jobs: per_round evaluates, and logs, a whole round in one job: the files of
 # a trial's results are then a round's.
-PER_ROUND = STUDY.fold_jobs == "per_round"
+PER_ROUND = PLAN.fold_jobs == "per_round"
 
 
 def trial_results(study, trials):
     """The files holding these trials' scores (and fold records): one per trial, or, with
     per_round, one per round they belong to."""
     if PER_ROUND:
-        rounds = sorted({STUDY.round_of(study, t) for t in trials})
+        rounds = sorted({PLAN.round_of(study, t) for t in trials})
         return [round_results(study, r) for r in rounds]
     return [score_file(study, t) for t in trials]
 
@@ -83,8 +83,8 @@ def trial_results(study, trials):
 def study_logs(study):
     """The markers of a study's trials logged to MLflow: one per trial, or per round."""
     if PER_ROUND:
-        return [round_logged(study, r) for r in range(len(STUDY.rounds(study)))]
-    return [logged_file(study, t) for t in STUDY.trials(study)]
+        return [round_logged(study, r) for r in range(len(PLAN.rounds(study)))]
+    return [logged_file(study, t) for t in PLAN.trials(study)]
 
 
 def study_target(study):
@@ -94,32 +94,32 @@ def study_target(study):
 
 def strategy_target(strategy):
     """Everything of one strategy: its study and its repeats (other seeds)."""
-    STUDY.settings(strategy)  # a clear error if the strategy is not configured
-    return [path for study in STUDY.repeat_studies(strategy) for path in study_target(study)]
+    PLAN.settings(strategy)  # a clear error if the strategy is not configured
+    return [path for study in PLAN.repeat_studies(strategy) for path in study_target(study)]
 
 
 def repeat_trials():
     """{strategy: [trials.csv of seed 0, 1, ...]} for the strategies config repeats."""
     return {
-        strategy: [trials_table(study) for study in STUDY.repeat_studies(strategy)]
-        for strategy in STUDY.strategies
-        if len(STUDY.repeat_studies(strategy)) > 1
+        strategy: [trials_table(study) for study in PLAN.repeat_studies(strategy)]
+        for strategy in PLAN.strategies
+        if len(PLAN.repeat_studies(strategy)) > 1
     }
 
 
 # Files the objective's training and test jobs read (a replayed study's trials.csv).
 OBJECTIVE_FILES = {f"objective_{name}": path
-                   for name, path in STUDY.objective.input_files(STUDY.objective_settings).items()}
+                   for name, path in PLAN.objective.input_files(PLAN.objective_settings).items()}
 
 
 def propose_inputs(wildcards):
     """A round reads the round it follows (its history and proposals; by default the round
     before it, Strategy.round_parents) and that round's scores."""
     round_index = int(wildcards.round)
-    rounds = STUDY.rounds(wildcards.study)
+    rounds = PLAN.rounds(wildcards.study)
     if round_index >= len(rounds):
         raise ValueError(f"{wildcards.study} has {len(rounds)} rounds, not {round_index + 1}")
-    parent = STUDY.round_parent(wildcards.study, round_index)
+    parent = PLAN.round_parent(wildcards.study, round_index)
     if parent is None:
         return {}
     return {
@@ -130,7 +130,7 @@ def propose_inputs(wildcards):
 
 def _training_inputs(study, round_index):
     inputs = {"round": round_file(study, round_index), **OBJECTIVE_FILES}
-    if STUDY.needs_data:
+    if PLAN.needs_data:
         inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
     return inputs
 
@@ -140,20 +140,20 @@ def fold_inputs(wildcards):
     multi-fidelity promotion), the checkpoints of that rung's trials, for the job's folds:
     which of them is its parent is decided by the proposals, so the job waits for all."""
     study, trial = wildcards.study, int(wildcards.trial)
-    round_index = STUDY.round_of(study, trial)
+    round_index = PLAN.round_of(study, trial)
     inputs = _training_inputs(study, round_index)
-    continued = STUDY.continued_round(study, round_index)
+    continued = PLAN.continued_round(study, round_index)
     if continued is not None:
-        folds = [wildcards.fold] if "fold" in wildcards.keys() else range(STUDY.folds)
+        folds = [wildcards.fold] if "fold" in wildcards.keys() else range(PLAN.folds)
         inputs["checkpoints"] = [checkpoint_file(study, parent, k) for parent in
-                                 STUDY.rounds(study)[continued] for k in folds]
+                                 PLAN.rounds(study)[continued] for k in folds]
     return inputs
 
 
 def studies_pattern(multi_fidelity):
     """A regex of the studies whose strategy is (or is not) multi-fidelity; one that matches
     nothing when there are none."""
-    names = [s for s in STUDY.studies if STUDY.multi_fidelity(s) == multi_fidelity]
+    names = [s for s in PLAN.studies if PLAN.multi_fidelity(s) == multi_fidelity]
     return "|".join(map(re.escape, names)) or "(?!)"
 
 
@@ -170,23 +170,23 @@ def round_inputs(wildcards):
 
 
 def score_inputs(wildcards):
-    return [fold_file(wildcards.study, wildcards.trial, k) for k in range(STUDY.folds)]
+    return [fold_file(wildcards.study, wildcards.trial, k) for k in range(PLAN.folds)]
 
 
 def trial_timings(study, trial):
-    return [timing_file(study, trial, k) for k in range(STUDY.folds)]
+    return [timing_file(study, trial, k) for k in range(PLAN.folds)]
 
 
 def summary_inputs(wildcards):
     study = wildcards.study
-    rounds = range(len(STUDY.rounds(study)))
+    rounds = range(len(PLAN.rounds(study)))
     if PER_ROUND:
         timings = [round_timings(study, r) for r in rounds]
     else:
-        timings = [path for t in STUDY.trials(study) for path in trial_timings(study, t)]
+        timings = [path for t in PLAN.trials(study) for path in trial_timings(study, t)]
     return {
         "rounds": [round_file(study, r) for r in rounds],
-        "scores": trial_results(study, STUDY.trials(study)),
+        "scores": trial_results(study, PLAN.trials(study)),
         "timings": timings,
     }
 
@@ -201,10 +201,10 @@ def log_trial_inputs(wildcards):
     }
     # A promoted multi-fidelity trial logs onto its config's run: after the rung below is
     # logged, so that two jobs never both create that run.
-    continued = STUDY.continued_round(study, STUDY.round_of(study, int(wildcards.trial)))
+    continued = PLAN.continued_round(study, PLAN.round_of(study, int(wildcards.trial)))
     if continued is not None:
-        inputs["rung_below"] = [logged_file(study, t) for t in STUDY.rounds(study)[continued]]
-    if STUDY.needs_data:
+        inputs["rung_below"] = [logged_file(study, t) for t in PLAN.rounds(study)[continued]]
+    if PLAN.needs_data:
         inputs["dataset"] = DATA["metadata"]
     return inputs
 
@@ -215,7 +215,7 @@ def log_round_inputs(wildcards):
         "results": round_results(wildcards.study, wildcards.round),
         "timings": round_timings(wildcards.study, wildcards.round),
     }
-    if STUDY.needs_data:
+    if PLAN.needs_data:
         inputs["dataset"] = DATA["metadata"]
     return inputs
 
@@ -223,35 +223,35 @@ def log_round_inputs(wildcards):
 def test_inputs(wildcards):
     """The held-out test reads every score of the study (to pick the best) and the data."""
     study = wildcards.study
-    inputs = {"scores": trial_results(study, STUDY.trials(study)), **OBJECTIVE_FILES}
-    if STUDY.needs_data:
+    inputs = {"scores": trial_results(study, PLAN.trials(study)), **OBJECTIVE_FILES}
+    if PLAN.needs_data:
         inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
     return inputs
 
 
 def job_threads(kind):
-    """Threads of one kind of job (hpstudy.plan.Study.resources says where they come from)."""
-    return STUDY.resources(kind)["threads"]
+    """Threads of one kind of job (hpstudy.plan.Plan.resources says where they come from)."""
+    return PLAN.resources(kind)["threads"]
 
 
 def job_resources(kind):
     """execution.resources.<kind> as Snakemake resources: runtime (minutes) and mem_mb, which
     a cluster executor turns into its job's limits, and gpu: with `device: gpu` a training job
     asks for one GPU (locally, --resources gpu=N caps how many share the machine's GPUs)."""
-    resources = STUDY.resources(kind)
+    resources = PLAN.resources(kind)
     return {name: resources[name] for name in ("runtime", "mem_mb", "gpu")}
 
 
 def trial_group(wildcards):
     """execution.group for a trial's training and scoring jobs: the cluster job they join
     (Snakemake merges the connected jobs of one group id into one submission)."""
-    if STUDY.group == "trial":
+    if PLAN.group == "trial":
         return f"{wildcards.study}-trial{wildcards.trial}"
-    return f"{wildcards.study}-round{STUDY.round_of(wildcards.study, int(wildcards.trial))}"
+    return f"{wildcards.study}-round{PLAN.round_of(wildcards.study, int(wildcards.trial))}"
 
 
 # None: each job is its own cluster job (and `localrules` can apply; see tracking.smk).
-TRIAL_GROUP = None if STUDY.group == "none" else trial_group
+TRIAL_GROUP = None if PLAN.group == "none" else trial_group
 # With group "round", a round's proposal job joins it too: it is what connects the round's
 # trials, so Snakemake sees them as one group.
-ROUND_GROUP = "{study}-round{round}" if STUDY.group == "round" else None
+ROUND_GROUP = "{study}-round{round}" if PLAN.group == "round" else None

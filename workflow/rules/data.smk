@@ -6,8 +6,8 @@ rule prepare_data:
         metadata=DATA["metadata"],
     params:
         **job_params(
-            dataset=STUDY.config.get("dataset"),  # None: an objective without data
-            cv=STUDY.config["cv"],
+            dataset=PLAN.config.get("dataset"),  # None: an objective without data
+            cv=PLAN.config["cv"],
         ),
     resources:
         **job_resources("data"),

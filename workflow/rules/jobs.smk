@@ -79,7 +79,7 @@ def warm_start_possible():
 
     methods = workflow.deployment_settings.deployment_method
     isolated = {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(methods)
-    return STUDY.warm_start and not isolated and not workflow.remote_exec
+    return PLAN.warm_start and not isolated and not workflow.remote_exec
 
 
 WORKER = {}
@@ -89,9 +89,9 @@ onstart:
     if warm_start_possible():
         from hpstudy import worker
 
-        device = STUDY.objective_settings.get("device", "cpu")
+        device = PLAN.objective_settings.get("device", "cpu")
         WORKER["process"] = worker.start(
-            STUDY.job_modules,
+            PLAN.job_modules,
             device,
             # One log per run: a new file, so a run on a full disk changes no earlier file.
             f"results/logs/worker/{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log",

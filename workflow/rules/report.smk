@@ -1,7 +1,7 @@
 from hpstudy.config import config_hash
 
-# The config the results depend on, for the report's setup section (Study.results_config).
-RESULTS_CONFIG = STUDY.results_config
+# The config the results depend on, for the report's setup section (Plan.results_config).
+RESULTS_CONFIG = PLAN.results_config
 
 
 rule evaluate_test:
@@ -11,9 +11,9 @@ rule evaluate_test:
         test_result("{study}"),
     params:
         **job_params(
-            objective=STUDY.objective_name,
-            settings=STUDY.objective_settings,
-            seed=STUDY.seed,
+            objective=PLAN.objective_name,
+            settings=PLAN.objective_settings,
+            seed=PLAN.seed,
         ),
     threads: job_threads("test")
     resources:
@@ -33,14 +33,14 @@ localrules:
 
 rule report:
     input:
-        trials=[trials_table(strategy) for strategy in STUDY.strategies],
-        timings=[timings_table(strategy) for strategy in STUDY.strategies],
-        tests=[test_result(strategy) for strategy in STUDY.strategies],
+        trials=[trials_table(strategy) for strategy in PLAN.strategies],
+        timings=[timings_table(strategy) for strategy in PLAN.strategies],
+        tests=[test_result(strategy) for strategy in PLAN.strategies],
         repeats=[path for paths in repeat_trials().values() for path in paths],
         # The setup section: the data's checksum, and the compute of every study.
-        data=DATA["metadata"] if STUDY.needs_data else [],
-        all_trials=[trials_table(study) for study in STUDY.studies],
-        all_timings=[timings_table(study) for study in STUDY.studies],
+        data=DATA["metadata"] if PLAN.needs_data else [],
+        all_trials=[trials_table(study) for study in PLAN.studies],
+        all_timings=[timings_table(study) for study in PLAN.studies],
     output:
         html=report(
             REPORT["html"],
@@ -80,16 +80,16 @@ rule report:
         ),
     params:
         **job_params(
-            experiment=STUDY.config["experiment"],
-            strategies=STUDY.strategies,
-            space=STUDY.config["space"],
-            margin=STUDY.config["report"]["margin"],
+            experiment=PLAN.config["experiment"],
+            strategies=PLAN.strategies,
+            space=PLAN.config["space"],
+            margin=PLAN.config["report"]["margin"],
             repeats=repeat_trials(),
-            fold_metric=STUDY.objective.fold_metric,
+            fold_metric=PLAN.objective.fold_metric,
             config=RESULTS_CONFIG,
             config_hash=config_hash(RESULTS_CONFIG),
-            seed=STUDY.seed,
-            budgets={strategy: STUDY.budget(strategy) for strategy in STUDY.strategies},
+            seed=PLAN.seed,
+            budgets={strategy: PLAN.budget(strategy) for strategy in PLAN.strategies},
         ),
     conda:
         "../../envs/report.yaml"

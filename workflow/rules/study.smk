@@ -31,11 +31,11 @@ rule propose:
         round_file("{study}", "{round}"),
     params:
         **job_params(
-            strategy=lambda w: STUDY.strategy_of(w.study),
-            space=STUDY.config["space"],
-            settings=lambda w: STUDY.settings(w.study),
-            seed=lambda w: STUDY.study_seed(w.study),
-            trial_ids=lambda w: STUDY.rounds(w.study)[int(w.round)],
+            strategy=lambda w: PLAN.strategy_of(w.study),
+            space=PLAN.config["space"],
+            settings=lambda w: PLAN.settings(w.study),
+            seed=lambda w: PLAN.study_seed(w.study),
+            trial_ids=lambda w: PLAN.rounds(w.study)[int(w.round)],
         ),
     conda:
         "../../envs/search.yaml"
@@ -82,9 +82,9 @@ if PER_ROUND:
             timings=round_timings("{study}", "{round}"),
         params:
             **job_params(
-                objective=STUDY.objective_name,
-                settings=STUDY.objective_settings,
-                folds=list(range(STUDY.folds)),
+                objective=PLAN.objective_name,
+                settings=PLAN.objective_settings,
+                folds=list(range(PLAN.folds)),
             ),
         threads: job_threads("train")
         retries: TRAIN_RETRIES
@@ -99,7 +99,7 @@ if PER_ROUND:
         shell:
             TRAIN_ATTEMPT + launch("evaluate_round")
 
-elif STUDY.fold_jobs == "per_trial":
+elif PLAN.fold_jobs == "per_trial":
     # Two rules of one shape: a multi-fidelity study's trials also save each fold's model
     # (temporary: for the promoted trials of the next rung) and continue from the rung below.
     for multi_fidelity, rule_name in ((False, "train_trial"), (True, "train_rung_trial")):
@@ -112,15 +112,15 @@ elif STUDY.fold_jobs == "per_trial":
             input:
                 unpack(fold_inputs),
             output:
-                folds=[fold_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
-                timings=[timing_file("{study}", "{trial}", k) for k in range(STUDY.folds)],
+                folds=[fold_file("{study}", "{trial}", k) for k in range(PLAN.folds)],
+                timings=[timing_file("{study}", "{trial}", k) for k in range(PLAN.folds)],
                 score=score_file("{study}", "{trial}"),
-                **checkpoint_outputs(multi_fidelity, range(STUDY.folds)),
+                **checkpoint_outputs(multi_fidelity, range(PLAN.folds)),
             params:
                 **job_params(
-                    objective=STUDY.objective_name,
-                    settings=STUDY.objective_settings,
-                    folds=list(range(STUDY.folds)),
+                    objective=PLAN.objective_name,
+                    settings=PLAN.objective_settings,
+                    folds=list(range(PLAN.folds)),
                 ),
             threads: job_threads("train")
             retries: TRAIN_RETRIES
@@ -151,8 +151,8 @@ else:
                 **checkpoint_outputs(multi_fidelity, ["{fold}"]),
             params:
                 **job_params(
-                    objective=STUDY.objective_name,
-                    settings=STUDY.objective_settings,
+                    objective=PLAN.objective_name,
+                    settings=PLAN.objective_settings,
                     folds=lambda w: [int(w.fold)],
                 ),
             threads: job_threads("train")
@@ -170,7 +170,7 @@ else:
 
     # Scoring joins its trial's cluster job when there are groups (execution.group) and
     # otherwise runs beside Snakemake instead of as a tiny cluster job.
-    if STUDY.group == "none":
+    if PLAN.group == "none":
 
         localrules:
             score_trial,
@@ -181,7 +181,7 @@ else:
         output:
             score_file("{study}", "{trial}"),
         params:
-            **job_params(objective=STUDY.objective_name, settings=STUDY.objective_settings),
+            **job_params(objective=PLAN.objective_name, settings=PLAN.objective_settings),
         resources:
             **job_resources("light"),
         group:
@@ -206,7 +206,7 @@ rule summarize_study:
         trials=trials_table("{study}"),
         timings=timings_table("{study}"),
     params:
-        **job_params(names=STUDY.space.names),
+        **job_params(names=PLAN.space.names),
     conda:
         "../../envs/report.yaml"
     log:

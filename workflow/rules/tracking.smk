@@ -6,7 +6,7 @@
 # they are seconds each, that node reaches the team's tracking server, and the default
 # sqlite DB stays on one machine (sqlite's locks are not safe on network file systems).
 
-from hpstudy.tracking_notes import study_setup
+from hpstudy.tracking.notes import experiment_setup
 
 
 localrules:
@@ -22,11 +22,11 @@ rule init_tracking:
         TRACKING,
     params:
         **job_params(
-            experiment=STUDY.config["experiment"],
+            experiment=PLAN.config["experiment"],
             # The experiment's description: only what every study's results depend on, so
             # that no change reruns this job without rerunning every study anyway (its rerun
             # restarts them all). The strategies and their seeds: finish_study.
-            setup=study_setup(STUDY, strategies=False),
+            setup=experiment_setup(PLAN, strategies=False),
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:
@@ -44,12 +44,12 @@ rule start_study:
         study_tracking("{study}"),
     params:
         **job_params(
-            strategy=lambda w: STUDY.strategy_of(w.study),
+            strategy=lambda w: PLAN.strategy_of(w.study),
             # Only what this study's results depend on: another strategy's change
             # keeps its runs. Seed and budget follow from it (the run's description).
-            study_hash=lambda w: STUDY.study_hash(w.study),
-            seed=lambda w: STUDY.study_seed(w.study),
-            budget=lambda w: STUDY.budget(w.study),
+            study_hash=lambda w: PLAN.study_hash(w.study),
+            seed=lambda w: PLAN.study_seed(w.study),
+            budget=lambda w: PLAN.budget(w.study),
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:
@@ -67,8 +67,8 @@ rule log_trial:
         logged_file("{study}", "{trial}"),
     params:
         **job_params(
-            strategy=lambda w: STUDY.strategy_of(w.study),
-            round=lambda w: STUDY.round_of(w.study, int(w.trial)),
+            strategy=lambda w: PLAN.strategy_of(w.study),
+            round=lambda w: PLAN.round_of(w.study, int(w.trial)),
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:
@@ -87,7 +87,7 @@ rule log_round:
         round_logged("{study}", "{round}"),
     params:
         **job_params(
-            strategy=lambda w: STUDY.strategy_of(w.study),
+            strategy=lambda w: PLAN.strategy_of(w.study),
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:
@@ -106,7 +106,7 @@ rule finish_study:
         report=[REPORT[key] for key in ("html", "table", "training_time", "repeats", "verdict")],
         figures=REPORT["figures"],
         # The held-out test belongs to the main study of each strategy, not to its repeats.
-        test=lambda w: [test_result(w.study)] if STUDY.repeat_of(w.study) == 0 else [],
+        test=lambda w: [test_result(w.study)] if PLAN.repeat_of(w.study) == 0 else [],
     output:
         study_logged("{study}"),
     params:
@@ -116,7 +116,7 @@ rule finish_study:
             verdict=REPORT["verdict"],
             # The experiment's description, now with the strategies and their seeds: what
             # changes it changes the report, which reruns this job anyway.
-            setup=study_setup(STUDY),
+            setup=experiment_setup(PLAN),
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:

@@ -1,5 +1,5 @@
 from hpstudy.jobs import setup_logging
-from hpstudy.tracking import finish_study
+from hpstudy.tracking.runs import finish_study
 
 setup_logging(snakemake.log[0])
 finish_study(snakemake.input.tracking, snakemake.wildcards.study, snakemake.input.trials,

@@ -1,5 +1,5 @@
 from hpstudy.jobs import setup_logging
-from hpstudy.tracking import init_tracking
+from hpstudy.tracking.runs import init_tracking
 
 setup_logging(snakemake.log[0])
 # .get: a job spec written by hand (tests/test_worker.py) may name the experiment only; the

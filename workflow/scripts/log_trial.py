@@ -1,6 +1,6 @@
 from hpstudy.fileio import read_json
 from hpstudy.jobs import setup_logging
-from hpstudy.tracking import log_trial
+from hpstudy.tracking.runs import log_trial
 
 setup_logging(snakemake.log[0])
 dataset = snakemake.input.get("dataset")

@@ -3,7 +3,7 @@ from pathlib import Path
 from hpstudy.fileio import read_json
 from hpstudy.jobs import setup_logging
 from hpstudy.report import build_report
-from hpstudy.report.setup import compute_totals
+from hpstudy.report.setup_section import compute_totals
 from hpstudy.space import SearchSpace
 
 setup_logging(snakemake.log[0])

@@ -1,5 +1,5 @@
 from hpstudy.jobs import setup_logging
-from hpstudy.tracking import start_study
+from hpstudy.tracking.runs import start_study
 
 setup_logging(snakemake.log[0])
 start_study(snakemake.input.experiment, snakemake.wildcards.study, snakemake.params.strategy,

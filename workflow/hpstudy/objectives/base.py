@@ -37,6 +37,12 @@ class Objective(ABC):
     fidelity: ClassVar[str | None] = None
 
     @classmethod
+    def describe(cls, settings: Mapping[str, Any]) -> str:
+        """What a benchmark of these settings is, in a few words (a suite's experiment names
+        and its report say it). `settings` as written, before resolve fills the defaults."""
+        return f"{cls.name} objective"
+
+    @classmethod
     def check(cls, settings: Mapping[str, Any], space: SearchSpace) -> list[str]:
         """What the schema cannot say: one message per problem, naming the key. Here: each
         parameter of the space sets a tunable setting, and its values (after the transform)

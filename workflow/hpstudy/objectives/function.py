@@ -132,6 +132,10 @@ class TestFunction(Objective):
     tunable = None  # the space's parameters are the function's arguments, in order
 
     @classmethod
+    def describe(cls, settings):
+        return f"test function {settings.get('name', 'branin')}"
+
+    @classmethod
     def check(cls, settings, space):
         function, names = settings["name"], space.names
         arguments = ARGUMENTS[function]

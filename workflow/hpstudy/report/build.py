@@ -37,7 +37,7 @@ from hpstudy.report.figures import (
 from hpstudy.report.importance import IMPORTANCE_COLUMNS, parameter_importance
 from hpstudy.report.page import render_html
 from hpstudy.report.plotting import render_png
-from hpstudy.report.setup import setup_table
+from hpstudy.report.setup_section import setup_table
 from hpstudy.report.stats import (
     REPEATS_COLUMNS,
     repeat_curves,
@@ -116,7 +116,7 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     test_results: {strategy: held-out test result dict}. repeats: {strategy: [trials.csv per
     seed]}; a strategy without repeats has its one study in the verdict. fold_metric: the
     objective's per-fold metric (Objective.fold_metric) for the CV fold plots. setup: the
-    keyword arguments of hpstudy.report.setup.setup_table, for the page's setup section.
+    keyword arguments of hpstudy.report.setup_section.setup_table, for the page's setup section.
     seed: the importance surrogate's.
 
     Returns {"html": path of index.html, "figures": {name: PNG path}, "tables": {"comparison":

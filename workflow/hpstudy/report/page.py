@@ -58,7 +58,7 @@ def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, b
                 importance: pd.DataFrame | None = None) -> str:
     """The page. figure_captions: {figure name: caption (reStructuredText inline, see
     hpstudy.report.captions)} for every figure in pngs. verdict: hpstudy.report.verdict's
-    table (its sentences open the page); setup: hpstudy.report.setup's (item, value) rows;
+    table (its sentences open the page); setup: hpstudy.report.setup_section's (item, value) rows;
     importance: hpstudy.report.importance's table (None: too few trials for one)."""
 
     def table(frame):

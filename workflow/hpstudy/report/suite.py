@@ -15,7 +15,7 @@ by median final regret (ties averaged, scipy.stats.rankdata); the Friedman test
 Nemenyi post-hoc test separates two strategies whose average ranks differ by more than the
 critical difference CD = q_alpha sqrt(k (k + 1) / (6 N)), q_alpha the studentized range
 quantile (infinite degrees of freedom) over sqrt 2. Orders: benchmarks as given, strategies
-by first appearance, seeds by repeat number. Figures, sentences, page: hpstudy.report.suite_figures.
+by first appearance, seeds by repeat number. Figures, sentences, page: hpstudy.report.suite_page.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.report.tables import read_trials, result_mask, trial_numbers
 
 ALPHA = 0.05
@@ -80,8 +80,8 @@ def _incumbents(table: pd.DataFrame) -> list[int | None]:
 
 def objective_optimum(config: Mapping[str, Any]) -> float | None:
     """The benchmark objective's own optimum (Objective.optimum)."""
-    study = Study(dict(config))
-    return study.objective.optimum(study.objective_settings, study.space)
+    plan = Plan(dict(config))
+    return plan.objective.optimum(plan.objective_settings, plan.space)
 
 
 def load_benchmark(name: str, config: Mapping[str, Any], trials_paths: Mapping[str, str]
@@ -93,8 +93,8 @@ def load_benchmark(name: str, config: Mapping[str, Any], trials_paths: Mapping[s
     `optimum` what regret is measured to and `regret_to` "optimum" or "best found"."""
     if not trials_paths:
         raise ValueError(f"benchmark {name}: no trials.csv")
-    study = Study(dict(config))
-    objective, settings, space = study.objective, study.objective_settings, study.space
+    plan = Plan(dict(config))
+    objective, settings, space = plan.objective, plan.objective_settings, plan.space
     tables = {study_name: read_trials(path) for study_name, path in trials_paths.items()}
     parts = []
     for study_name, table in tables.items():
@@ -108,8 +108,8 @@ def load_benchmark(name: str, config: Mapping[str, Any], trials_paths: Mapping[s
         incumbents = _incumbents(table)
         trials = table["trial"].astype(int).to_numpy()
         parts.append(pd.DataFrame({
-            "benchmark": name, "strategy": Study.strategy_of(study_name), "study": study_name,
-            "seed": Study.repeat_of(study_name), "trial": trials,
+            "benchmark": name, "strategy": Plan.strategy_of(study_name), "study": study_name,
+            "seed": Plan.repeat_of(study_name), "trial": trials,
             "number": trial_numbers(table), "objective": table["objective"].to_numpy(float),
             "status": table["status"].astype(str).to_numpy(), "noise_free": noise_free,
             "incumbent": pd.array([None if i is None else trials[i] for i in incumbents],

@@ -1,8 +1,8 @@
 """The verdict: did a strategy beat random search (and the quasi-random baseline), over the
 repeated seeds, and can the report show it?
 
-Each strategy is compared with each reference strategy present (random, sobol) on seeds paired
-by index (repeat r of both strategies), and with the first implementation of its method in
+Each strategy is compared with each baseline present (Strategy.baseline: random, sobol) on seeds
+paired by index (repeat r of both strategies), and with the first implementation of its method in
 the study when a second library implements it ("which implementation?": Optuna's TPE against
 hyperopt's, bayesian-optimization's GP against scikit-optimize's; Strategy.method). At
 every budget (trials done) the comparison gets a paired two-sided Wilcoxon signed-rank test
@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.report.stats import nan_stats, paired_wilcoxon
+from hpstudy.strategies import registry
 
-REFERENCES = ("random", "sobol")  # the baselines every other strategy is compared with
 ALPHA = 0.05
 MIN_SEEDS = 5
 
@@ -57,7 +57,10 @@ def comparisons_of(curves: Mapping[str, np.ndarray],
     """(strategy, reference) pairs, in the order of `curves`: each reference present against
     every other strategy (random against sobol once, as sobol's comparison), then each
     implementation of a method ({strategy: its method}) against the first of that method."""
-    references = [r for r in REFERENCES if r in curves]
+    # The baselines in the registry's order, by name (random, then sobol): it orders the
+    # table's rows and so the report's text.
+    references = [name for name, strategy in registry().items()
+                  if strategy.baseline and name in curves]
     pairs = []
     for reference in references:
         for strategy in curves:

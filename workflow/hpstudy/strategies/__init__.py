@@ -1,9 +1,11 @@
 """Search strategies behind one interface (see base.Strategy), found by a registry.
 
-Every module of this package that sets `STRATEGY` is a strategy: adding one is adding its
-module (and its block in the config schema), nothing else. Strategy modules import their
-heavy libraries (hyperopt, scikit-optimize) inside `propose`, so the registry is cheap to
-build in the Snakefile.
+Every module of this package but base (the interface) is a strategy and sets `STRATEGY`:
+adding one is adding its module (and its block in the config schema), nothing else. Helpers
+that strategies share are private modules (`_halving`, `_hyperopt_history`,
+`_optuna_history`), which the registry skips by name. Strategy modules import their heavy
+libraries (hyperopt, scikit-optimize) inside `propose`, so the registry is cheap to build in
+the Snakefile.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ def registry() -> dict[str, type[Strategy]]:
     """{name: class} of every strategy module, by name."""
     found: dict[str, type[Strategy]] = {}
     for module_info in pkgutil.iter_modules(__path__):
+        if module_info.name == "base" or module_info.name.startswith("_"):
+            continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         strategy = getattr(module, "STRATEGY", None)
-        if strategy is None:  # a helper module (base, hyperopt_history)
-            continue
+        if strategy is None:
+            raise RuntimeError(f"{module.__name__} sets no STRATEGY: a strategy module sets "
+                               f"it, a helper module's name starts with '_'")
         if strategy.name in found:
             raise RuntimeError(f"two strategies named {strategy.name!r}: "
                                f"{found[strategy.name].__module__} and {module.__name__}")

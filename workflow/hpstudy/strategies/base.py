@@ -61,6 +61,9 @@ class Strategy(ABC):
     # The algorithm, when several libraries implement it (hyperopt's TPE and Optuna's): the
     # verdict compares implementations of one method with each other. None: one of a kind.
     method: ClassVar[str | None] = None
+    # A baseline: a model-free reference (random search, Sobol) that the verdict compares
+    # every other strategy with.
+    baseline: ClassVar[bool] = False
     imports: ClassVar[tuple[str, ...]] = ()  # heavy modules its proposals import (worker)
     # Trains trials at several fidelities (successive halving and its kin): needs an objective
     # that declares one (Objective.fidelity) and says in `proposals` what each trial gets.

@@ -2,7 +2,7 @@
 density model instead of at random (the rules of HpBandSter's BOHB config generator, written
 anew on numpy and scipy).
 
-- Brackets as Hyperband's (strategies.halving), but run one after another: a bracket's first
+- Brackets as Hyperband's (strategies._halving), but run one after another: a bracket's first
   rung waits for the last rung of the bracket before it, so its model sees every earlier
   trial. Promotions (rung i > 0) are successive halving's.
 - The model: on the largest fidelity whose trials allow one. Of a fidelity's finished trials,
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hpstudy.space import SearchSpace, canonical_params
-from hpstudy.strategies.halving import HalvingStrategy, random_params, ranking
+from hpstudy.strategies._halving import HalvingStrategy, random_params, ranking
 from hpstudy.strategies.sobol import raw_from_unit
 
 

@@ -20,7 +20,7 @@ from hpstudy.strategies.base import Strategy
 
 def skopt_dimensions(space: SearchSpace) -> list[Any]:
     """The space as scikit-optimize's dimensions of the raw values, in the space's order:
-    choices as a Categorical over their indices (as for Optuna: strategies.optuna_history)."""
+    choices as a Categorical over their indices (as for Optuna: strategies._optuna_history)."""
     from skopt.space import Categorical, Integer, Real
 
     dimensions = []

@@ -72,7 +72,7 @@ class OptunaCMAES(Strategy):
         """A study holding the history, each earlier round replayed as it ran."""
         from optuna.trial import TrialState
 
-        from hpstudy.strategies import optuna_history as oh
+        from hpstudy.strategies import _optuna_history as oh
 
         study = oh.new_study(self.sampler(0))
         if not history:
@@ -105,7 +105,7 @@ class OptunaCMAES(Strategy):
         return study
 
     def propose(self, trial_ids, history):
-        from hpstudy.strategies import optuna_history as oh
+        from hpstudy.strategies import _optuna_history as oh
 
         if not trial_ids:
             return []

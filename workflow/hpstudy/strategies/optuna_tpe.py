@@ -5,7 +5,7 @@ multivariate (one joint Parzen estimator over all parameters, not one per parame
 a round's trials with the constant liar (each later ask of the round sees the earlier ones as
 RUNNING trials, which TPE puts in the bad group), where hyperopt proposes each trial alone.
 
-- The study is rebuilt from the history in every round (hpstudy.strategies.optuna_history);
+- The study is rebuilt from the history in every round (hpstudy.strategies._optuna_history);
   TPE keeps no state beyond its trials, so the same history gives the same study.
 - Failed and diverged trials are added as PRUNED: Optuna's TPE counts them towards
   n_startup_trials and ranks them after every complete trial (into the bad group unless the
@@ -40,7 +40,7 @@ class OptunaTPE(Strategy):
     def propose(self, trial_ids, history):
         from optuna.samplers import TPESampler
 
-        from hpstudy.strategies import optuna_history
+        from hpstudy.strategies import _optuna_history as optuna_history
 
         if not trial_ids:
             return []

@@ -1,13 +1,14 @@
 """Random search: hyperopt's random sampler over the same space definition TPE uses."""
 
+from hpstudy.strategies._hyperopt_history import suggest_each
 from hpstudy.strategies.base import Strategy
-from hpstudy.strategies.hyperopt_history import suggest_each
 
 
 class RandomSearch(Strategy):
     name = "random"
     label = "random search"
     adaptive = False
+    baseline = True
     colour = "tab:blue"
     imports = ("hyperopt",)
 

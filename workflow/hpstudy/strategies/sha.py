@@ -1,12 +1,12 @@
 """Synchronous successive halving (Jamieson & Talwalkar 2016; Li et al. 2018's inner loop):
 one bracket, s = s_max. n_configs random configurations train to min_resource; the best
 1/eta of each rung train eta times longer, up to max_resource. One round per rung: a rung
-waits for the scores of the one below. The arithmetic and promotions: strategies.halving.
+waits for the scores of the one below. The arithmetic and promotions: strategies._halving.
 """
 
 from __future__ import annotations
 
-from hpstudy.strategies.halving import HalvingStrategy, max_bracket
+from hpstudy.strategies._halving import HalvingStrategy, max_bracket
 
 
 class SuccessiveHalving(HalvingStrategy):

@@ -38,6 +38,7 @@ class SobolSearch(Strategy):
     name = "sobol"
     label = "Sobol (quasi-random)"
     adaptive = False
+    baseline = True
     imports = ("scipy.stats",)
 
     def propose(self, trial_ids, history):

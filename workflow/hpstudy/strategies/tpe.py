@@ -2,8 +2,8 @@
 
 from functools import partial
 
+from hpstudy.strategies._hyperopt_history import suggest_each
 from hpstudy.strategies.base import Strategy
-from hpstudy.strategies.hyperopt_history import suggest_each
 
 
 class TreeParzenEstimator(Strategy):

@@ -102,12 +102,12 @@ def test_a_fold_with_two_threads_matches_one_trained_with_one(settings_study):
     it not so, the records would differ in their last digits)."""
     from hpstudy import data
     from hpstudy.objectives.cnn import OBJECTIVE as CNN
-    from hpstudy.plan import Study
+    from hpstudy.plan import Plan
 
     run, output = settings_study
     jobs = re.findall(r"rule train_fold:\n((?: {4}.*\n)+)", output)
     assert jobs and all(re.search(r"^ {4}threads: 2$", job, re.M) for job in jobs), output
-    settings = Study.from_config(SETTINGS_STUDY).objective_settings
+    settings = Plan.from_config(SETTINGS_STUDY).objective_settings
     assert settings["threads"] == 2
     paths = [str(run.results / "data" / name) for name in ("x.npy", "y.npy", "folds.npy")]
     for trial in range(2):

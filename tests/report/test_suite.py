@@ -1,4 +1,4 @@
-"""The benchmark suite's report (hpstudy.report.suite, suite_figures): the regret definition
+"""The benchmark suite's report (hpstudy.report.suite, suite_page): the regret definition
 on hand-written trials.csv files, the statistics across benchmarks checked against scipy and
 Demšar's (2006) table, and two real function benchmarks run by the real workflow, reported
 on by the package and by the workflow's adapter script (the Hartmann-3 one also checked as a
@@ -21,7 +21,7 @@ from scipy.stats import friedmanchisquare, rankdata
 
 from hpstudy.config import resolve
 from hpstudy.objectives.function import FUNCTIONS, MINIMA
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.report.suite import (
     benchmarks_needed,
     best_possible_p,
@@ -34,7 +34,7 @@ from hpstudy.report.suite import (
     regret_table,
     typed_params,
 )
-from hpstudy.report.suite_figures import build_suite_report, suite_sentences
+from hpstudy.report.suite_page import build_suite_report, suite_sentences
 from hpstudy.space import SearchSpace
 from tests.helpers.workdir import REPO, Workdir, load_config
 
@@ -104,8 +104,8 @@ def test_without_a_known_optimum_regret_is_to_the_best_found_by_any_strategy(tmp
     space = {"x": {"type": "uniform", "low": -5.0, "high": 0.0},  # no minimiser inside
              "y": {"type": "uniform", "low": 0.0, "high": 10.0}}
     config = resolve(function_config("branin", space))
-    assert Study(config).objective.optimum(Study(config).objective_settings,
-                                           Study(config).space) is None
+    assert Plan(config).objective.optimum(Plan(config).objective_settings,
+                                          Plan(config).space) is None
     random = [(0, -1.0, 5.0, 30.0, "ok"), (1, -4.0, 9.0, 10.0, "ok")]
     sobol = [(0, -2.0, 2.0, 40.0, "ok"), (1, -3.0, 9.5, 2.0, "ok")]
     frame = load_benchmark("box", config, {"random": write_trials(tmp_path / "r.csv", random),
@@ -272,7 +272,7 @@ def suite(tmp_path_factory):
         run = Workdir(root / name)
         run.path.mkdir()
         path = run.write_config(config)
-        studies = Study.from_config(config).studies
+        studies = Plan.from_config(config).studies
         outputs = ("trials.csv", "test.json") if name == "hartmann3" else ("trials.csv",)
         run.snakemake("--cores", "2", "--configfile", str(path), "--replace-workflow-config",
                       *(f"results/{study}/{output}" for study in studies for output in outputs))
@@ -402,7 +402,7 @@ def test_the_hartmann3_benchmark_runs_per_round_and_tests_the_exact_value(suite)
         assert test["test_objective"] == hartmann3(**test["params"])  # exact: no noise
         assert [test["params"][n] for n in names] == pytest.approx(list(best[names]),
                                                                    rel=1e-12)
-    tpe_rounds = len(Study.from_config(config).rounds("tpe"))
+    tpe_rounds = len(Plan.from_config(config).rounds("tpe"))
     assert tpe_rounds > 1  # a job per round, each proposed from the rounds before
     assert len(list(results.glob("tpe/rounds/round_*_results.json"))) == tpe_rounds
     assert not list(results.glob("*/trials")), "per_round wrote per-trial files"

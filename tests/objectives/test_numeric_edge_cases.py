@@ -6,9 +6,9 @@ strategy, trials.csv, MLflow and the report can handle. Here the real CNN trains
 easiest digits (dataset.classes [0, 1]) until every fold's validation accuracy is exactly 1.0.
 
 The other edge, a trial whose training diverges (loss NaN/inf or past the divergence limit),
-is run for real by tests/test_cnn.py::test_grid_trials_train_and_one_diverges (learning rate
-50: status `diverged`, the chance-level penalty objective, the study goes on); the unit-level
-perfect score by tests/test_cnn.py::test_perfect_accuracy_stays_finite.
+is run for real by tests/objectives/test_cnn.py::test_grid_trials_train_and_one_diverges
+(learning rate 50: status `diverged`, the chance-level penalty objective, the study goes on);
+the unit-level perfect score by tests/objectives/test_cnn.py::test_perfect_accuracy_stays_finite.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ def test_an_objective_declares_what_the_workflow_asks(name):
     assert objective.tunable is None or all(isinstance(t, str) for t in objective.tunable)
     assert objective.fold_metric.isidentifier()
     assert objective.threads(settings) >= 1 and objective.gpus(settings) in (0, 1)
+    assert objective.describe(settings) and objective.describe({})  # also before defaults
     for module in objective.imports:  # what the warm worker preloads for it
         importlib.import_module(module)
 
@@ -166,7 +167,7 @@ def test_tunables_as_search_space_parameters_build_the_network_they_name():
 
     from hpstudy.config import strategy_defaults
     from hpstudy.objectives.cnn import OBJECTIVE as CNN
-    from hpstudy.plan import Study
+    from hpstudy.plan import Plan
     from hpstudy.strategies import make_strategy
 
     config = load_config("cnn_tiny")
@@ -188,7 +189,7 @@ def test_tunables_as_search_space_parameters_build_the_network_they_name():
     for name in ("kernel_initializer", "optimizer", "nesterov"):  # seed 3 draws each value
         assert {point[name] for point in points} == set(config["space"][name]["choices"])
     initializers = {"zero": keras.initializers.Zeros, "he_uniform": keras.initializers.HeUniform}
-    settings = Study.from_config(config).objective_settings
+    settings = Plan.from_config(config).objective_settings
     for point in points:
         model = CNN.build_model({**settings, **point}, (8, 8, 1), 10)
         assert type(model.optimizer).__name__.lower() == point["optimizer"]
@@ -211,7 +212,7 @@ def test_tunables_as_search_space_parameters_build_the_network_they_name():
 def test_initializer_study_runs_end_to_end_on_fashion_mnist_idx_files(tmp_path):
     """The shipped initializer study at test size: the suite's one workflow run on the
     Fashion-MNIST IDX files. (The CNN trains on them in-process:
-    tests/test_cnn.py::test_the_cnn_learns_a_fold_of_fashion_mnist_idx_images.)"""
+    tests/objectives/test_cnn.py::test_the_cnn_learns_a_fold_of_fashion_mnist_idx_images.)"""
     import yaml
 
     config = yaml.safe_load((REPO / "config" / "initializers_mlp.yaml").read_text())
@@ -314,6 +315,14 @@ def test_the_schema_lists_every_test_function():
 
     block = load_schema()["properties"]["objective"]["properties"]["function"]
     assert block["properties"]["name"]["enum"] == list(FUNCTIONS)
+
+
+def test_an_objective_describes_itself_and_a_test_function_by_its_name():
+    from hpstudy.objectives.function import TestFunction
+
+    assert TestFunction.describe({"name": "hartmann6"}) == "test function hartmann6"
+    assert TestFunction.describe({}) == "test function branin"  # the schema's default
+    assert registry()["cnn"].describe({"epochs": 3}) == "cnn objective"
 
 
 def test_a_hartmann6_config_needs_exactly_x1_to_x6_naming_the_key():

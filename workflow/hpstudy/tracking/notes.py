@@ -1,6 +1,6 @@
 """What MLflow's UI shows of a study beyond its numbers: the experiment's kind and the
 descriptions ("notes") of the experiment and of each study run, written by the tracking jobs
-(hpstudy.tracking).
+(hpstudy.tracking.runs).
 
 - Kind: the experiment tag `mlflow.experimentKind`; "custom_model_development" is the kind
   the UI calls "Machine learning" (the enum of the UI bundled in mlflow/server/js, 3.17, which
@@ -33,21 +33,21 @@ UI_PATH = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 RESULTS_HEADING = "\n\n**Results**\n\n"
 
 
-def study_setup(study, strategies: bool = True) -> dict[str, Any]:
+def experiment_setup(plan, strategies: bool = True) -> dict[str, Any]:
     """What the experiment's description states: what every study shares and, with
     `strategies`, the strategies and their seeds (not their settings: a change to one
     strategy leaves the others' jobs alone; its seed and budget go on its study run)."""
     setup = {
-        "objective": study.objective_name,
-        "objective_settings": study.objective_settings,
-        "dataset": study.config["dataset"]["name"] if study.needs_data else None,
-        "folds": study.folds,
-        "seed": study.seed,
-        "space": study.config["space"],
+        "objective": plan.objective_name,
+        "objective_settings": plan.objective_settings,
+        "dataset": plan.config["dataset"]["name"] if plan.needs_data else None,
+        "folds": plan.folds,
+        "seed": plan.seed,
+        "space": plan.config["space"],
     }
     if strategies:
-        setup["seeds"] = {strategy: len(study.repeat_studies(strategy))
-                          for strategy in study.strategies}
+        setup["seeds"] = {strategy: len(plan.repeat_studies(strategy))
+                          for strategy in plan.strategies}
     return setup
 
 
@@ -67,7 +67,7 @@ def _parameter(name: str, spec: Mapping) -> str:
 
 def experiment_note(experiment: str, setup: Mapping) -> str:
     # The fixed settings only: a searched one is under "Search space". (Filtered here, not in
-    # study_setup: init_tracking's params stay as they were, so no study reruns for this.)
+    # experiment_setup: init_tracking's params stay as they were, so no study reruns for this.)
     fixed = fixed_settings(setup["objective_settings"], setup["space"])
     settings = ", ".join(f"{key} {_value(value)}" for key, value in fixed.items())
     data = f" on {setup['dataset']}" if setup.get("dataset") else ""

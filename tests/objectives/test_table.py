@@ -95,6 +95,11 @@ def test_the_space_comes_from_the_table():
     assert resolved["space"] == hpolib
 
 
+def test_a_table_is_described_by_its_benchmark_and_dataset():
+    assert TabularBenchmark.describe(settings("hpobench")) == \
+        "tabular benchmark hpobench/australian"
+
+
 def test_a_proposal_maps_to_the_nearest_tabulated_value_on_its_scale():
     table = load_table("hpobench", "australian")
     # learning_rate_init: 1e-5, 3.59e-5, ... on a log scale: 2e-5 is nearer 3.59e-5 in

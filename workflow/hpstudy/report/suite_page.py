@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from hpstudy import fileio
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.report.page import environment, html_table
 from hpstudy.report.plotting import new_figure, render_png, strategy_colour
 from hpstudy.report.stats import nan_stats
@@ -187,10 +187,10 @@ def _settings(settings: Mapping[str, Any]) -> str:
                      for key, value in settings.items() if value is not None) or "defaults"
 
 
-def _surrogate_check(study: Study) -> str:
+def _surrogate_check(plan: Plan) -> str:
     from hpstudy.objectives.replay import holdout_check
 
-    check = holdout_check(study.objective_settings, study.space)
+    check = holdout_check(plan.objective_settings, plan.space)
     return (f"; checked against the real study it replays, by 5-fold hold-out over its "
             f"{check['trials']} ok trials: Spearman {check['spearman']:.3f}, RMSE "
             f"{check['rmse']:.3g}, MAE {check['mae']:.3g} (its fold-to-fold standard "
@@ -204,11 +204,11 @@ def setup_lines(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping[str, s
     a surrogate how well it predicts the real study it replays (held-out trials)."""
     lines = []
     for name, (config, _) in benchmarks.items():
-        study = Study(dict(config))
+        plan = Plan(dict(config))
         rows = frame[frame["benchmark"] == name]
-        surrogate = study.objective_name in SURROGATES
+        surrogate = plan.objective_name in SURROGATES
         seeds = rows.groupby("strategy", sort=False)["seed"].nunique()
-        runs = ", ".join(f"{s} {study.budget(s)} trials x {seeds[s]} seed"
+        runs = ", ".join(f"{s} {plan.budget(s)} trials x {seeds[s]} seed"
                          f"{'' if seeds[s] == 1 else 's'}" for s in seeds.index)
         optimum = float(rows["optimum"].iloc[0])
         declared = objective_optimum(config)
@@ -220,12 +220,12 @@ def setup_lines(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping[str, s
         else:
             target = (f"regret to the best found, {optimum:.6g}, which lies below the "
                       f"declared optimum {declared:.6g}")
-        kind = "surrogate" if surrogate else study.objective.label
+        kind = "surrogate" if surrogate else plan.objective.label
         lines.append((name, surrogate,
-                      f"{name}: {study.objective_name} objective ({kind}; "
-                      f"{_settings(study.objective_settings)}); space "
-                      f"{', '.join(study.space.names)}; {runs}; {target}"
-                      f"{_surrogate_check(study) if surrogate else ''}."))
+                      f"{name}: {plan.objective_name} objective ({kind}; "
+                      f"{_settings(plan.objective_settings)}); space "
+                      f"{', '.join(plan.space.names)}; {runs}; {target}"
+                      f"{_surrogate_check(plan) if surrogate else ''}."))
     return lines
 
 

@@ -265,8 +265,8 @@ def test_perfect_accuracy_stays_finite():
                     reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
 def test_the_cnn_learns_a_fold_of_fashion_mnist_idx_images():
     """28 x 28 images from the IDX files (the other tests train on 8 x 8 digits): the CNN is
-    built for their shape and learns past chance in one epoch. The workflow runs these files
-    in tests/test_objectives.py::test_initializer_study_runs_end_to_end_on_fashion_mnist."""
+    built for their shape and learns past chance in one epoch. The workflow runs these files in
+    tests/objectives/test_objectives.py::test_initializer_study_runs_end_to_end_on_fashion_mnist."""
     from hpstudy import data
     from hpstudy.config import objective_defaults
 

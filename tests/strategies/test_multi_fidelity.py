@@ -15,7 +15,7 @@ import pytest
 from hpstudy import fileio
 from hpstudy.config import ConfigError, resolve, strategy_defaults
 from hpstudy.jobs import propose_round
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.space import SearchSpace
 from hpstudy.strategies import Observation, make_strategy, strategy_class
 from hpstudy.strategies.bohb import decode, encode
@@ -133,16 +133,16 @@ def test_the_plan_and_the_round_files_of_a_config(tmp_path):
     config = copy.deepcopy(load_config("cnn_tiny"))
     config["objective"]["cnn"]["epochs"] = 9
     config["strategies"] = {"sha": {}, "hyperband": {}, "bohb": {"iterations": 2}}
-    study = Study.from_config(config)
-    assert study.settings("sha")["max_resource"] == 9  # the objective's epochs
-    assert study.budget("sha") == 13 and study.budget("hyperband") == 22
-    assert study.budget("bohb") == 44
-    assert study.rounds("hyperband")[3] == [13, 14, 15, 16, 17]
-    assert [study.round_parent("hyperband", r) for r in range(6)] == [None, 0, 1, None, 3, None]
-    assert study.round_parent("bohb", 6) == 5
+    plan = Plan.from_config(config)
+    assert plan.settings("sha")["max_resource"] == 9  # the objective's epochs
+    assert plan.budget("sha") == 13 and plan.budget("hyperband") == 22
+    assert plan.budget("bohb") == 44
+    assert plan.rounds("hyperband")[3] == [13, 14, 15, 16, 17]
+    assert [plan.round_parent("hyperband", r) for r in range(6)] == [None, 0, 1, None, 3, None]
+    assert plan.round_parent("bohb", 6) == 5
     output = tmp_path / "round_0.json"
-    propose_round("hyperband", config["space"], study.settings("hyperband"), study.seed, 3,
-                  study.rounds("hyperband")[3], None, [], str(output))
+    propose_round("hyperband", config["space"], plan.settings("hyperband"), plan.seed, 3,
+                  plan.rounds("hyperband")[3], None, [], str(output))
     entries = fileio.read_json(output)["proposals"]
     assert [(e["trial"], e["fidelity"], e["bracket"], e["rung"], e["promoted_from"])
             for e in entries] == [(t, 3, 1, 0, None) for t in range(13, 18)]

@@ -1,5 +1,5 @@
 """The strategies that rest on outside libraries, beyond the conformance suite
-(tests/test_strategies.py runs that over every strategy, these included):
+(tests/strategies/test_strategies.py runs that over every strategy, these included):
 
 - optuna_tpe, optuna_cmaes (Optuna's samplers by ask-and-tell on an in-memory study rebuilt
   from the history) and gp_bayesopt (bayesian-optimization): a round's batch is spread by a
@@ -24,22 +24,21 @@ from hpstudy.config import ConfigError, resolve, strategy_defaults
 from hpstudy.objectives.function import branin
 from hpstudy.space import SearchSpace, canonical_params
 from hpstudy.strategies import Observation, make_strategy
-from tests.test_strategies import (
+from tests.helpers.proposals import (
     MIXED,
     ONE_THREAD,
-    REPO,
     SEED,
     SPACE,
     SPACE_CONFIG,
     assert_valid,
     history,
     key,
-    one_blas_thread,  # noqa: F401  (autouse: this module's proposals with one thread too)
     settings,
     strategy,
     toy_objective,
     with_status,
 )
+from tests.helpers.workdir import REPO
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # skopt: repeated points
 
@@ -107,7 +106,7 @@ def test_hyperopt_space_builds_and_samples_inside():
     import numpy as np
     from hyperopt.pyll.stochastic import sample
 
-    from hpstudy.strategies.hyperopt_history import hyperopt_space
+    from hpstudy.strategies._hyperopt_history import hyperopt_space
 
     hp_space = hyperopt_space(SPACE)
     assert set(hp_space) == set(SPACE.names)
@@ -156,7 +155,7 @@ def test_optuna_study_holds_the_history_as_raw_values_in_trial_order():
     from optuna import distributions as od
     from optuna.trial import TrialState
 
-    from hpstudy.strategies.optuna_history import rebuilt_study
+    from hpstudy.strategies._optuna_history import rebuilt_study
 
     shuffled = list(reversed(MIXED))
     study = rebuilt_study(SPACE, shuffled, None, unusable="pruned")
@@ -358,7 +357,7 @@ def test_optunas_qmc_sampler_draws_the_points_of_our_sobol_strategy():
     from optuna.exceptions import ExperimentalWarning
 
     from hpstudy.seeds import derive_seed
-    from hpstudy.strategies.optuna_history import distributions, new_study, proposal
+    from hpstudy.strategies._optuna_history import distributions, new_study, proposal
 
     ours = strategy("sobol").propose(list(range(16)), [])
     with warnings.catch_warnings():

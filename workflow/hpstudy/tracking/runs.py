@@ -11,8 +11,8 @@ seed), one child per trial, carrying its folds' per-epoch histories (`fold_<k>/<
   result files stay, and the next `snakemake` run logs what is missing.
 - The sqlite DB is created and migrated once (init_tracking), before any other job logs.
 
-The client side (URI, retries, run keys, batches, the sqlite store): hpstudy.tracking_client.
-What the UI shows beyond the numbers (the experiment's kind, descriptions): tracking_notes.
+The client side (URI, retries, run keys, batches, the sqlite store): hpstudy.tracking.client.
+What the UI shows beyond the numbers (the experiment's kind, descriptions): tracking.notes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hpstudy import fileio, provenance
-from hpstudy import tracking_notes as notes
-from hpstudy.tracking_client import (
+from hpstudy.tracking import notes
+from hpstudy.tracking.client import (
     _client,
     create_sqlite_atomically,
     ensure_run,
@@ -58,7 +58,7 @@ def init_tracking(experiment: str, output: str, setup: Mapping | None = None) ->
     """Create (or find) the experiment, creating and migrating the DB: once, in one job,
     before any other job logs (fresh sqlite DBs race in their migration). It is tagged as
     model training (an existing experiment too, unless it has a kind already: a kind chosen
-    in the UI stays) and described by `setup` (tracking_notes.study_setup; None: no
+    in the UI stays) and described by `setup` (notes.experiment_setup; None: no
     description)."""
     create_sqlite_atomically(tracking_uri())
 
@@ -241,7 +241,7 @@ def finish_study(tracking_path: str, study: str, trials_csv: str,
     """Close a study's parent run: its best result (metric best_objective, tag best_trial,
     and in its description with the report's verdict sentences about its strategy, from
     `verdict`, a CSV that may not exist), its artifacts, FINISHED. With `setup`
-    (tracking_notes.study_setup), the experiment's description names every strategy."""
+    (notes.experiment_setup), the experiment's description names every strategy."""
     import pandas as pd
     from mlflow.entities import Metric, RunTag
 

@@ -7,7 +7,6 @@ DAG calls it in a fresh process per round and expects the same answer every time
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import math
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -27,100 +25,27 @@ from hpstudy.config import load_schema, strategy_defaults
 from hpstudy.objectives.function import beale, branin
 from hpstudy.space import SearchSpace
 from hpstudy.strategies import Observation, make_strategy, registry, strategy_class
-from tests.helpers.spaces import ALL_KINDS_SPACE
+from tests.helpers.proposals import (
+    MIXED,
+    ONE_THREAD,
+    SEED,
+    SPACE,
+    SPACE_CONFIG,
+    assert_valid,
+    history,
+    key,
+    settings,
+    strategy,
+    with_status,
+)
+from tests.helpers.workdir import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # skopt: repeated points
-SEED = 7
 
-# Every kind of parameter, each with grid points so that grid search runs on it too.
-SPACE_CONFIG = ALL_KINDS_SPACE
-SPACE = SearchSpace.from_config(SPACE_CONFIG)
 GRID_SIZE = 48
-
-# Small start-up phases, so that a few trials of history already reach the model.
-SMALL = {"tpe": {"n_startup_jobs": 3}, "gp": {"n_initial_points": 3}}
 STRATEGIES = list(registry())
 ADAPTIVE = [name for name in STRATEGIES if strategy_class(name).adaptive]
 NON_ADAPTIVE = [name for name in STRATEGIES if not strategy_class(name).adaptive]
-
-
-# A fresh interpreter's BLAS and OpenMP with one thread, as one_blas_thread here.
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-
-# What config fills in for a multi-fidelity strategy (max_resource: the objective's epochs).
-FIDELITY = {"max_resource": 9}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_blas_thread():
-    """Proposals made with one BLAS and one OpenMP thread, as the workflow's proposal jobs
-    make them (hpstudy.launch limits a job to its threads: 1). With more, OpenBLAS's threads
-    spin on the GPs' small matrices: on a busy 2-core machine the GP tests took 3x the CPU."""
-    import scipy.linalg  # noqa: F401  (loads scipy's OpenBLAS; numpy's is loaded)
-    import sklearn  # noqa: F401  (loads scikit-learn's OpenMP)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
-
-
-def settings(name: str, **overrides) -> dict:
-    filled = FIDELITY if strategy_class(name).multi_fidelity else {}
-    return {**strategy_defaults(name), **filled, **SMALL.get(name, {}), **overrides}
-
-
-def strategy(name: str, seed: int = SEED, space: SearchSpace = SPACE, **overrides):
-    return make_strategy(name, space, settings(name, **overrides), seed)
-
-
-def toy_objective(params: dict) -> float:
-    """Smooth in every parameter; best near lr 1e-2, momentum 0.9, adam."""
-    return ((math.log10(params["learning_rate"]) + 2.0) ** 2
-            + (math.log10(1.0 - params["momentum"]) + 1.0) ** 2
-            + (params["dropout"] - 0.2) ** 2
-            + ((params["filters"] - 32) / 32) ** 2
-            + {"sgd": 0.5, "adam": 0.0, "rmsprop": 0.3}[params["optimizer"]])
-
-
-@functools.cache
-def history(n: int) -> tuple[Observation, ...]:
-    """n finished trials (ids 0..n-1) at fixed random points of SPACE."""
-    points = strategy("random", seed=12345).propose(list(range(n)), [])
-    return tuple(Observation(t, p, toy_objective(p)) for t, p in enumerate(points))
-
-
-def with_status(observations, changes: dict[int, tuple[str, float | None]]):
-    """A copy of the history with some trials turned diverged/failed (status, objective)."""
-    return tuple(Observation(o.trial, o.params, *changes[o.trial][::-1]) if o.trial in changes
-                 else o for o in observations)
-
-
-# 8 trials: 2 diverged without a value, 1 failed, 1 diverged with a finite penalty.
-MIXED = with_status(history(8), {1: ("diverged", None), 3: ("failed", None),
-                                 4: ("diverged", 1e6), 6: ("diverged", None)})
-
-
-def key(params: dict) -> tuple:
-    return tuple(params[name] for name in SPACE.names)
-
-
-def assert_valid(proposals: list[dict], count: int, space: SearchSpace = SPACE) -> None:
-    assert len(proposals) == count
-    for params in proposals:
-        assert list(params) == space.names
-        assert space.contains(params), params
-        for parameter in space:
-            value = params[parameter.name]
-            if parameter.kind == "choice":
-                assert value in parameter.choices
-                assert type(value) is type(parameter.choices[parameter.choices.index(value)])
-            elif parameter.kind == "int":
-                assert type(value) is int, (parameter.name, value)
-            else:
-                assert type(value) is float, (parameter.name, value)
-            if parameter.transform == "complement":
-                assert 1.0 - parameter.high <= value <= 1.0 - parameter.low
 
 
 def ids_after(n: int, count: int) -> list[int]:
@@ -141,6 +66,8 @@ def test_a_strategy_declares_what_the_workflow_asks(name):
     assert chosen.name == name
     assert chosen.label and isinstance(chosen.label, str)
     assert isinstance(chosen.adaptive, bool) and isinstance(chosen.stochastic, bool)
+    # a baseline is model-free: its proposals never read the history
+    assert isinstance(chosen.baseline, bool) and not (chosen.baseline and chosen.adaptive)
     assert chosen.check(settings(name), SPACE) == []
     for module in chosen.imports:  # what the warm worker preloads for it
         __import__(module)
@@ -156,7 +83,6 @@ def test_rounds_partition_the_trials_in_order(name, budget):
     assert [trial for trial_ids in rounds for trial in trial_ids] == list(range(budget))
     if not chosen.adaptive:
         assert len(rounds) == 1  # nothing to wait for
-
 
 
 @pytest.mark.parametrize("name", STRATEGIES)

@@ -1,5 +1,5 @@
-"""The report's verdict (hpstudy.report.verdict) and setup section (hpstudy.report.setup):
-statistics checked against scipy on curves whose answer is known."""
+"""The report's verdict (hpstudy.report.verdict) and setup section
+(hpstudy.report.setup_section): statistics checked against scipy on curves whose answer is known."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import false_discovery_control, wilcoxon
 
-from hpstudy.report.setup import setup_table
+from hpstudy.report.setup_section import setup_table
 from hpstudy.report.verdict import ALPHA, MIN_SEEDS, seeds_needed, verdict_table
 
 BUDGET = 8
@@ -70,6 +70,16 @@ def test_too_few_seeds_cannot_conclude_and_say_how_many_are_needed():
     assert not row["significant"] and row["seeds"] == MIN_SEEDS - 1
     assert row["sentence"].startswith("Cannot conclude on tpe against random: 4 paired seed")
     assert f"set repeats: {seeds_needed(1)}" in row["sentence"]
+
+
+def test_the_references_are_the_strategies_that_say_they_are_baselines():
+    from hpstudy.strategies import registry
+
+    baselines = [name for name, cls in registry().items() if cls.baseline]
+    assert baselines == ["random", "sobol"]  # the registry's order, by name
+    curves = {name: curves_with(0.0, seed=20 + index)
+              for index, name in enumerate(["tpe", *baselines])}
+    assert list(verdict_table(curves)["reference"]) == ["random", "random", "sobol"]
 
 
 def test_grid_is_one_result_against_every_seed_and_sobol_is_a_second_reference():

@@ -20,7 +20,7 @@ from hpstudy.objectives import objective_class
 from hpstudy.objectives.function import branin
 from hpstudy.objectives.replay import Replay, holdout_check
 from hpstudy.objectives.replay_surrogate import infer_scale, pooled_fold_std, surrogate
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from hpstudy.space import SearchSpace
 from tests.helpers.workdir import Workdir, load_config
 
@@ -43,15 +43,15 @@ def source(tmp_path_factory):
     the grid is one round, proposed, evaluated (execution.fold_jobs: per_round) and
     summarized."""
     directory = tmp_path_factory.mktemp("replay-source")
-    study = Study.from_config(_source_config())
-    [trial_ids] = study.rounds("grid")
+    plan = Plan.from_config(_source_config())
+    [trial_ids] = plan.rounds("grid")
     round_path, results, timings = (str(directory / name) for name in (
         "round_0.json", "round_0_results.json", "round_0_timings.json"))
-    jobs.propose_round("grid", study.config["space"], study.settings("grid"),
-                       study.study_seed("grid"), 0, trial_ids, None, [], round_path)
-    jobs.evaluate_round(study.objective_name, study.objective_settings, round_path,
-                        list(range(study.folds)), None, 1, results, timings)
-    jobs.summarize_study(study.space.names, [round_path], [results], [timings],
+    jobs.propose_round("grid", plan.config["space"], plan.settings("grid"),
+                       plan.study_seed("grid"), 0, trial_ids, None, [], round_path)
+    jobs.evaluate_round(plan.objective_name, plan.objective_settings, round_path,
+                        list(range(plan.folds)), None, 1, results, timings)
+    jobs.summarize_study(plan.space.names, [round_path], [results], [timings],
                          str(directory / "trials.csv"), str(directory / "timings.csv"))
     return directory / "trials.csv"
 
@@ -75,6 +75,7 @@ def test_it_is_labelled_a_surrogate_everywhere():
     import hpstudy.objectives.replay as module
 
     assert objective_class("replay") is Replay and "surrogate" in Replay.label
+    assert Replay.describe({"trials": "a/b/t.csv"}) == "surrogate replaying t.csv"
     assert module.__doc__.startswith("A SURROGATE") and "NOT reproduce" in module.__doc__
     assert "ok trials only" in module.__doc__
     assert "The SURROGATE's optimum, not the real problem's" in \

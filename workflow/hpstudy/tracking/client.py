@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # `import mlflow` leaves its client, its stores and alembic to the first call: 1.4 of the 1.5
 # CPU s a logging job spent (measured), so the warm worker imports them too
-# (plan.Study.job_modules). Internal module names: one that a newer MLflow lacks is skipped
+# (plan.Plan.job_modules). Internal module names: one that a newer MLflow lacks is skipped
 # (and said in the worker's log).
 MLFLOW_CLIENT_MODULES = ("mlflow.tracking.client", "mlflow.entities",
                          "mlflow.store.tracking.sqlalchemy_store",

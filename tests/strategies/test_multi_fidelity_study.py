@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from hpstudy.plan import Study
+from hpstudy.plan import Plan
 from tests.helpers.processes import kill_when
 from tests.helpers.tracking import mlflow_runs
 from tests.helpers.workdir import Workdir, load_config
@@ -47,7 +47,7 @@ def finished(tmp_path_factory):
 
 def test_rungs_promote_the_best_of_the_rung_below(finished):
     run, config = finished
-    study = Study.from_config(config)
+    plan = Plan.from_config(config)
     sha = pd.read_csv(run.results / "sha" / "trials.csv")
     assert list(sha.groupby("rung")["fidelity"].agg(["count", "max"]).itertuples(index=False)) \
         == [(4, 1), (2, 2), (1, 4)]
@@ -70,7 +70,7 @@ def test_rungs_promote_the_best_of_the_rung_below(finished):
             assert fold["first_epoch"] == parent_row["fidelity"]
             assert fold["epochs_run"] <= score["fidelity"] - parent_row["fidelity"]
     hyperband = pd.read_csv(run.results / "hyperband" / "trials.csv")
-    assert len(hyperband) == study.budget("hyperband") == 4 + 2 + 1 + 3 + 1 + 3
+    assert len(hyperband) == plan.budget("hyperband") == 4 + 2 + 1 + 3 + 1 + 3
     assert sorted(hyperband["bracket"].unique()) == [0, 1, 2]
     # The best trial (report and held-out test alike) is a full-fidelity one; the report
     # counts what each strategy trained.
