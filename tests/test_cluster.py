@@ -30,7 +30,7 @@ CLUSTER_SCRIPTS = REPO / "tests" / "cluster"
 # page embeds the training-time figure and table.)
 VARYING = re.compile(r"timing|timings\.csv|training_time\.csv|best_so_far_time\.png"
                      r"|report/index\.html|mlflow|tracking/|benchmarks/|logs/|mlartifacts/"
-                     r"|\.db$")
+                     r"|\.db(-wal|-shm)?$")
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 TEAM_USER = "hpstudy-ci"
 TEAM_PASSWORD = "team-s3cret-9f4e"  # 12+ characters: MLflow's rule for the admin password

@@ -224,9 +224,11 @@ def test_repeats_run_each_stochastic_strategy_with_several_seeds(workdir):
 def reproducible_files(results) -> dict[str, bytes]:
     """Every result file that is a pure function of the config: data, rounds, fold records,
     scores, trials.csv, test.json, the report's comparison.csv and repeats.csv. (Not:
-    measured times, logs, MLflow run ids.)"""
+    measured times, logs, MLflow run ids, nor the sqlite store with the write-ahead log and
+    index that any reader of it leaves beside it.)"""
     measured = re.compile(r"(^|/)(logs|tracking|mlartifacts)/|_timing\.json$|timings\.csv$"
-                          r"|training_time\.csv$|mlflow(_study)?\.json$|\.(html|png|db)$")
+                          r"|training_time\.csv$|mlflow(_study)?\.json$|\.(html|png)$"
+                          r"|\.db(-wal|-shm)?$")
     return {str(path.relative_to(results)): path.read_bytes()
             for path in sorted(results.rglob("*")) if path.is_file()
             and not measured.search(str(path.relative_to(results)))}

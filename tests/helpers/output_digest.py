@@ -41,7 +41,7 @@ QUICK_SUITE = REPO / "config" / "benchmark_suite_quick.yaml"
 # Files that are measured or name MLflow runs: they differ between any two runs.
 MEASURED = re.compile(r"(^|/)(logs|tracking|mlartifacts|\.snakemake)/|_timings?\.json$"
                       r"|timings\.csv$|training_time\.csv$|mlflow(_study)?\.json$"
-                      r"|\.(html|png|db)$")
+                      r"|\.(html|png)$|\.db(-wal|-shm)?$")
 
 
 def shrunk(config: dict) -> dict:
