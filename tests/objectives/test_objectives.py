@@ -20,6 +20,9 @@ from tests.helpers.workdir import REPO, Workdir, load_config
 
 OBJECTIVES = list(registry())
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# What an objective needs besides its schema defaults to be checked: the python objective's
+# function (one of the test's user functions; tests/objectives/test_python.py).
+REQUIRED = {"python": {"entry": f"{REPO}/tests/helpers/user_functions.py:seed_only"}}
 
 
 # --- conformance: every objective ---------------------------------------------------------
@@ -37,6 +40,7 @@ def test_an_objective_declares_what_the_workflow_asks(name):
     settings = objective_defaults(name)
     assert objective.name == name and objective.label
     assert isinstance(objective.needs_data, bool)
+    assert isinstance(objective.reads_data({**settings, **REQUIRED.get(name, {})}), bool)
     assert objective.tunable is None or all(isinstance(t, str) for t in objective.tunable)
     assert objective.fold_metric.isidentifier()
     assert objective.threads(settings) >= 1 and objective.gpus(settings) in (0, 1)
@@ -49,7 +53,7 @@ def test_an_objective_declares_what_the_workflow_asks(name):
 def test_an_objective_rejects_a_parameter_it_does_not_have(name):
     objective = registry()[name]
     space = SearchSpace.from_config({"nonexistent": {"type": "uniform", "low": 0, "high": 1}})
-    errors = objective.check(objective_defaults(name), space)
+    errors = objective.check({**objective_defaults(name), **REQUIRED.get(name, {})}, space)
     assert errors and all(isinstance(e, str) for e in errors)
     assert "space" in errors[0]
 
@@ -76,7 +80,10 @@ def test_a_network_trains_one_fold_and_scores_it(name):
         record["metrics"]["val_accuracy"]
 
 
-@pytest.mark.parametrize("name", [n for n in OBJECTIVES if registry()[n].fidelity])
+# The networks (the python objective calls a promoted trial again from the start:
+# tests/objectives/test_python.py).
+@pytest.mark.parametrize("name", [n for n in OBJECTIVES
+                                  if registry()[n].fidelity and registry()[n].needs_data])
 def test_a_promoted_fold_continues_from_its_checkpoint(name, tmp_path):
     """Multi-fidelity promotion: 2 epochs saved, then 2 more from the checkpoint. The
     continued fit starts where the first stopped (its first loss is the first fit's level,

@@ -265,10 +265,11 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
         return errors + space_problems
     space = SearchSpace.from_config(config["space"])
     objective = config["objective"]["name"]
-    errors += objective_class(objective).check(config["objective"][objective], space)
+    objective_settings = config["objective"][objective]
+    errors += objective_class(objective).check(objective_settings, space)
     for name, settings in config["strategies"].items():
         if strategy_class(name).multi_fidelity:
-            errors += _fidelity_errors(name, objective, space)
+            errors += _fidelity_errors(name, objective, objective_settings, space)
             if config["execution"]["fold_jobs"] == "per_round":
                 errors.append(f"execution.fold_jobs: per_round cannot continue strategies."
                               f"{name}'s promoted trials from their checkpoints; use "
@@ -277,7 +278,8 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
     return errors
 
 
-def _fidelity_errors(strategy: str, objective: str, space: SearchSpace) -> list[str]:
+def _fidelity_errors(strategy: str, objective: str, settings: Mapping[str, Any],
+                     space: SearchSpace) -> list[str]:
     """A multi-fidelity strategy sets the objective's fidelity (epochs) itself."""
     fidelity = objective_class(objective).fidelity
     if fidelity is None:
@@ -288,7 +290,7 @@ def _fidelity_errors(strategy: str, objective: str, space: SearchSpace) -> list[
     if fidelity in space.names:
         return [f"space.{fidelity}: strategies.{strategy} sets {fidelity} itself (its "
                 f"fidelity); remove it from the space or the strategy"]
-    return []
+    return objective_class(objective).fidelity_errors(settings, strategy)
 
 
 def _fill_fidelity(resolved: dict[str, Any]) -> None:
@@ -315,7 +317,7 @@ def resolve(config: Mapping[str, Any],
         raise ConfigError("invalid config: " + "\n  ".join(errors))
     if "dataset" not in config:  # only an objective that reads no data goes without
         name = config["objective"]["name"]
-        if objective_class(name).needs_data:
+        if objective_class(name).reads_data(config["objective"].get(name) or {}):
             raise ConfigError(f"invalid config: dataset: required by the {name!r} objective "
                               f"(it trains on data), e.g. dataset: {{name: digits}}")
     resolved = merge_config(defaults(), config)

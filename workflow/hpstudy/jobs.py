@@ -205,7 +205,9 @@ def trial_score(objective: str, settings: Mapping, entry: Mapping[str, Any],
     score.update({"trial": entry["trial"], "params": entry["params"], "seed": entry["seed"],
                   "folds": len(records),
                   **{key: entry[key] for key in MULTI_FIDELITY_KEYS if key in entry}})
-    if module.fidelity is not None:  # what the trial cost: epochs trained, summed over folds
+    # What the trial cost: epochs trained, summed over folds (no cost axis for a fidelity
+    # left unset: a python function that takes no `budget`).
+    if module.fidelity is not None and settings.get(module.fidelity) is not None:
         score["resource"] = sum(record["epochs_run"] for record in records)
     log.info("trial %d: objective %s (%s)", score["trial"], objective_value, score["status"])
     return score

@@ -105,9 +105,10 @@ class Plan:
                         if name not in modules]
         return modules
 
-    @property
+    @cached_property
     def needs_data(self) -> bool:
-        return self.objective.needs_data
+        """Whether the jobs read results/data/ (prepare_data runs first)."""
+        return self.objective.reads_data(self.objective_settings)
 
     @property
     def repeats(self) -> int:

@@ -3,11 +3,11 @@
 An objective is one module in this package that sets `OBJECTIVE` to an `Objective` subclass,
 plus one block under `objective:` in workflow/schemas/config.schema.yaml (its settings, their
 types and `default:` values; `objective.name` accepts every block's name). The class says
-everything else the workflow needs: whether it reads the prepared data, which of its settings
-a search-space parameter may set, its own config checks, the threads and GPUs of its training
-jobs, what a fold, a trial's score and a held-out test return, and which per-fold metric the
-report shows. Heavy libraries (TensorFlow) are imported inside the methods: the Snakefile
-imports every objective module to learn the names.
+everything else the workflow needs: whether it reads the prepared data (`reads_data`), which
+of its settings a search-space parameter may set, its own config checks, the threads and GPUs
+of its training jobs, what a fold, a trial's score and a held-out test return, and which
+per-fold metric the report shows. Heavy libraries (TensorFlow) are imported inside the
+methods: the Snakefile imports every objective module to learn the names.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from hpstudy.space import Domain, SearchSpace
 class Objective(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
-    needs_data: ClassVar[bool] = False  # reads results/data/ (prepare_data runs first)
+    # Reads results/data/ (prepare_data runs first), unless reads_data says otherwise.
+    needs_data: ClassVar[bool] = False
     # Settings a search-space parameter may set (merged over the fixed settings per trial),
     # each with its domain: the values it accepts, which a searched parameter's must stay
     # inside (the schema says the same of a fixed setting). None: the space's parameters are
@@ -43,6 +44,13 @@ class Objective(ABC):
         return f"{cls.name} objective"
 
     @classmethod
+    def reads_data(cls, settings: Mapping[str, Any]) -> bool:
+        """Whether its jobs read results/data/ with these settings (as written, or with the
+        defaults filled in): `needs_data`, unless the settings decide it (the python
+        objective: whether the user's function takes `data`)."""
+        return cls.needs_data
+
+    @classmethod
     def check(cls, settings: Mapping[str, Any], space: SearchSpace) -> list[str]:
         """What the schema cannot say: one message per problem, naming the key. Here: each
         parameter of the space sets a tunable setting, and its values (after the transform)
@@ -59,6 +67,13 @@ class Objective(ABC):
                 errors.append(f"space.{name}: {outside} are outside the {cls.name} "
                               f"objective's {name} domain {cls.tunable[name]}")
         return errors
+
+    @classmethod
+    def fidelity_errors(cls, settings: Mapping[str, Any], strategy: str) -> list[str]:
+        """What keeps these settings from training at several fidelities, as the
+        multi-fidelity strategy `strategy` does (an objective with a `fidelity` only): one
+        message per problem, naming the key."""
+        return []
 
     @classmethod
     def check_data(cls, settings: Mapping[str, Any], space: SearchSpace,
