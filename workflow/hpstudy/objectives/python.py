@@ -78,6 +78,11 @@ def _metrics(returned, metric: str, function: str) -> dict[str, float | None]:
     return {metric: _number(returned, f"what {function}() returned")}
 
 
+def _sign(settings: Mapping) -> int:
+    """The objective minimised is the metric, or its negative with `direction: maximize`."""
+    return -1 if settings["direction"] == "maximize" else 1
+
+
 def _call(settings: Mapping, params: Mapping, fold: int | None, seed: int, data
           ) -> tuple[dict[str, float | None], dict[str, list]]:
     """(metrics, per-step history) of one call; TrialFailed when it raises or returns
@@ -175,8 +180,7 @@ class PythonFunction(Objective):
             return {"status": status, "objective": None, "metrics": metrics}
         metrics["value_mean"] = statistics.fmean(values)
         metrics["value_std"] = statistics.pstdev(values)
-        sign = -1 if settings["direction"] == "maximize" else 1
-        return {"status": status, "objective": sign * metrics["value_mean"],
+        return {"status": status, "objective": _sign(settings) * metrics["value_mean"],
                 "metrics": metrics}
 
     @classmethod
@@ -188,9 +192,9 @@ class PythonFunction(Objective):
             log.warning("the held-out test failed: %s", failure.reason)
             return {"status": "failed", "test_objective": None, "metrics": {}}
         value = metrics[settings["metric"]]
-        sign = -1 if settings["direction"] == "maximize" else 1
         return {"status": "ok" if value is not None else "diverged",
-                "test_objective": None if value is None else sign * value, "metrics": metrics}
+                "test_objective": None if value is None else _sign(settings) * value,
+                "metrics": metrics}
 
 
 OBJECTIVE = PythonFunction
