@@ -105,10 +105,16 @@ def frozen_look(snakemake: subprocess.Popen, directory: Path) -> dict:
 
 
 def _not_stopped(group: int) -> list[str]:
-    """The processes of the group that are neither stopped nor dead (ps states T, Z)."""
-    listing = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(group)],
+    """The processes of the group that are neither stopped nor dead (ps states T, Z). A
+    process in uninterruptible sleep (D) with a stopped child counts as stopped: it is a
+    parent waiting in vfork (Python's subprocess spawns so) for a child that the stop caught
+    before its exec, and it cannot run again until that child does."""
+    listing = subprocess.run(["ps", "-o", "pid=,ppid=,stat=", "-g", str(group)],
                              capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if line.split()[1][0] not in "TZ"]
+    processes = [line.split() for line in listing.splitlines()]
+    stopped_parents = {ppid for _, ppid, state in processes if state[0] == "T"}
+    return [" ".join(cells) for cells in processes
+            if cells[2][0] not in "TZ" and not (cells[2][0] == "D" and cells[0] in stopped_parents)]
 
 
 @pytest.fixture(scope="module")
