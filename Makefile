@@ -62,15 +62,19 @@ lint: $(STAMP)
 # A per-test --timeout keeps a hung test from eating CI's whole budget.
 TEST_REPORTS := results/tests
 PYTEST_REPORT = -ra --durations=30 --junitxml=$(TEST_REPORTS)/$(1).xml
-# The unit tier runs on every core (pytest-xdist; a file's tests stay on one worker, so its
-# module fixtures are built once); the end-to-end tier is one process: its workflows use the
-# cores, and its session studies are shared.
+# Both tiers run on every core (pytest-xdist). The unit tier keeps a file's tests on one
+# worker, so its module fixtures are built once. The end-to-end tier does the same by groups
+# (a file, or files that share a server: tests/conftest.py), and its session studies are
+# built once for all workers (tests.helpers.studies.shared_study); much of its time is spent
+# waiting (SLURM's status polls, servers starting, runs waiting to be killed), which the other
+# worker's workflows fill.
 test: $(STAMP) lint
 	$(BIN)/pytest $(call PYTEST_REPORT,unit) -m "not e2e and not slow and not cluster" \
 		--timeout=300 --numprocesses=auto --dist=loadfile
 
 test-e2e: $(STAMP)
-	$(BIN)/pytest $(call PYTEST_REPORT,e2e) -m "e2e or slow or cluster" --timeout=900
+	$(BIN)/pytest $(call PYTEST_REPORT,e2e) -m "e2e or slow or cluster" --timeout=900 \
+		--numprocesses=auto --dist=loadgroup
 
 test-all: $(STAMP) lint
 	$(BIN)/pytest $(call PYTEST_REPORT,all) --timeout=900

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from tests.helpers import tiers
-from tests.helpers.studies import run_named_study
+from tests.helpers.studies import run_named_study, shared_study
 from tests.helpers.tracking import running_mlflow_server
 from tests.helpers.workdir import Workdir, load_config
 
@@ -26,6 +26,18 @@ def _end_to_end(item: pytest.Item) -> bool:
 def pytest_runtest_setup(item):
     # Before the test's fixtures (a session study among them) are set up.
     tiers.enter_test(item.nodeid, _end_to_end(item))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """`make test-e2e` runs its session on several pytest-xdist workers with
+    --dist=loadgroup, which keeps a group's tests on one worker: each test file is a group of
+    its own (its module fixtures are set up once), unless the file names a group, to share a
+    fixture that cannot be shared across processes (server_study's running server). The
+    session studies are shared across workers by tests.helpers.studies.shared_study."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -86,21 +98,24 @@ def mlflow_server(tmp_path):
 def function_study(tmp_path_factory) -> Workdir:
     """tests/configs/branin.yaml run whole: grid, random, TPE and GP on noisy Branin, with
     the report and every trial in results/mlflow.db. No TensorFlow: seconds of work."""
-    return run_named_study(tmp_path_factory.mktemp("function-study") / "study", "branin")
+    return shared_study(tmp_path_factory, "function-study",
+                        lambda path: run_named_study(path, "branin"))
 
 
 @pytest.fixture(scope="session")
 def tracked_study(tmp_path_factory) -> Workdir:
     """tests/configs/tracking.yaml run whole into its sqlite store: 2 study runs (random,
     tpe) and 7 trial runs."""
-    return run_named_study(tmp_path_factory.mktemp("tracked-study") / "study", "tracking")
+    return shared_study(tmp_path_factory, "tracked-study",
+                        lambda path: run_named_study(path, "tracking"))
 
 
 @pytest.fixture(scope="session")
 def cnn_study(tmp_path_factory) -> Workdir:
     """tests/configs/cnn_tiny.yaml run whole: the real Keras CNN on a digits subset, a grid
     with one sane and one diverging learning rate, and two random trials."""
-    return run_named_study(tmp_path_factory.mktemp("cnn-study") / "study", "cnn_tiny")
+    return shared_study(tmp_path_factory, "cnn-study",
+                        lambda path: run_named_study(path, "cnn_tiny"))
 
 
 # tests/test_security.py imports it: the credentials that must reach nothing.

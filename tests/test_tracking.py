@@ -23,6 +23,10 @@ from tests.helpers.studies import copy_study
 from tests.helpers.tracking import FAST_FAILURE, check_run_tree, mlflow_runs
 from tests.helpers.workdir import REPO, Workdir, load_config
 
+# server_study (tests/conftest.py) keeps its MLflow server running for the session, in one
+# process: with pytest-xdist the tests that read it run on one worker, as one group.
+pytestmark = pytest.mark.xdist_group("server_study")
+
 
 @pytest.fixture
 def config() -> dict:
@@ -316,3 +320,26 @@ def test_a_new_sqlite_store_appears_only_once_migrated(tmp_path):
     before = database.stat().st_mtime_ns
     create_sqlite_atomically(f"sqlite:///{database}")  # an existing store is left alone
     assert database.stat().st_mtime_ns == before
+
+
+def test_a_sqlite_store_that_cannot_be_opened_fails_each_attempt_before_mlflow_tries(
+        tmp_path, monkeypatch):
+    """MLflow retries opening an sqlite store it cannot open ten times over ~100 s, inside
+    each of our attempts (a full disk made one logging job take 200 s): retry() opens the DB
+    itself first, so an attempt fails at once with sqlite's own words, and MLflow is not
+    called. A store that can be opened, or is not created yet, goes to MLflow as before."""
+    from hpstudy.tracking.client import TrackingError, create_sqlite_atomically, retry
+
+    database = tmp_path / "mlflow.db"
+    database.write_bytes(b"not an sqlite database, as a damaged file would be" * 100)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")
+    calls = []
+    with pytest.raises(TrackingError, match=r"failed after 2 attempts at sqlite:///.*: "
+                                            r"DatabaseError: file is not a database"):
+        retry(lambda: calls.append(1), "logging of a test", attempts=2, first_delay=0)
+    assert calls == []
+    database.unlink()
+    assert retry(lambda: calls.append(1) or "made", "a first write", attempts=1) == "made"
+    create_sqlite_atomically(f"sqlite:///{database}")
+    assert retry(lambda: calls.append(1) or "logged", "logging", attempts=1) == "logged"
+    assert calls == [1, 1]

@@ -4,8 +4,11 @@ tests that change what they find."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.helpers.workdir import Workdir, load_config
@@ -25,6 +28,32 @@ def run_study(path: Path, config: dict, *args: str, env: dict | None = None) -> 
 def run_named_study(path: Path, name: str, *args: str, env: dict | None = None) -> Workdir:
     """tests/configs/<name>.yaml run whole."""
     return run_study(path, load_config(name), *args, env=env)
+
+
+def shared_study(tmp_path_factory, name: str, build: Callable[[Path], Workdir]) -> Workdir:
+    """A session study built once per test session, also when pytest-xdist runs the session
+    in several worker processes (`make test-e2e`): the first worker that asks builds it, with
+    build(path), in a directory every worker of the session sees, holding a lock; the others
+    wait for the lock and find it built. A build that failed is started again by the next
+    worker that asks."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's base is popen-gw<N> in the run's
+        root = root.parent
+    root = root / "session-studies"
+    root.mkdir(exist_ok=True)
+    path, built = root / name / "study", root / f"{name}.console"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if built.exists():
+            study = Workdir(path)
+            study.console = built.read_text(encoding="utf-8")
+            return study
+        if path.parent.exists():
+            shutil.rmtree(path.parent)
+        path.parent.mkdir()
+        study = build(path)
+        built.write_text(study.console, encoding="utf-8")
+        return study
 
 
 def copy_study(study: Workdir, path: Path) -> Workdir:

@@ -95,11 +95,14 @@ def test_int_and_choice_parameters_reach_the_trained_folds(settings_study):
 
 
 @pytest.mark.e2e
-def test_a_fold_with_two_threads_matches_one_trained_with_one(settings_study):
+def test_a_fold_with_two_threads_matches_one_trained_with_one_to_float32_rounding(
+        settings_study):
     """The study's fold jobs ran with 2 TensorFlow threads; the same fold retrained here with
-    1 gives the same record, bit for bit: the folds enable TensorFlow's op determinism, and
-    this network's CPU kernels then do not depend on the thread count (measured equal; were
-    it not so, the records would differ in their last digits)."""
+    1 gives the same record up to float32 rounding: the same status, epochs and accuracies,
+    losses within a relative 1e-6. Not bit for bit: with op determinism each thread count is
+    repeatable, but a reduction split over 2 threads may round its last bit differently (a
+    CI run saw the training loss 2.339712619781494 against 2.339712142944336). That is why
+    `threads` is part of what a fold's result depends on (Objective.threads)."""
     from hpstudy import data
     from hpstudy.objectives.cnn import OBJECTIVE as CNN
     from hpstudy.plan import Plan
@@ -114,10 +117,14 @@ def test_a_fold_with_two_threads_matches_one_trained_with_one(settings_study):
         record = fold_records(run, trial)[0]
         fold = data.load_fold(*paths, 0)
         again = CNN.evaluate_fold(settings, record["params"], 0, record["seed"], fold, threads=1)
-        assert again["status"] == record["status"]
-        assert again["epochs_run"] == record["epochs_run"]
-        assert again["history"] == record["history"]
-        assert again["metrics"] == record["metrics"]
+        assert (again["status"], again["epochs_run"]) == (record["status"], record["epochs_run"])
+        assert set(again["history"]) == set(record["history"])
+        for key, values in record["history"].items():
+            if "accuracy" in key:  # a count of right answers over a fixed number
+                assert again["history"][key] == values, key
+            else:
+                assert again["history"][key] == pytest.approx(values, rel=1e-6), key
+        assert again["metrics"] == pytest.approx(record["metrics"], rel=1e-6)
 
 
 def test_adam_and_rmsprop_train_and_differ_from_sgd():

@@ -69,6 +69,7 @@ def retry(action: Callable[[], T], what: str, attempts: int | None = None,
         os.environ.get("HPSTUDY_MLFLOW_RETRY_DELAY", "1.0"))
     for attempt in range(1, attempts + 1):
         try:
+            _check_sqlite_store()
             return action()
         except Exception as error:  # MLflow raises many types for one unreachable server
             if _REFUSED.search(str(error)):  # wrong or missing credentials: retrying won't help
@@ -87,6 +88,26 @@ def retry(action: Callable[[], T], what: str, attempts: int | None = None,
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")
+
+
+def _check_sqlite_store() -> None:
+    """Raises sqlite3's own error when the embedded store cannot be opened (a full disk: a
+    write-ahead-logged DB needs room for its index even to be read). MLflow retries such an
+    open ten times over about 100 s before it raises (mlflow.store.db.utils.
+    create_sqlalchemy_engine_with_retry, not configurable), inside each attempt of `retry`;
+    here it fails in a millisecond, and `retry` decides. A store not created yet is MLflow's
+    to create."""
+    import sqlite3
+
+    uri = tracking_uri()
+    database = uri.removeprefix("sqlite:///")
+    if database == uri or not os.path.exists(database):
+        return
+    connection = sqlite3.connect(database)
+    try:
+        connection.execute("PRAGMA schema_version").fetchone()
+    finally:
+        connection.close()
 
 
 def local_artifact_location() -> str | None:
