@@ -67,9 +67,10 @@ def _broken_sources(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
     missing = tmp_path / "missing"
     cases["missing path"] = (missing, "no such file or directory")
-    csv = tmp_path / "digits.csv"
-    csv.write_text("1,2\n")
-    cases["neither directory nor npz"] = (csv, "expected a directory of IDX files or a .npz")
+    text = tmp_path / "digits.txt"
+    text.write_text("1,2\n")
+    cases["neither directory, npz nor table"] = (
+        text, "expected a directory of IDX files, a .npz, or a table (.csv, .parquet)")
     cases["directory without IDX files"] = (directory("empty"), "no MNIST-format IDX files")
 
     bad_magic = directory("bad-magic")

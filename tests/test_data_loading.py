@@ -315,10 +315,11 @@ def test_load_npz_that_is_not_an_archive(tmp_path):
     assert str(path) in str(info.value)
 
 
-def test_load_path_that_is_neither_directory_nor_npz(tmp_path):
-    path = tmp_path / "mnist.csv"
+def test_load_path_that_is_neither_directory_npz_nor_table(tmp_path):
+    path = tmp_path / "mnist.txt"
     path.write_text("1,2,3\n")
-    with pytest.raises(data.DataError, match="expected a directory of IDX files or a .npz") as i:
+    with pytest.raises(data.DataError, match=r"expected a directory of IDX files, a \.npz, or "
+                                             r"a table \(\.csv, \.parquet\)") as i:
         data.load("mnist", str(path))
     assert "dataset.path" in str(i.value) and str(path) in str(i.value)
 

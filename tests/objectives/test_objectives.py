@@ -22,7 +22,12 @@ OBJECTIVES = list(registry())
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 # What an objective needs besides its schema defaults to be checked: the python objective's
 # function (one of the test's user functions; tests/objectives/test_python.py).
-REQUIRED = {"python": {"entry": f"{REPO}/tests/helpers/user_functions.py:seed_only"}}
+# What an objective that runs the user's code needs besides its defaults: code that takes no
+# parameters of the space (so a space parameter is one it does not have).
+REQUIRED = {"python": {"entry": f"{REPO}/tests/helpers/user_functions.py:seed_only"},
+            "command": {"run": f"perl {REPO}/tests/helpers/user_program.pl metrics {{seed}} "
+                               f"{{output}}"},
+            "keras": {"builder": f"{REPO}/tests/helpers/user_models.py:functional"}}
 
 
 # --- conformance: every objective ---------------------------------------------------------
@@ -69,7 +74,8 @@ def _digits_fold(limit: int = 300, classes=None):
 @pytest.mark.parametrize("name", [n for n in OBJECTIVES if registry()[n].needs_data])
 def test_a_network_trains_one_fold_and_scores_it(name):
     objective = registry()[name]
-    settings = {**objective_defaults(name), "epochs": 3, "learning_rate": 0.05}
+    settings = {**objective_defaults(name), **REQUIRED.get(name, {}), "epochs": 3,
+                "learning_rate": 0.05}
     record = objective.evaluate_fold(settings, {}, 0, 11, _digits_fold())
     assert record["status"] == "ok" and record["epochs_run"] == 3
     assert len(record["history"]["val_accuracy"]) == 3
@@ -91,7 +97,8 @@ def test_a_promoted_fold_continues_from_its_checkpoint(name, tmp_path):
     objective = registry()[name]
     assert objective.fidelity in objective_defaults(name)
     fold = _digits_fold()
-    settings = {**objective_defaults(name), "optimizer": "adam", "learning_rate": 0.01}
+    settings = {**objective_defaults(name), **REQUIRED.get(name, {}), "optimizer": "adam",
+                "learning_rate": 0.01}
     checkpoint = tmp_path / "trials" / "0" / "fold_0.keras"
     first = objective.evaluate_fold({**settings, objective.fidelity: 2}, {}, 0, 11, fold,
                                     checkpoint_to=str(checkpoint))

@@ -13,10 +13,12 @@ import pytest
 
 from hpstudy import data, jobs, suite
 from hpstudy.config import objective_defaults
-from hpstudy.objectives.python import NO_CHECKPOINT, OBJECTIVE
+from hpstudy.objectives.python import OBJECTIVE
+from hpstudy.objectives.user_code import NO_CHECKPOINT
 from hpstudy.outcome import TrialFailed, failed_checkpoint, fold_or_failure
 from hpstudy.preflight import PreflightError, load_plan
 from hpstudy.seeds import derive_seed
+from tests.helpers.config_errors import assert_refused
 from tests.helpers.workdir import REPO
 
 FILE = REPO / "tests" / "helpers" / "user_functions.py"
@@ -248,15 +250,7 @@ ERRORS = [
 def test_each_error_is_one_line_naming_the_key_before_anything_is_written(
         config, lines, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where Snakemake runs: a relative entry is read from here
-    with pytest.raises(PreflightError) as caught:
-        load_plan(config)
-    message = str(caught.value)
-    rows = [row.strip().removeprefix("invalid config: ") for row in message.splitlines()]
-    for line in lines:
-        assert any(row.startswith(line.removeprefix("invalid config: ")) for row in rows), \
-            message
-    assert message.startswith("invalid config: ") and "Traceback" not in message
-    assert not list(tmp_path.iterdir())
+    assert_refused(config, lines, tmp_path)
 
 
 def test_a_file_python_cannot_read_is_refused_by_its_line(tmp_path, monkeypatch):

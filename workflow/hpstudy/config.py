@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from hpstudy.data import NAMED_DATASET_LABELS, classes_problem
+from hpstudy.formats import TABLE_SUFFIXES
 from hpstudy.objectives import objective_class
 from hpstudy.objectives import registry as objective_registry
 from hpstudy.space import SearchSpace, space_errors
@@ -249,13 +250,29 @@ def merge_config(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[
 
 
 def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
-    """dataset.classes against the labels of a dataset known by name. With dataset.path the
-    labels are in the files: the Snakefile's data pre-flight (hpstudy.data.check_source)."""
-    if dataset["classes"] is None or dataset["path"] is not None:
-        return []
-    problem = classes_problem(dataset["classes"], NAMED_DATASET_LABELS[dataset["name"]],
-                              dataset["name"])
-    return [problem] if problem else []
+    """A table (name `table`) is a .csv or .parquet path with a target column, and only a
+    table has a target; dataset.classes against the labels of a dataset known by name. With
+    dataset.path the labels are in the files: the Snakefile's data pre-flight
+    (hpstudy.data.check_source)."""
+    name, path, target = dataset["name"], dataset["path"], dataset["target"]
+    table_path = path is not None and Path(path).suffix in TABLE_SUFFIXES
+    errors = []
+    if name == "table" and not table_path:
+        errors.append(f"dataset.path: {path!r}, but dataset.name table reads a table: a "
+                      f"{' or '.join(TABLE_SUFFIXES)} file")
+    if name != "table" and table_path:
+        errors.append(f"dataset.name: {name}, but dataset.path {path} is a table: name it "
+                      f"table, with dataset.target")
+    if name == "table" and target is None:
+        errors.append("dataset.target: required with dataset.name table: the column to "
+                      "predict")
+    if name != "table" and target is not None:
+        errors.append(f"dataset.target: {target!r}, but only a table (dataset.name table) "
+                      f"has a target column; {name} has its labels")
+    if dataset["classes"] is None or path is not None or name == "table":
+        return errors
+    problem = classes_problem(dataset["classes"], NAMED_DATASET_LABELS[name], name)
+    return errors + ([problem] if problem else [])
 
 
 def _semantic_errors(config: Mapping[str, Any]) -> list[str]:

@@ -1,14 +1,16 @@
 """Data prep: load a dataset, normalise it, fix the hold-out test set and the k-fold split.
 
 Written once by the prepare_data job under results/data/:
-- x.npy: float32 images in [0, 1], shape (n, height, width);
+- x.npy: float32 images in [0, 1], shape (n, height, width); a table's features, shape
+  (n, columns), each standardised by the mean and deviation of the cross-validation rows;
 - y.npy: int64 labels;
 - folds.npy: int8 per example: -1 = held-out test set, 0..k-1 = its cross-validation fold;
 - dataset.json: source, shapes, classes (and the original labels they stand for) and sha256
   checksums of the three arrays.
 
-The file formats (IDX, .npz) are read by hpstudy.formats. `check_source` is the cheap look
-the Snakefile takes at the data (hpstudy.preflight); the loaders still check everything.
+The file formats (IDX, .npz, CSV and Parquet tables) are read by hpstudy.formats.
+`check_source` is the cheap look the Snakefile takes at the data (hpstudy.preflight); the
+loaders still check everything (a table is read whole by both).
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from pathlib import Path
 import numpy as np
 
 from hpstudy.formats import (
+    TABLE_SUFFIXES,
     DataError,
     Dataset,
     check_pair,
     idx_splits,
     load_idx_dir,
     load_npz,
+    load_table,
     npz_member_shape,
     npz_pairs,
     pair_name,
     read_idx,
     read_idx_shape,
+    read_table,
 )
 
 TEST_FOLD = -1
@@ -80,21 +85,26 @@ def load_keras(name: str) -> Dataset:
                    np.concatenate([y_train, y_test]).astype(np.int64), 255.0, f"keras:{name}")
 
 
-def _source_kind(path: str) -> str:
-    """'idx' for a directory, 'npz' for a .npz file; anything else is an error."""
+def source_kind(path: str) -> str:
+    """'idx' for a directory, 'npz' for a .npz file, 'table' for a .csv or .parquet file;
+    anything else is an error."""
     source = Path(path)
     if source.is_dir():
         return "idx"
-    if source.is_file() and source.suffix == ".npz":
-        return "npz"
+    if source.is_file() and source.suffix in (".npz", *TABLE_SUFFIXES):
+        return "table" if source.suffix in TABLE_SUFFIXES else "npz"
     if source.exists():
-        raise DataError(f"dataset.path {path}: expected a directory of IDX files or a .npz")
+        raise DataError(f"dataset.path {path}: expected a directory of IDX files, a .npz, or a "
+                        f"table ({', '.join(TABLE_SUFFIXES)})")
     raise DataError(f"dataset.path {path}: no such file or directory")
 
 
-def load(name: str, path: str | None) -> Dataset:
+def load(name: str, path: str | None, target: str | None = None) -> Dataset:
     if path is not None:
-        if _source_kind(path) == "idx":
+        kind = source_kind(path)
+        if kind == "table":
+            return load_table(Path(path), target)
+        if kind == "idx":
             return load_idx_dir(Path(path))
         return load_npz(Path(path))
     if name == "digits":
@@ -133,7 +143,9 @@ def select_classes(dataset: Dataset, classes: Sequence[int]) -> Dataset:
     relabelled = np.empty(len(kept_labels), dtype=np.int64)
     for index, label in enumerate(classes):
         relabelled[kept_labels == label] = index
-    return Dataset(dataset.images[keep], relabelled, dataset.scale, dataset.source)
+    names = dataset.label_names
+    return Dataset(dataset.images[keep], relabelled, dataset.scale, dataset.source,
+                   dataset.features, names and tuple(names[label] for label in classes))
 
 
 def _counts(labels: np.ndarray) -> dict[int, int]:
@@ -155,7 +167,13 @@ def check_source(dataset_config: Mapping) -> SourceFacts:
             check_classes(classes, NAMED_DATASET_LABELS[name], name)
         counts = dict(enumerate(DIGITS_LABEL_COUNTS)) if name == "digits" else None
         return SourceFacts(NAMED_IMAGE_SHAPES[name], counts)
-    if _source_kind(path) == "idx":
+    kind = source_kind(path)
+    if kind == "table":  # read whole: its types and missing values are what can go wrong
+        x, labels, _, _ = read_table(Path(path), dataset_config.get("target"))
+        if classes is not None:
+            check_classes(classes, np.unique(labels), f"dataset.path {path}")
+        return SourceFacts(x.shape[1:], _counts(labels))
+    if kind == "idx":
         splits = idx_splits(Path(path))
         shapes = []
         for image_file, label_file in splits:
@@ -233,7 +251,7 @@ def sha256(array: np.ndarray) -> str:
 
 def prepare(dataset_config: dict, cv_config: dict):
     """Load, subset, normalise and split. Returns (x, y, folds, metadata)."""
-    dataset = load(dataset_config["name"], dataset_config["path"])
+    dataset = load(dataset_config["name"], dataset_config["path"], dataset_config.get("target"))
     selected = dataset_config.get("classes")
     if selected is not None:
         dataset = select_classes(dataset, selected)
@@ -245,12 +263,18 @@ def prepare(dataset_config: dict, cv_config: dict):
     keep = np.arange(len(labels))
     if dataset_config["limit"] is not None:
         keep = stratified_subset(labels, dataset_config["limit"], seed)
-    x = (dataset.images[keep].astype(np.float32) / np.float32(dataset.scale))
     y = labels[keep]
     problem = split_problem(np.bincount(y), cv_config)
     if problem:
         raise DataError(problem)
     folds = assign_folds(y, cv_config["folds"], cv_config["test_fraction"], seed)
+    if dataset.features is None:
+        x = (dataset.images[keep].astype(np.float32) / np.float32(dataset.scale))
+        normalisation = f"pixels / {dataset.scale:g} -> [0, 1], float32"
+    else:
+        x = standardise(dataset.images[keep], folds != TEST_FOLD)
+        normalisation = ("each column - mean / deviation of the cross-validation rows "
+                         "(the held-out test's unseen), float32")
     metadata = {
         "source": dataset.source,
         "name": dataset_config["name"],
@@ -263,11 +287,24 @@ def prepare(dataset_config: dict, cv_config: dict):
         "folds": cv_config["folds"],
         "test_examples": int((folds == TEST_FOLD).sum()),
         "fold_sizes": [int((folds == k).sum()) for k in range(cv_config["folds"])],
-        "normalisation": f"pixels / {dataset.scale:g} -> [0, 1], float32",
+        "normalisation": normalisation,
         "split_seed": seed,
         "sha256": {"x": sha256(x), "y": sha256(y), "folds": sha256(folds)},
     }
+    if dataset.features is not None:
+        metadata.update(features=list(dataset.features), target=dataset_config["target"])
+    if dataset.label_names is not None:
+        metadata["original_labels"] = list(dataset.label_names)
     return x, y, folds, metadata
+
+
+def standardise(features: np.ndarray, fitted_on: np.ndarray) -> np.ndarray:
+    """Each column minus its mean, over its deviation, both of the rows `fitted_on` (a
+    constant column: minus its mean only), as float32."""
+    mean = features[fitted_on].mean(axis=0)
+    deviation = features[fitted_on].std(axis=0)
+    deviation[deviation == 0] = 1.0
+    return ((features - mean) / deviation).astype(np.float32)
 
 
 @dataclass(frozen=True)

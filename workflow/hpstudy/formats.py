@@ -1,7 +1,8 @@
-"""The file formats of local MNIST-style data: IDX files (gzipped or not) and Keras-style
-.npz archives. Readers check what they read (magic, dims, sizes, image/label pairs) and raise
-DataError naming the file; the `*_shape` readers look at headers only, for the Snakefile's
-cheap pre-flight (hpstudy.data.check_source).
+"""The file formats of local data: MNIST-style IDX files (gzipped or not) and Keras-style
+.npz archives of images; CSV and Parquet tables of numeric features and a target column.
+Readers check what they read (magic, dims, sizes, image/label pairs; a table's target,
+types and missing values) and raise DataError naming the file; the `*_shape` readers look
+at headers only, for the Snakefile's cheap pre-flight (hpstudy.data.check_source).
 """
 
 from __future__ import annotations
@@ -30,12 +31,19 @@ class DataError(ValueError):
     """Data that cannot be used; the message names the file or setting."""
 
 
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
 @dataclass(frozen=True)
 class Dataset:
-    images: np.ndarray  # uint8 or float, (n, h, w)
+    images: np.ndarray  # uint8 or float, (n, h, w); a table's features, (n, columns)
     labels: np.ndarray  # (n,)
     scale: float  # divide images by this to get [0, 1]
     source: str
+    # A table's feature columns, in order (None: images); prepare_data standardises them.
+    features: tuple[str, ...] | None = None
+    # What each label 0..k-1 stands for, when the target column is not integers.
+    label_names: tuple[str, ...] | None = None
 
 
 def _idx_shape(path: Path, head: bytes) -> tuple[tuple[int, ...], int]:
@@ -200,3 +208,54 @@ def npz_member_shape(archive, name: str) -> tuple[int, ...]:
         if version == (2, 0):
             return np.lib.format.read_array_header_2_0(handle)[0]
     return archive[name].shape  # format 3.0 (utf-8 field names) has no public header reader
+
+
+def read_table(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, list[str],
+                                                        tuple[str, ...] | None]:
+    """(features, labels, feature names, label names) of a CSV or Parquet table: every column
+    but `target` a numeric feature, none with a missing value. Integer targets are the labels
+    as they are; others (text) become 0..k-1 in sorted order, named by label names."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except Exception as error:  # pandas and pyarrow raise many kinds for a bad file
+        raise DataError(f"dataset.path {path}: not a readable {path.suffix[1:]} table "
+                        f"({type(error).__name__}: {error})") from error
+    columns = [str(column) for column in frame.columns]
+    frame.columns = columns
+    if target is None:
+        raise DataError(f"dataset.target: required with a table (dataset.path {path}): the "
+                        f"column to predict, one of {', '.join(columns)}")
+    if target not in columns:
+        raise DataError(f"dataset.target: {target!r} is not a column of {path}; its columns: "
+                        f"{', '.join(columns)}")
+    features = [column for column in columns if column != target]
+    text = [column for column in features if not pd.api.types.is_numeric_dtype(frame[column])
+            or pd.api.types.is_bool_dtype(frame[column])]
+    if not features or text:
+        raise DataError(f"dataset.path {path}: the features must be numbers; "
+                        + (f"non-numeric column(s): {', '.join(text)} (encode them as numbers "
+                           f"first, e.g. one column per category)" if text
+                           else f"it has no column besides the target {target!r}"))
+    missing = {column: int(frame[column].isna().sum()) for column in columns
+               if frame[column].isna().any()}
+    if missing:
+        raise DataError(f"dataset.path {path}: missing values in "
+                        + ", ".join(f"{column} ({count} rows)" for column, count in missing.items())
+                        + ": fill or drop them first")
+    values = frame[target]
+    if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        labels, names = values.to_numpy(np.int64), None
+    else:
+        names, labels = np.unique(values.astype(str).to_numpy(), return_inverse=True)
+        names = tuple(str(name) for name in names)
+    if labels.min() < 0:
+        raise DataError(f"dataset.target: {target!r} holds negative labels; classes are "
+                        f"labels 0, 1, 2, ...")
+    return frame[features].to_numpy(np.float64), labels.astype(np.int64), features, names
+
+
+def load_table(path: Path, target: str | None) -> Dataset:
+    x, labels, features, names = read_table(path, target)
+    return Dataset(x, labels, 1.0, f"table:{path.name}", tuple(features), names)

@@ -85,9 +85,9 @@ def written_config(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
     if config.get("dataset", {}).get("path"):
         config["dataset"]["path"] = moved(config["dataset"]["path"])
     objective = config["objective"]["name"]
-    settings = config["objective"].get(objective) or {}
-    for key in objective_class(objective).input_files(settings):
-        settings[key] = moved(settings[key])
+    if config["objective"].get(objective):
+        config["objective"][objective] = objective_class(objective).relocated(
+            config["objective"][objective], moved)
     return config
 
 

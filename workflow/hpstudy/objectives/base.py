@@ -13,7 +13,7 @@ methods: the Snakefile imports every objective module to learn the names.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from hpstudy.space import Domain, SearchSpace
@@ -90,6 +90,12 @@ class Objective(ABC):
         retrains what depends on it. Relative paths are relative to the working directory
         (a suite moves them with its studies: hpstudy.suite)."""
         return {}
+
+    @classmethod
+    def relocated(cls, settings: Mapping[str, Any], move: Callable[[str], str]) -> dict:
+        """These settings with each path of input_files passed through `move`: a suite runs
+        each benchmark in its own directory (hpstudy.suite)."""
+        return {**settings, **{key: move(settings[key]) for key in cls.input_files(settings)}}
 
     @classmethod
     def default_space(cls, settings: Mapping[str, Any]) -> dict[str, dict] | None:

@@ -4,12 +4,35 @@ Conv2D(filters, k x k, activation, kernel_initializer) -> MaxPooling 2x2 -> Flat
 [Dropout] -> Dense(dense_units, activation, kernel_initializer) -> Dense(classes, softmax);
 SGD by default (any optimizer of keras_classifier.OPTIMIZERS), sparse categorical
 cross-entropy, accuracy. The settings of TUNABLE can be search-space parameters; the rest are
-fixed for the study. Training, scoring and divergence: hpstudy.objectives.keras_classifier.
+fixed for the study. Training, scoring and divergence: hpstudy.objectives.keras_classifier;
+the network is a builder of the same form as a user's (objective.keras).
 """
 
 from __future__ import annotations
 
 from hpstudy.objectives.keras_classifier import COUNT, TUNABLE, KerasClassifier
+
+
+def build_model(params, input_shape, n_classes):
+    """The CNN, built as a user's builder of objective.keras is (docs/own-model.md): from the
+    settings in `params`, for images of `input_shape` (height, width, 1 channel)."""
+    import keras
+    from keras import layers
+
+    kernel, initializer = params["kernel_size"], params["kernel_initializer"]
+    activation = params["activation"]
+    dropout = [layers.Dropout(params["dropout"])] if params["dropout"] else []
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(params["filters"], (kernel, kernel), activation=activation,
+                      kernel_initializer=initializer),
+        layers.MaxPooling2D((2, 2)),
+        layers.Flatten(),
+        *dropout,
+        layers.Dense(params["dense_units"], activation=activation,
+                     kernel_initializer=initializer),
+        layers.Dense(n_classes, activation="softmax"),
+    ])
 
 
 class ConvolutionalNetwork(KerasClassifier):
@@ -29,6 +52,10 @@ class ConvolutionalNetwork(KerasClassifier):
 
     @classmethod
     def check_data(cls, settings, space, image_shape, classes):
+        if len(image_shape) != 2:
+            return [f"objective.cnn: the data's examples are rows of {image_shape[0]} "
+                    f"features, not images: the CNN convolves 2-D images (a table trains "
+                    f"with mlp, keras or python)"]
         limit = cls.largest_kernel(image_shape)
         shape = "x".join(map(str, image_shape))
         if "kernel_size" not in space.names:
@@ -49,24 +76,8 @@ class ConvolutionalNetwork(KerasClassifier):
         return []
 
     @classmethod
-    def build_layers(cls, settings, input_shape, classes):
-        import keras
-        from keras import layers
-
-        kernel, initializer = settings["kernel_size"], settings["kernel_initializer"]
-        activation = settings["activation"]
-        dropout = [layers.Dropout(settings["dropout"])] if settings["dropout"] else []
-        return [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(settings["filters"], (kernel, kernel), activation=activation,
-                          kernel_initializer=initializer),
-            layers.MaxPooling2D((2, 2)),
-            layers.Flatten(),
-            *dropout,
-            layers.Dense(settings["dense_units"], activation=activation,
-                         kernel_initializer=initializer),
-            layers.Dense(classes, activation="softmax"),
-        ]
+    def network(cls, settings, input_shape, classes):
+        return build_model(settings, input_shape, classes)
 
 
 OBJECTIVE = ConvolutionalNetwork

@@ -2,7 +2,8 @@
 divergence guard, the CV score, the held-out test, and the seed write-ups' tunables
 (initializer, activation, dropout, optimizer, Nesterov momentum, learning-rate schedules).
 
-A network module subclasses KerasClassifier with its `build_layers` and its own schema block.
+A network module subclasses KerasClassifier with its `network` (a builder: the module's own,
+or the user's for objective.keras) and its own schema block.
 
 Score (metric: accuracy): objective = log10(1 - mean CV accuracy), the classic write-up's
 score. 1 - accuracy is floored at ERROR_FLOOR so a perfect fold stays finite.
@@ -77,10 +78,6 @@ class KerasClassifier(Objective):
     fold_metric = "accuracy"
     imports = ("tensorflow", "keras")
 
-    @classmethod
-    @abstractmethod
-    def build_layers(cls, settings: dict, input_shape: tuple[int, ...], classes: int) -> list:
-        """The network's layers, Input first, softmax over `classes` last."""
 
     @classmethod
     def inputs(cls, images):
@@ -90,7 +87,12 @@ class KerasClassifier(Objective):
 
     @classmethod
     def check(cls, settings, space):
-        errors = super().check(settings, space)
+        return super().check(settings, space) + cls.schedule_errors(settings, space)
+
+    @classmethod
+    def schedule_errors(cls, settings, space) -> list[str]:
+        """What the learning-rate schedule settings cannot do (the schema cannot say)."""
+        errors = []
         schedule = settings["lr_schedule"]
         searched = "lr_decay_rate" in space.names
         if schedule != "none" and settings["lr_decay_rate"] is None and not searched:
@@ -116,11 +118,18 @@ class KerasClassifier(Objective):
         return settings["device"]
 
     @classmethod
+    @abstractmethod
+    def network(cls, settings: dict, input_shape: tuple[int, ...], classes: int):
+        """The network for inputs of `input_shape`, softmax over `classes` last, not
+        compiled: a builder (cnn.build_model, mlp.build_model, the user's for
+        objective.keras) given the fold's settings."""
+
+    @classmethod
     def build_model(cls, settings: dict, input_shape: tuple[int, ...], classes: int,
                     steps_per_epoch: int = 1):
-        import keras
-
-        model = keras.Sequential(cls.build_layers(settings, input_shape, classes))
+        """The network, compiled with the settings' optimizer (and learning-rate schedule),
+        sparse categorical cross-entropy and accuracy: what every network trains with."""
+        model = cls.network(settings, input_shape, classes)
         model.compile(optimizer=make_optimizer(settings, steps_per_epoch),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model

@@ -3,12 +3,31 @@
 Flatten -> Dense(units, activation, kernel_initializer) -> Dropout(dropout) ->
 Dense(units, activation, kernel_initializer) -> Dense(classes, softmax, kernel_initializer);
 the write-up's defaults: 64 units, dropout 0.1, the `uniform` initializer. Training, scoring
-and the held-out test: hpstudy.objectives.keras_classifier.
+and the held-out test: hpstudy.objectives.keras_classifier; the network is a builder of the
+same form as a user's (objective.keras).
 """
 
 from __future__ import annotations
 
 from hpstudy.objectives.keras_classifier import COUNT, TUNABLE, KerasClassifier
+
+
+def build_model(params, input_shape, n_classes):
+    """The dense network, built as a user's builder of objective.keras is
+    (docs/own-model.md): from the settings in `params`, for inputs of `input_shape`."""
+    import keras
+    from keras import layers
+
+    initializer, activation = params["kernel_initializer"], params["activation"]
+    dropout = [layers.Dropout(params["dropout"])] if params["dropout"] else []
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Flatten(),
+        layers.Dense(params["units"], activation=activation, kernel_initializer=initializer),
+        *dropout,
+        layers.Dense(params["units"], activation=activation, kernel_initializer=initializer),
+        layers.Dense(n_classes, activation="softmax", kernel_initializer=initializer),
+    ])
 
 
 class DenseNetwork(KerasClassifier):
@@ -17,22 +36,8 @@ class DenseNetwork(KerasClassifier):
     tunable = {**TUNABLE, "units": COUNT}
 
     @classmethod
-    def build_layers(cls, settings, input_shape, classes):
-        import keras
-        from keras import layers
-
-        initializer, activation = settings["kernel_initializer"], settings["activation"]
-        dropout = [layers.Dropout(settings["dropout"])] if settings["dropout"] else []
-        return [
-            keras.Input(shape=input_shape),
-            layers.Flatten(),
-            layers.Dense(settings["units"], activation=activation,
-                         kernel_initializer=initializer),
-            *dropout,
-            layers.Dense(settings["units"], activation=activation,
-                         kernel_initializer=initializer),
-            layers.Dense(classes, activation="softmax", kernel_initializer=initializer),
-        ]
+    def network(cls, settings, input_shape, classes):
+        return build_model(settings, input_shape, classes)
 
 
 OBJECTIVE = DenseNetwork

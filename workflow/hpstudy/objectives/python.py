@@ -17,21 +17,14 @@ such a study) only says so.
 from __future__ import annotations
 
 import logging
-import math
 import numbers
-import statistics
 from collections.abc import Callable, Mapping
 
-from hpstudy import fileio
-from hpstudy.objectives.base import Objective
 from hpstudy.objectives.python_entry import FORMS, EntryError, arguments, load_function, split
-from hpstudy.outcome import TrialFailed, failure_kind, failure_reason, trial_status
+from hpstudy.objectives.user_code import UserCode, metrics_of, number
+from hpstudy.outcome import TrialFailed, failure_kind, failure_reason
 
 log = logging.getLogger(__name__)
-
-# What a promoted trial's "checkpoint" holds: not JSON (a failed fold's stand-in starts with
-# "{": hpstudy.outcome.failed_checkpoint).
-NO_CHECKPOINT = "no model: objective.python calls a promoted trial again from the start\n"
 
 
 def _takes(settings: Mapping, name: str) -> bool:
@@ -41,14 +34,6 @@ def _takes(settings: Mapping, name: str) -> bool:
         return name in arguments(settings["entry"])
     except (EntryError, KeyError):
         return False
-
-
-def _number(value, what: str) -> float | None:
-    """A metric as the records hold it: a float, None when not finite."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} is {value!r}, not a number")
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _reporter(history: dict[str, list]) -> Callable:
@@ -63,51 +48,16 @@ def _reporter(history: dict[str, list]) -> Callable:
                 raise ValueError(f"report: {key} at step {step}, after step "
                                  f"{len(values) - 1}: steps must go up")
             values.extend([None] * (step - len(values)))
-            values.append(_number(value, f"report: {key}"))
+            values.append(number(value, f"report: {key}"))
 
     return report
 
 
-def _metrics(returned, metric: str, function: str) -> dict[str, float | None]:
-    if isinstance(returned, Mapping):
-        if metric not in returned:
-            raise TypeError(f"{function}() returned no {metric!r} (objective.python.metric); "
-                            f"its keys: {', '.join(map(str, returned))}")
-        return {str(key): _number(value, f"{function}()'s {key}")
-                for key, value in returned.items()}
-    return {metric: _number(returned, f"what {function}() returned")}
-
-
-def _sign(settings: Mapping) -> int:
-    """The objective minimised is the metric, or its negative with `direction: maximize`."""
-    return -1 if settings["direction"] == "maximize" else 1
-
-
-def _call(settings: Mapping, params: Mapping, fold: int | None, seed: int, data
-          ) -> tuple[dict[str, float | None], dict[str, list]]:
-    """(metrics, per-step history) of one call; TrialFailed when it raises or returns
-    something else than a number or a dict of numbers holding the metric."""
-    entry = settings["entry"]
-    function, name, names = load_function(entry), split(entry)[1], arguments(entry)
-    history: dict[str, list] = {}
-    given = {"params": dict(params), "fold": fold, "seed": seed, "data": data,
-             "budget": settings["budget"], "report": _reporter(history)}
-    try:
-        returned = function(**{key: given[key] for key in names})
-        return _metrics(returned, settings["metric"], name), history
-    except Exception as error:  # the user's code: its errors are the trial's
-        log.exception("%s failed (fold %s, params %s)", entry, fold, dict(params))
-        raise TrialFailed(failure_reason(error),
-                          out_of_memory=failure_kind(error) == "out_of_memory") from error
-
-
-class PythonFunction(Objective):
+class PythonFunction(UserCode):
     """objective.python: `entry`, a function of the user's, scored by its `metric`."""
 
     name = "python"
     label = "your function"
-    tunable = None  # the space's parameters are the function's `params`
-    fidelity = "budget"
 
     @classmethod
     def describe(cls, settings):
@@ -159,42 +109,22 @@ class PythonFunction(Objective):
         return {"entry": target} if target.endswith(".py") else {}
 
     @classmethod
-    def evaluate_fold(cls, settings, params, fold, seed, data=None, threads=1, *,
-                      start_from=None, checkpoint_to=None):
-        """start_from: ignored (called again from the start at the trial's budget);
-        checkpoint_to: NO_CHECKPOINT, for the rule that expects one."""
-        metrics, history = _call(settings, params, fold, seed, data)
-        if checkpoint_to:
-            fileio.write_text(checkpoint_to, NO_CHECKPOINT)
-        diverged = metrics[settings["metric"]] is None
-        return {"status": "diverged" if diverged else "ok", "metrics": metrics,
-                "history": history, "epochs_run": settings["budget"] or 0}
-
-    @classmethod
-    def score_trial(cls, settings, fold_records):
-        status, metric = trial_status(fold_records), settings["metric"]
-        values = [record["metrics"].get(metric) for record in fold_records]
-        metrics = {f"fold_{record['fold']}_value": value
-                   for record, value in zip(fold_records, values, strict=True)}
-        if status != "ok":
-            return {"status": status, "objective": None, "metrics": metrics}
-        metrics["value_mean"] = statistics.fmean(values)
-        metrics["value_std"] = statistics.pstdev(values)
-        return {"status": status, "objective": _sign(settings) * metrics["value_mean"],
-                "metrics": metrics}
-
-    @classmethod
-    def evaluate_test(cls, settings, params, seed, data=None, threads=1):
-        """One call (fold None) on every CV example against the held-out test set."""
+    def run(cls, settings, params, fold, seed, data):
+        """One call of the function with the arguments it names; TrialFailed when it raises
+        or returns something else than a number or a dict of numbers holding the metric."""
+        entry = settings["entry"]
+        function, name, names = load_function(entry), split(entry)[1], arguments(entry)
+        history: dict[str, list] = {}
+        given = {"params": dict(params), "fold": fold, "seed": seed, "data": data,
+                 "budget": settings["budget"], "report": _reporter(history)}
         try:
-            metrics, _ = _call(settings, params, None, seed, data)
-        except TrialFailed as failure:
-            log.warning("the held-out test failed: %s", failure.reason)
-            return {"status": "failed", "test_objective": None, "metrics": {}}
-        value = metrics[settings["metric"]]
-        return {"status": "ok" if value is not None else "diverged",
-                "test_objective": None if value is None else _sign(settings) * value,
-                "metrics": metrics}
+            returned = function(**{key: given[key] for key in names})
+            return (metrics_of(returned, settings["metric"], f"{name}()",
+                               "objective.python.metric"), history)
+        except Exception as error:  # the user's code: its errors are the trial's
+            log.exception("%s failed (fold %s, params %s)", entry, fold, dict(params))
+            raise TrialFailed(failure_reason(error),
+                              out_of_memory=failure_kind(error) == "out_of_memory") from error
 
 
 OBJECTIVE = PythonFunction

@@ -1,7 +1,8 @@
-"""The entry of objective.python (`path/to/train.py:fit` or `package.module:fit`): where
-its function is, which arguments it takes, read with `ast` without running any of the user's
-code (what the config check needs, before any job), and the function itself, imported (what
-a job calls)."""
+"""An entry naming a function of the user's (`path/to/train.py:fit` or
+`package.module:fit`: objective.python.entry, objective.keras.builder): where its function
+is, which arguments it takes, read with `ast` without running any of the user's code (what
+the config check needs, before any job), and the function itself, imported (what a job
+calls)."""
 
 from __future__ import annotations
 
@@ -70,15 +71,17 @@ def source_file(entry: str) -> Path:
     return Path(origin)
 
 
-def arguments(entry: str) -> tuple[str, ...]:
-    """The names the entry's function takes, from ARGUMENTS (EntryError otherwise)."""
+def arguments(entry: str, allowed: tuple[str, ...] = ARGUMENTS) -> tuple[str, ...]:
+    """The names the entry's function takes, from `allowed` (EntryError otherwise)."""
     path = source_file(entry)
     stat = path.stat()
-    return _arguments(str(path.resolve()), stat.st_mtime_ns, stat.st_size, split(entry)[1])
+    return _arguments(str(path.resolve()), stat.st_mtime_ns, stat.st_size, split(entry)[1],
+                      allowed)
 
 
 @functools.cache  # by the file's time and size: the Snakefile asks once per job
-def _arguments(path: str, mtime_ns: int, size: int, function: str) -> tuple[str, ...]:
+def _arguments(path: str, mtime_ns: int, size: int, function: str, allowed: tuple[str, ...]
+               ) -> tuple[str, ...]:
     try:
         tree = ast.parse(Path(path).read_bytes(), filename=path)
     except SyntaxError as error:
@@ -91,12 +94,12 @@ def _arguments(path: str, mtime_ns: int, size: int, function: str) -> tuple[str,
     signature = found[-1].args  # the last definition is the one a module ends up with
     if signature.vararg or signature.kwarg or signature.posonlyargs:
         raise EntryError(f"{function}() takes *args, **kwargs or positional-only arguments; "
-                         f"it is called with keywords: name each, from {', '.join(ARGUMENTS)}")
+                         f"it is called with keywords: name each, from {', '.join(allowed)}")
     names = tuple(argument.arg for argument in [*signature.args, *signature.kwonlyargs])
-    outside = [name for name in names if name not in ARGUMENTS]
+    outside = [name for name in names if name not in allowed]
     if outside:
         raise EntryError(f"{function}() takes {', '.join(outside)}, which it cannot be given; "
-                         f"its arguments are any of {', '.join(ARGUMENTS)}")
+                         f"its arguments are any of {', '.join(allowed)}")
     return names
 
 
