@@ -28,18 +28,6 @@ def pytest_runtest_setup(item):
     tiers.enter_test(item.nodeid, _end_to_end(item))
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    """`make test-e2e` runs its session on several pytest-xdist workers with
-    --dist=loadgroup, which keeps a group's tests on one worker: each test file is a group of
-    its own (its module fixtures are set up once), unless the file names a group, to share a
-    fixture that cannot be shared across processes (server_study's running server). The
-    session studies are shared across workers by tests.helpers.studies.shared_study."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI (CI=true) a skip is a failure: every test there has what it needs installed by

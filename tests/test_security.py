@@ -26,10 +26,6 @@ import pytest
 from tests.conftest import SERVER_SECRET
 from tests.helpers.workdir import REPO, Workdir, load_config
 
-# server_study (tests/conftest.py) keeps its MLflow server running for the session, in one
-# process: with pytest-xdist the tests that read it run on one worker, as one group.
-pytestmark = pytest.mark.xdist_group("server_study")
-
 # Loads the workflow with Snakemake's own API and prints, per rule, what its action is.
 # In a subprocess: parsing the Snakefile changes the working directory, sys.path and
 # os.environ. (Snakemake 9's API has no public accessor for the parsed rules: _workflow.)

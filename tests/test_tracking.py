@@ -23,10 +23,6 @@ from tests.helpers.studies import copy_study
 from tests.helpers.tracking import FAST_FAILURE, check_run_tree, mlflow_runs
 from tests.helpers.workdir import REPO, Workdir, load_config
 
-# server_study (tests/conftest.py) keeps its MLflow server running for the session, in one
-# process: with pytest-xdist the tests that read it run on one worker, as one group.
-pytestmark = pytest.mark.xdist_group("server_study")
-
 
 @pytest.fixture
 def config() -> dict:

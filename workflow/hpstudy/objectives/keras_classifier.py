@@ -78,7 +78,6 @@ class KerasClassifier(Objective):
     fold_metric = "accuracy"
     imports = ("tensorflow", "keras")
 
-
     @classmethod
     def inputs(cls, images):
         """The prepared images (examples x height x width, scaled to [0, 1]) as the network
