@@ -111,8 +111,10 @@ def test_an_exception_fails_the_fold_with_its_reason_and_its_traceback_in_the_lo
 
 def _returning(monkeypatch, function, *names) -> dict:
     """Settings whose entry is `function` (fit(*names)), as load_function would import it."""
-    monkeypatch.setattr("hpstudy.objectives.python.load_function", lambda entry: function)
-    monkeypatch.setattr("hpstudy.objectives.python.arguments", lambda entry: names)
+    monkeypatch.setattr("hpstudy.objectives.python_entry.load_function",
+                        lambda entry: function)
+    monkeypatch.setattr("hpstudy.objectives.python_entry.arguments",
+                        lambda entry, allowed=None: names)
     return {**_settings("quadratic"), "entry": f"{FILE}:fit"}
 
 

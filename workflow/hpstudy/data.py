@@ -85,7 +85,7 @@ def load_keras(name: str) -> Dataset:
                    np.concatenate([y_train, y_test]).astype(np.int64), 255.0, f"keras:{name}")
 
 
-def source_kind(path: str) -> str:
+def _source_kind(path: str) -> str:
     """'idx' for a directory, 'npz' for a .npz file, 'table' for a .csv or .parquet file;
     anything else is an error."""
     source = Path(path)
@@ -101,7 +101,7 @@ def source_kind(path: str) -> str:
 
 def load(name: str, path: str | None, target: str | None = None) -> Dataset:
     if path is not None:
-        kind = source_kind(path)
+        kind = _source_kind(path)
         if kind == "table":
             return load_table(Path(path), target)
         if kind == "idx":
@@ -167,7 +167,7 @@ def check_source(dataset_config: Mapping) -> SourceFacts:
             check_classes(classes, NAMED_DATASET_LABELS[name], name)
         counts = dict(enumerate(DIGITS_LABEL_COUNTS)) if name == "digits" else None
         return SourceFacts(NAMED_IMAGE_SHAPES[name], counts)
-    kind = source_kind(path)
+    kind = _source_kind(path)
     if kind == "table":  # read whole: its types and missing values are what can go wrong
         x, labels, _, _ = read_table(Path(path), dataset_config.get("target"))
         if classes is not None:

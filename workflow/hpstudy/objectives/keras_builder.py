@@ -16,13 +16,9 @@ own: it reaches the builder in `params` only.
 
 from __future__ import annotations
 
-import logging
-
 from hpstudy.objectives.keras_classifier import TUNABLE, KerasClassifier
-from hpstudy.objectives.python_entry import FORMS, EntryError, arguments, load_function, split
-from hpstudy.outcome import TrialFailed, failure_kind, failure_reason
-
-log = logging.getLogger(__name__)
+from hpstudy.objectives.python_entry import FORMS, EntryError, arguments, call, entry_file, split
+from hpstudy.outcome import TrialFailed
 
 BUILDER_ARGUMENTS = ("params", "input_shape", "n_classes")
 
@@ -61,8 +57,8 @@ class KerasBuilder(KerasClassifier):
     @classmethod
     def input_files(cls, settings):
         """A path builder's file: editing it retrains what it built."""
-        target = (settings.get("builder") or "").rpartition(":")[0]
-        return {"builder": target} if target.endswith(".py") else {}
+        path = entry_file(settings.get("builder") or "")
+        return {"builder": path} if path else {}
 
     @classmethod
     def network(cls, settings, input_shape, classes):
@@ -74,15 +70,10 @@ class KerasBuilder(KerasClassifier):
         name = split(builder)[1]
         given = {"params": dict(settings), "input_shape": tuple(input_shape),
                  "n_classes": classes}
-        try:
-            built = load_function(builder)(
-                **{key: given[key] for key in arguments(builder, BUILDER_ARGUMENTS)})
-            if isinstance(built, list | tuple):
-                built = keras.Sequential(list(built))
-        except Exception as error:  # the user's code: its errors are the trial's
-            log.exception("%s failed (settings %s)", builder, dict(settings))
-            raise TrialFailed(failure_reason(error),
-                              out_of_memory=failure_kind(error) == "out_of_memory") from error
+        built = call(builder, given, BUILDER_ARGUMENTS,
+                     then=lambda built: keras.Sequential(list(built))
+                     if isinstance(built, list | tuple) else built,
+                     context=f"settings {dict(settings)}")
         if not isinstance(built, keras.Model):
             raise TrialFailed(f"TypeError: {name}() returned {type(built).__name__}, not a "
                               f"Keras model or a list of layers")

@@ -16,15 +16,11 @@ such a study) only says so.
 
 from __future__ import annotations
 
-import logging
 import numbers
 from collections.abc import Callable, Mapping
 
-from hpstudy.objectives.python_entry import FORMS, EntryError, arguments, load_function, split
+from hpstudy.objectives.python_entry import FORMS, EntryError, arguments, call, entry_file, split
 from hpstudy.objectives.user_code import UserCode, metrics_of, number
-from hpstudy.outcome import TrialFailed, failure_kind, failure_reason
-
-log = logging.getLogger(__name__)
 
 
 def _takes(settings: Mapping, name: str) -> bool:
@@ -104,27 +100,21 @@ class PythonFunction(UserCode):
         """A path entry's file: editing it reruns the jobs that called it. (A suite moves the
         whole `path:function` setting as a path, which keeps the function.) A module is
         found on Python's path like any library: not a file of the study."""
-        entry = settings.get("entry") or ""
-        target = entry.rpartition(":")[0]
-        return {"entry": target} if target.endswith(".py") else {}
+        path = entry_file(settings.get("entry") or "")
+        return {"entry": path} if path else {}
 
     @classmethod
     def run(cls, settings, params, fold, seed, data):
         """One call of the function with the arguments it names; TrialFailed when it raises
         or returns something else than a number or a dict of numbers holding the metric."""
         entry = settings["entry"]
-        function, name, names = load_function(entry), split(entry)[1], arguments(entry)
         history: dict[str, list] = {}
         given = {"params": dict(params), "fold": fold, "seed": seed, "data": data,
                  "budget": settings["budget"], "report": _reporter(history)}
-        try:
-            returned = function(**{key: given[key] for key in names})
-            return (metrics_of(returned, settings["metric"], f"{name}()",
-                               "objective.python.metric"), history)
-        except Exception as error:  # the user's code: its errors are the trial's
-            log.exception("%s failed (fold %s, params %s)", entry, fold, dict(params))
-            raise TrialFailed(failure_reason(error),
-                              out_of_memory=failure_kind(error) == "out_of_memory") from error
+        metrics = call(entry, given, then=lambda returned: metrics_of(
+            returned, settings["metric"], f"{split(entry)[1]}()", "objective.python.metric"),
+            context=f"fold {fold}, params {dict(params)}")
+        return metrics, history
 
 
 OBJECTIVE = PythonFunction

@@ -1,8 +1,8 @@
 """An entry naming a function of the user's (`path/to/train.py:fit` or
 `package.module:fit`: objective.python.entry, objective.keras.builder): where its function
 is, which arguments it takes, read with `ast` without running any of the user's code (what
-the config check needs, before any job), and the function itself, imported (what a job
-calls)."""
+the config check needs, before any job), and the function itself, imported and called
+(what a job does: `call`, which makes the user's errors the trial's)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,16 @@ import functools
 import importlib
 import importlib.machinery
 import importlib.util
+import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+from hpstudy.outcome import TrialFailed, failure_kind, failure_reason
+
+log = logging.getLogger(__name__)
 
 # The arguments a user's function may take, each given only when its signature names it.
 ARGUMENTS = ("params", "fold", "seed", "data", "budget", "report")
@@ -121,3 +126,25 @@ def load_function(entry: str) -> Callable:
     else:
         module = importlib.import_module(target)
     return getattr(module, name)
+
+
+def entry_file(entry: str) -> str | None:
+    """The file of a path entry (an input of the jobs that call it); None for a module, which
+    is found on Python's path like any library."""
+    target = entry.rpartition(":")[0]
+    return target if target.endswith(".py") else None
+
+
+def call(entry: str, given: Mapping, allowed: tuple[str, ...] = ARGUMENTS,
+         then: Callable = lambda returned: returned, context: str = ""):
+    """then(what the entry's function returns), called with the arguments its signature
+    names, taken from `given`. Whatever the function or `then` raises is the trial's:
+    TrialFailed with its reason, the traceback in the job's log. Importing the function is
+    outside that: an error there would fail every trial the same way, so it fails the job."""
+    function, names = load_function(entry), arguments(entry, allowed)
+    try:
+        return then(function(**{key: given[key] for key in names}))
+    except Exception as error:  # the user's code: its errors are the trial's
+        log.exception("%s failed (%s)", entry, context)
+        raise TrialFailed(failure_reason(error),
+                          out_of_memory=failure_kind(error) == "out_of_memory") from error
