@@ -10,9 +10,15 @@ CORES ?= 8
 
 venv: $(STAMP)
 
+# pip compiles the installed files to bytecode one at a time (about half of an install here);
+# compileall does it on every core. The bytecode is needed: with PYTHONDONTWRITEBYTECODE
+# set, as on these machines, nothing else would ever write it and every import of
+# TensorFlow would compile it again (measured: 24 s instead of 8).
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-compile --require-hashes --no-deps \
+		-r requirements.lock
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null
 	cp requirements.lock $(STAMP)
 
 # Starts or resumes the study. A killed run leaves Snakemake's directory lock behind; this
@@ -73,9 +79,14 @@ test: $(STAMP) lint
 	$(BIN)/pytest $(call PYTEST_REPORT,unit) -m "not e2e and not slow and not cluster" \
 		--timeout=300 --numprocesses=auto --dist=loadfile
 
+# The end-to-end tier runs more workers than cores: about a fifth of its time its tests wait
+# (SLURM's status polls, servers starting, runs waiting to be killed, a full disk's
+# failures), which a third worker fills on two cores. Its longest files start first
+# (tests/helpers/tiers.py, LONGEST_FIRST; --no-loadscope-reorder keeps that order).
+E2E_WORKERS ?= $(shell echo $$(( $$(nproc) * 3 / 2 )))
 test-e2e: $(STAMP)
 	$(BIN)/pytest $(call PYTEST_REPORT,e2e) -m "e2e or slow or cluster" --timeout=900 \
-		--numprocesses=auto --dist=loadfile
+		--numprocesses=$(E2E_WORKERS) --dist=loadfile --no-loadscope-reorder
 
 test-all: $(STAMP) lint
 	$(BIN)/pytest $(call PYTEST_REPORT,all) --timeout=900

@@ -22,6 +22,13 @@ def _end_to_end(item: pytest.Item) -> bool:
     return any(item.get_closest_marker(name) for name in tiers.END_TO_END_MARKERS)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end tier's longest files first (tiers.LONGEST_FIRST); a file's tests keep
+    their order. Run with `--no-loadscope-reorder`, which makes pytest-xdist keep this order
+    rather than put the files with most tests first."""
+    items.sort(key=lambda item: tiers.longest_first(item.nodeid.split("::")[0]))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     # Before the test's fixtures (a session study among them) are set up.

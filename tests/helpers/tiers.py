@@ -34,3 +34,27 @@ def require_end_to_end(what: str) -> None:
 def in_ci() -> bool:
     """CI sets CI=true (.ci/run): there a test that would skip for a missing tool fails."""
     return os.environ.get("CI", "").lower() == "true"
+
+
+# The end-to-end tier's longest files, longest first, as measured (results/tests/e2e.xml,
+# the sum of a file's test times on two workers; 2026-12-02). pytest-xdist hands whole files
+# to its workers in collection order: started first, the long ones overlap the many short
+# ones, instead of one of them running alone at the end while the other workers sit idle.
+# Files not named here follow in their collection order.
+LONGEST_FIRST = (
+    "tests/test_cluster.py",                           # 499 s: SLURM, PostgreSQL, the CNN
+    "tests/test_resume.py",                            # 344 s: six kills
+    "tests/test_workflow.py",                          # 368 s: eleven studies and reruns
+    "tests/strategies/test_multi_fidelity_study.py",   # 371 s before its kill ran SHA alone
+    "tests/test_examples.py",                          # 283 s
+    "tests/test_suite.py",                             # 267 s: the quick suite
+    "tests/strategies/test_strategies.py",             # 229 s: GP against random, in-process
+    "tests/test_tracking.py",                          # 197 s
+    "tests/test_faults.py",                            # 180 s
+)
+
+
+def longest_first(path: str) -> int:
+    """Sort key of a test file (its path from the repository): LONGEST_FIRST's files in its
+    order, then every other file."""
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
