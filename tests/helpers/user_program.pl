@@ -1,12 +1,12 @@
 #!/usr/bin/perl
 # A user's program for tests/objectives/test_command.py, in Perl as a user's might be:
-#   user_program.pl MODE PARAMS_JSON FOLD SEED BUDGET OUTPUT
+#   user_program.pl MODE PARAMS_JSON FOLD SEED BUDGET OUTPUT [CHECKPOINT]
 # Each MODE is one way a program ends (what the objective must make of it).
 use strict;
 use warnings;
 use JSON::PP;
 
-my ($mode, $params_json, $fold, $seed, $budget, $output) = @ARGV;
+my ($mode, $params_json, $fold, $seed, $budget, $output, $checkpoint) = @ARGV;
 my $x = decode_json($params_json)->{x};
 my %metrics = (objective => ($x - 1) ** 2, fold => $fold eq 'test' ? -1 : $fold + 0,
                seed => $seed + 0, budget => $budget eq 'None' ? -1 : $budget + 0);
@@ -39,6 +39,14 @@ if ($mode eq 'metrics') {
     write_text('{"loss": 1.5}');
 } elsif ($mode eq 'text') {
     write_text('{"objective": "low"}');
+} elsif ($mode eq 'resume') {
+    # Trains on from the steps its checkpoint directory says were done, and says so there.
+    my $done = 0;
+    if (open(my $in, '<', "$checkpoint/steps")) { $done = <$in> + 0; close $in; }
+    open(my $state, '>', "$checkpoint/steps") or die "cannot write $checkpoint/steps: $!\n";
+    print $state "$budget\n";
+    close $state;
+    write_text(encode_json({objective => ($x - 1) ** 2 + 1 / $budget, resumed_from => $done}));
 } else {
     die "unknown mode $mode\n";
 }

@@ -108,6 +108,19 @@ def test_the_jobs_give_each_fold_its_derived_seed_and_a_rerun_the_same_records()
     assert again == records
 
 
+def test_a_program_given_checkpoint_continues_from_its_parents_directory(tmp_path):
+    run = (f"perl {PROGRAM} resume {{params}} {{fold}} {{seed}} {{budget}} {{output}} "
+           f"{{checkpoint}}")
+    settings = {**objective_defaults("command"), "run": run, "budget": 9}
+    parent = tmp_path / "fold_0.keras"
+    first = OBJECTIVE.evaluate_fold({**settings, "budget": 3}, {"x": 1.0}, 0, 5, None,
+                                    checkpoint_to=str(parent))
+    promoted = OBJECTIVE.evaluate_fold(settings, {"x": 1.0}, 0, 5, None,
+                                       start_from=(str(parent), 3))
+    assert (first["metrics"]["resumed_from"], promoted["metrics"]["resumed_from"]) == (0, 3)
+    assert promoted["metrics"]["objective"] == pytest.approx(1 / 9)  # Perl prints 15 digits
+
+
 def test_the_files_the_command_names_are_inputs_and_a_suite_moves_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "code").mkdir()
@@ -147,7 +160,7 @@ ERRORS = [
     ("no command", _config(None), [RUN + "required: a command line with placeholders"]),
     ("an unknown placeholder", _config("perl train.pl {params} {epochs} {output}"),
      [RUN + "'{epochs}' holds {epochs}; the placeholders are {params}, {fold}, {seed}, "
-      "{budget}, {output} (write {{ and }} for a literal brace)"]),
+      "{budget}, {output}, {checkpoint} (write {{ and }} for a literal brace)"]),
     ("a format spec", _config("perl train.pl {seed:x} {output}"),
      [RUN + "'{seed:x}' holds {seed:x}; the placeholders are"]),
     ("an unmatched brace", _config("awk {print} {output}"),

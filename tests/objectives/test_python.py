@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
 
 import numpy as np
 import pytest
@@ -183,6 +184,35 @@ def test_a_promoted_fold_is_called_again_at_its_budget_and_leaves_a_checkpoint(t
     promoted = _fold(settings, 1.0, start_from=(str(checkpoint), 3))
     assert (first["metrics"]["objective"], promoted["metrics"]["objective"]) == (1 / 3, 1 / 9)
     assert (first["epochs_run"], promoted["epochs_run"]) == (3, 9)
+
+
+def test_a_function_taking_checkpoint_continues_from_its_parents_directory(tmp_path):
+    settings = _settings("resumable", budget=9)
+    parent = tmp_path / "trials" / "3" / "fold_0.keras"
+    first = _fold({**settings, "budget": 3}, 1.0, checkpoint_to=str(parent))
+    assert first["metrics"]["resumed_from"] == 0  # a fresh call: an empty directory
+    with zipfile.ZipFile(parent) as archive:
+        assert archive.namelist() == ["state/steps.txt"]
+        assert archive.read("state/steps.txt") == b"3"
+    promoted = _fold(settings, 1.0, start_from=(str(parent), 3),
+                     checkpoint_to=str(tmp_path / "fold_0_next.keras"))
+    assert (promoted["metrics"]["resumed_from"], promoted["metrics"]["objective"]) == (3, 1 / 9)
+    # The same call leaves the same bytes (a rerun rewrites the checkpoint unchanged).
+    again = tmp_path / "again.keras"
+    _fold({**settings, "budget": 3}, 1.0, checkpoint_to=str(again))
+    assert again.read_bytes() == parent.read_bytes()
+    # The held-out test and an unpromoted fold start from an empty directory.
+    assert OBJECTIVE.evaluate_test(settings, {"x": 1.0}, 3, None)["metrics"][
+        "resumed_from"] == 0
+    assert _fold(settings, 1.0)["metrics"]["resumed_from"] == 0
+
+
+def test_a_parent_that_left_no_checkpoint_starts_its_promoted_trial_from_scratch(tmp_path):
+    # The parent ran before the function took `checkpoint`: its stand-in is no archive.
+    parent = tmp_path / "fold_0.keras"
+    parent.write_text(NO_CHECKPOINT)
+    promoted = _fold(_settings("resumable", budget=9), 1.0, start_from=(str(parent), 3))
+    assert promoted["metrics"]["resumed_from"] == 0
 
 
 def test_a_suite_moves_a_path_entry_and_keeps_its_function():

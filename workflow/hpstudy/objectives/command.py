@@ -4,10 +4,11 @@ fold) from a command line with placeholders (docs/own-model.md is its contract, 
 `run` is split into words as a shell would (shlex), but no shell runs it: each word's
 placeholders are filled in ({params}: the trial's values as a JSON object; {fold}: the
 fold's index, `test` for the held-out test; {seed}; {budget}; {output}: the file to write
-the metrics to, as a JSON object) and the program starts with those words as its arguments,
-in the directory Snakemake runs in. A non-zero exit is a failed fold (the tail of its
-stderr, the reason; all of its output in the job's log); a metric that is not finite
-(NaN, Infinity or null in the JSON) a diverged one.
+the metrics to, as a JSON object; {checkpoint}: a directory, a promoted trial's holding what
+its parent's run left there: hpstudy.objectives.user_code) and the program starts with those
+words as its arguments, in the directory Snakemake runs in. A non-zero exit is a failed fold
+(the tail of its stderr, the reason; all of its output in the job's log); a metric that is
+not finite (NaN, Infinity or null in the JSON) a diverged one.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from hpstudy.outcome import TrialFailed
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDERS = ("params", "fold", "seed", "budget", "output")
+PLACEHOLDERS = ("params", "fold", "seed", "budget", "output", "checkpoint")
 STDERR_TAIL = 5  # lines of a failed program's stderr in its fold's reason
 
 
@@ -178,14 +179,22 @@ class CommandProgram(UserCode):
         return {**settings, "run": shlex.join(moved)}
 
     @classmethod
-    def run(cls, settings, params, fold, seed, data):
+    def takes_checkpoint(cls, settings):
+        try:
+            return "checkpoint" in placeholders(settings["run"])
+        except (TemplateError, KeyError):
+            return False  # check says why
+
+    @classmethod
+    def run(cls, settings, params, fold, seed, data, checkpoint=None):
         """Runs the command once; TrialFailed when it exits non-zero or writes no JSON object
         of numbers holding the metric."""
         with tempfile.TemporaryDirectory(prefix="hpstudy-command-") as scratch:
             output = Path(scratch) / "metrics.json"
             values = {"params": json.dumps(dict(params), sort_keys=True),
                       "fold": "test" if fold is None else str(fold), "seed": str(seed),
-                      "budget": str(settings["budget"]), "output": str(output)}
+                      "budget": str(settings["budget"]), "output": str(output),
+                      "checkpoint": str(checkpoint)}
             command = [word.format_map(values) for word in words(settings["run"])]
             finished = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
                                       text=True, errors="replace", check=False)

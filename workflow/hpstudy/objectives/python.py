@@ -10,8 +10,8 @@ study goes on. A trial's objective is the mean over its folds, as the test funct
 (negated for `direction: maximize`).
 
 `budget` is the fidelity multi-fidelity strategies lower. A promoted trial is called again at
-the higher budget, from the start: its checkpoint (which the rules expect of every fold of
-such a study) only says so.
+the higher budget: from the start, or, when the function takes `checkpoint`, with the
+directory its parent's call left (hpstudy.objectives.user_code).
 """
 
 from __future__ import annotations
@@ -104,13 +104,18 @@ class PythonFunction(UserCode):
         return {"entry": path} if path else {}
 
     @classmethod
-    def run(cls, settings, params, fold, seed, data):
+    def takes_checkpoint(cls, settings):
+        return _takes(settings, "checkpoint")
+
+    @classmethod
+    def run(cls, settings, params, fold, seed, data, checkpoint=None):
         """One call of the function with the arguments it names; TrialFailed when it raises
         or returns something else than a number or a dict of numbers holding the metric."""
         entry = settings["entry"]
         history: dict[str, list] = {}
         given = {"params": dict(params), "fold": fold, "seed": seed, "data": data,
-                 "budget": settings["budget"], "report": _reporter(history)}
+                 "budget": settings["budget"], "report": _reporter(history),
+                 "checkpoint": checkpoint}
         metrics = call(entry, given, then=lambda returned: metrics_of(
             returned, settings["metric"], f"{split(entry)[1]}()", "objective.python.metric"),
             context=f"fold {fold}, params {dict(params)}")

@@ -23,7 +23,7 @@ from hpstudy.outcome import TrialFailed, failure_kind, failure_reason
 log = logging.getLogger(__name__)
 
 # The arguments a user's function may take, each given only when its signature names it.
-ARGUMENTS = ("params", "fold", "seed", "data", "budget", "report")
+ARGUMENTS = ("params", "fold", "seed", "data", "budget", "report", "checkpoint")
 FORMS = "path/to/file.py:function or package.module:function"
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 

@@ -6,16 +6,26 @@ for the user.
 
 A subclass says how one call runs (`run`): it returns the call's metrics and per-step
 history, and raises hpstudy.outcome.TrialFailed when the user's code fails.
+
+A call that asks for a checkpoint (python: a `checkpoint` argument; command: `{checkpoint}`)
+gets a directory of its own. A promoted trial's holds what the same configuration's call
+left in it at the rung below, for that fold; any other call's is empty. What the call leaves
+there is the fold's checkpoint, kept (as a zip archive, in the file the rules expect) for the
+next rung. Code that asks for none is called again from the start when promoted.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import numbers
 import statistics
+import tempfile
+import zipfile
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from hpstudy import fileio
 from hpstudy.objectives.base import Objective
@@ -50,6 +60,27 @@ def metrics_of(returned, metric: str, source: str, setting: str) -> Metrics:
     return {metric: number(returned, f"what {source} returned")}
 
 
+def pack_checkpoint(directory: Path, path: str) -> None:
+    """The files under `directory` as a zip archive at `path`, written atomically; the same
+    files give the same bytes (sorted names, fixed dates and modes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(file.relative_to(directory).as_posix(), (1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, file.read_bytes())
+    fileio.write_bytes(path, buffer.getvalue())
+
+
+def unpack_checkpoint(path: str, directory: Path) -> None:
+    """A parent's checkpoint into `directory`. Not an archive (NO_CHECKPOINT: the parent ran
+    code that asked for none): nothing, the call starts from scratch."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(directory)
+
+
 def sign(settings: Mapping) -> int:
     """The objective minimised is the metric, or its negative with `direction: maximize`."""
     return -1 if settings["direction"] == "maximize" else 1
@@ -63,19 +94,35 @@ class UserCode(Objective):
 
     @classmethod
     @abstractmethod
-    def run(cls, settings: Mapping, params: Mapping, fold: int | None, seed: int, data
-            ) -> tuple[Metrics, dict[str, list]]:
+    def run(cls, settings: Mapping, params: Mapping, fold: int | None, seed: int, data,
+            checkpoint: Path | None = None) -> tuple[Metrics, dict[str, list]]:
         """(metrics, per-step history) of one call, for fold `fold` (None: the held-out
-        test); TrialFailed when the user's code fails or gives back no metrics."""
+        test), given the directory `checkpoint` when the code asks for one; TrialFailed when
+        the user's code fails or gives back no metrics."""
+
+    @classmethod
+    def takes_checkpoint(cls, settings: Mapping) -> bool:
+        """Whether the user's code asks for a checkpoint directory."""
+        return False
 
     @classmethod
     def evaluate_fold(cls, settings, params, fold, seed, data=None, threads=1, *,
                       start_from=None, checkpoint_to=None):
-        """start_from: ignored (called again from the start at the trial's budget);
-        checkpoint_to: NO_CHECKPOINT, for the rule that expects one."""
-        metrics, history = cls.run(settings, params, fold, seed, data)
-        if checkpoint_to:
-            fileio.write_text(checkpoint_to, NO_CHECKPOINT)
+        """start_from: (the parent's checkpoint, its budget), unpacked into the call's
+        checkpoint directory; checkpoint_to: that directory packed after the call (or
+        NO_CHECKPOINT, for code that asks for none: it is called again from the start)."""
+        if not cls.takes_checkpoint(settings):
+            metrics, history = cls.run(settings, params, fold, seed, data)
+            if checkpoint_to:
+                fileio.write_text(checkpoint_to, NO_CHECKPOINT)
+        else:
+            with tempfile.TemporaryDirectory(prefix="hpstudy-checkpoint-") as scratch:
+                directory = Path(scratch)
+                if start_from:
+                    unpack_checkpoint(start_from[0], directory)
+                metrics, history = cls.run(settings, params, fold, seed, data, directory)
+                if checkpoint_to:
+                    pack_checkpoint(directory, checkpoint_to)
         diverged = metrics[settings["metric"]] is None
         return {"status": "diverged" if diverged else "ok", "metrics": metrics,
                 "history": history, "epochs_run": settings["budget"] or 0}
@@ -97,7 +144,9 @@ class UserCode(Objective):
     def evaluate_test(cls, settings, params, seed, data=None, threads=1):
         """One call (fold None) on every CV example against the held-out test set."""
         try:
-            metrics, _ = cls.run(settings, params, None, seed, data)
+            with tempfile.TemporaryDirectory(prefix="hpstudy-checkpoint-") as scratch:
+                metrics, _ = cls.run(settings, params, None, seed, data,
+                                     Path(scratch) if cls.takes_checkpoint(settings) else None)
         except TrialFailed as failure:
             log.warning("the held-out test failed: %s", failure.reason)
             return {"status": "failed", "test_objective": None, "metrics": {}}
