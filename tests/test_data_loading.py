@@ -294,7 +294,8 @@ def test_load_npz_train_only_and_float_scale(tmp_path):
 def test_load_npz_without_x_train(tmp_path):
     path = tmp_path / "wrong.npz"
     np.savez(path, images=np.zeros((2, 2, 2)), y_train=np.zeros(2))
-    with pytest.raises(data.DataError, match="expected arrays x_train and y_train") as info:
+    with pytest.raises(data.DataError, match=r"expected arrays x_train and y_train "
+                                             r"\(Keras-style images\), or X and y") as info:
         data.load("mnist", str(path))
     assert str(path) in str(info.value) and "images" in str(info.value)
 

@@ -1,7 +1,8 @@
-"""Tables as data (dataset.name: table): a CSV or Parquet file of numeric features and a
-target column, read, checked and prepared (standardised with the cross-validation rows'
-statistics only), and every problem named before any job through the Snakefile's pre-flight
-(load_plan). The table is examples/data/breast_cancer.csv, or tables written in tmp_path."""
+"""The user's own data: tables (dataset.name: table), a CSV or Parquet file of numeric
+features and a target column, and arrays (dataset.name: arrays), a .npz of X and y; read,
+checked and prepared (rows standardised with the cross-validation rows' statistics only),
+and every problem named before any job through the Snakefile's pre-flight (load_plan). The
+table is examples/data/breast_cancer.csv, or tables and archives written in tmp_path."""
 
 from __future__ import annotations
 
@@ -107,9 +108,65 @@ def _errors(tmp_path) -> list[tuple[str, dict, str]]:
     ]
 
 
-@pytest.mark.parametrize("case", range(9))
-def test_each_table_problem_is_one_line_before_any_job(case, tmp_path):
-    name, config, line = _errors(tmp_path)[case]
+def _arrays(tmp_path, name: str = "arrays.npz", **arrays) -> dict:
+    np.savez(tmp_path / name, **arrays)
+    return {"name": "arrays", "path": str(tmp_path / name), "target": None, "limit": None,
+            "split_seed": 0, "classes": None}
+
+
+def test_arrays_of_rows_prepare_as_the_same_table_does(tmp_path):
+    table = pd.read_csv(BREAST_CANCER)
+    dataset = _arrays(tmp_path, X=table.drop(columns="benign").to_numpy(),
+                      y=table["benign"].to_numpy())
+    from_table, from_arrays = data.prepare(_dataset(BREAST_CANCER), CV), data.prepare(dataset, CV)
+    for table_array, arrays_array in zip(from_table[:3], from_arrays[:3], strict=True):
+        np.testing.assert_array_equal(table_array, arrays_array)
+    metadata = from_arrays[3]
+    assert metadata["features"] == [f"x{column}" for column in range(30)]
+    assert metadata["source"] == "npz:arrays.npz" and metadata["image_shape"] == [30]
+    assert load_plan(_config(dataset)).needs_data
+
+
+def test_arrays_of_images_are_scaled_and_text_labels_coded_in_sorted_order(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(60, 6, 5), dtype=np.uint8)
+    dataset = _arrays(tmp_path, X=images, y=np.array(["wolf", "dog", "cat"] * 20))
+    x, y, _, metadata = data.prepare(dataset, CV)
+    np.testing.assert_array_equal(x, images.astype(np.float32) / np.float32(255))
+    assert y.tolist() == [2, 1, 0] * 20 and metadata["original_labels"] == ["cat", "dog", "wolf"]
+    assert metadata["image_shape"] == [6, 5] and "features" not in metadata
+    # Whole-number float labels are labels as they are.
+    dataset = _arrays(tmp_path, "floats.npz", X=images, y=np.arange(60.0) % 3)
+    assert data.prepare(dataset, CV)[1].tolist() == [0, 1, 2] * 20
+
+
+def _array_errors(tmp_path) -> list[tuple[str, dict, str]]:
+    rows, labels = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    gaps = rows.copy()
+    gaps[[3, 7], 1] = np.nan
+    return [
+        ("Keras-style arrays", _config(_arrays(tmp_path, "keras.npz", x_train=rows,
+                                               y_train=labels)),
+         "dataset.name arrays reads arrays X and y, which this archive does not hold"),
+        ("NaN in X", _config(_arrays(tmp_path, "gaps.npz", X=gaps, y=labels)),
+         "X has NaN or infinite values in 2 row(s), the first [3, 7]: fill or drop them"),
+        ("a regression target", _config(_arrays(tmp_path, "real.npz", X=rows, y=rows[:, 0] / 7)),
+         "y: labels must be integers 0, 1, 2, ... (or text), got float64 values such as"),
+        ("X and y of other lengths", _config(_arrays(tmp_path, "short.npz", X=rows,
+                                                     y=labels[:5])),
+         "X must be (examples, features) or images (examples, height, width), and y "
+         "(examples,), got X (20, 2), y (5,)"),
+        ("arrays without a path", _config({"name": "arrays"}),
+         "invalid config: dataset.path: None, but dataset.name arrays reads a .npz file "
+         "holding arrays X and y"),
+    ]
+
+
+@pytest.mark.parametrize(("source", "case"), [("table", case) for case in range(9)]
+                         + [("arrays", case) for case in range(5)])
+def test_each_table_or_arrays_problem_is_one_line_before_any_job(source, case, tmp_path):
+    errors = _errors if source == "table" else _array_errors
+    name, config, line = errors(tmp_path)[case]
     with pytest.raises(PreflightError) as caught:
         load_plan(config)
     assert line in str(caught.value), (name, str(caught.value))

@@ -251,9 +251,9 @@ def merge_config(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[
 
 def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
     """A table (name `table`) is a .csv or .parquet path with a target column, and only a
-    table has a target; dataset.classes against the labels of a dataset known by name. With
-    dataset.path the labels are in the files: the Snakefile's data pre-flight
-    (hpstudy.data.check_source)."""
+    table has a target; arrays (name `arrays`) are a .npz path; dataset.classes against the
+    labels of a dataset known by name. With dataset.path the labels are in the files: the
+    Snakefile's data pre-flight (hpstudy.data.check_source)."""
     name, path, target = dataset["name"], dataset["path"], dataset["target"]
     table_path = path is not None and Path(path).suffix in TABLE_SUFFIXES
     errors = []
@@ -263,13 +263,16 @@ def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
     if name != "table" and table_path:
         errors.append(f"dataset.name: {name}, but dataset.path {path} is a table: name it "
                       f"table, with dataset.target")
+    if name == "arrays" and not table_path and (path is None or Path(path).suffix != ".npz"):
+        errors.append(f"dataset.path: {path!r}, but dataset.name arrays reads a .npz file "
+                      f"holding arrays X and y")
     if name == "table" and target is None:
         errors.append("dataset.target: required with dataset.name table: the column to "
                       "predict")
     if name != "table" and target is not None:
         errors.append(f"dataset.target: {target!r}, but only a table (dataset.name table) "
                       f"has a target column; {name} has its labels")
-    if dataset["classes"] is None or path is not None or name == "table":
+    if dataset["classes"] is None or path is not None or name in ("table", "arrays"):
         return errors
     problem = classes_problem(dataset["classes"], NAMED_DATASET_LABELS[name], name)
     return errors + ([problem] if problem else [])

@@ -36,7 +36,6 @@ from hpstudy.formats import (
     pair_name,
     read_idx,
     read_idx_shape,
-    read_table,
 )
 
 TEST_FOLD = -1
@@ -153,13 +152,25 @@ def _counts(labels: np.ndarray) -> dict[int, int]:
     return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
+def _holds_xy(path: Path) -> bool:
+    """Whether a .npz holds X and y; DataError when it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {"X", "y"} <= set(archive.files)
+    except Exception as error:  # zipfile and numpy raise many kinds for a bad archive
+        raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") \
+            from error
+
+
 def check_source(dataset_config: Mapping) -> SourceFacts:
     """A cheap look at the data before any job runs; raises DataError naming the file or
     setting, else returns what it saw. The Snakefile calls it on every parse (dry runs too),
     so it reads headers and label files only: the path exists and is an IDX directory or a
     .npz; each IDX header is valid and agrees with its file's size; images and labels pair
-    up; a .npz holds x_train and y_train; dataset.classes are labels the data has. The bundled
-    digits and Keras' downloads have no file to look at (their labels are known)."""
+    up; a .npz holds x_train and y_train, or X and y; dataset.classes are labels the data
+    has. Tables and X/y archives are read whole (their types and missing values are what can
+    go wrong). The bundled digits and Keras' downloads have no file to look at (their labels
+    are known)."""
     path, classes = dataset_config.get("path"), dataset_config.get("classes")
     if path is None:
         name = dataset_config["name"]
@@ -168,11 +179,17 @@ def check_source(dataset_config: Mapping) -> SourceFacts:
         counts = dict(enumerate(DIGITS_LABEL_COUNTS)) if name == "digits" else None
         return SourceFacts(NAMED_IMAGE_SHAPES[name], counts)
     kind = _source_kind(path)
-    if kind == "table":  # read whole: its types and missing values are what can go wrong
-        x, labels, _, _ = read_table(Path(path), dataset_config.get("target"))
+    if dataset_config["name"] == "arrays" and not _holds_xy(Path(path)):
+        raise DataError(f"dataset.path {path}: dataset.name arrays reads arrays X and y, "
+                        f"which this archive does not hold (x_train and y_train: name it "
+                        f"mnist or fashion_mnist)")
+    if kind == "table" or (kind == "npz" and _holds_xy(Path(path))):
+        dataset = (load_table(Path(path), dataset_config.get("target")) if kind == "table"
+                   else load_npz(Path(path)))
         if classes is not None:
-            check_classes(classes, np.unique(labels), f"dataset.path {path}")
-        return SourceFacts(x.shape[1:], _counts(labels))
+            check_classes(classes, np.unique(dataset.labels), f"dataset.path {path}")
+        return SourceFacts(tuple(int(side) for side in dataset.images.shape[1:]),
+                           _counts(dataset.labels))
     if kind == "idx":
         splits = idx_splits(Path(path))
         shapes = []

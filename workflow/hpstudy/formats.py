@@ -1,5 +1,6 @@
-"""The file formats of local data: MNIST-style IDX files (gzipped or not) and Keras-style
-.npz archives of images; CSV and Parquet tables of numeric features and a target column.
+"""The file formats of local data: MNIST-style IDX files (gzipped or not); .npz archives, of
+images Keras-style (x_train, y_train) or of any examples as X and y; CSV and Parquet tables
+of numeric features and a target column.
 Readers check what they read (magic, dims, sizes, image/label pairs; a table's target,
 types and missing values) and raise DataError naming the file; the `*_shape` readers look
 at headers only, for the Snakefile's cheap pre-flight (hpstudy.data.check_source).
@@ -170,23 +171,70 @@ def load_idx_dir(directory: Path) -> Dataset:
                    f"idx:{directory.name}")
 
 
+# An archive of any examples: X (rows of features, or images) and y (their labels).
+XY = ("X", "y")
+
+
 def npz_pairs(path: Path, names) -> list[tuple[str, str]]:
-    """The (images, labels) arrays an archive holds: x_train, y_train and, when both are
-    there, x_test, y_test."""
+    """The (examples, labels) arrays an archive holds: X and y; or Keras-style x_train,
+    y_train and, when both are there, x_test, y_test."""
+    if "X" in names and "y" in names:
+        return [XY]
     if "x_train" not in names or "y_train" not in names:
-        raise DataError(f"dataset.path {path}: expected arrays x_train and y_train, found "
-                        f"{sorted(names)}")
+        raise DataError(f"dataset.path {path}: expected arrays x_train and y_train "
+                        f"(Keras-style images), or X and y (any examples and their labels), "
+                        f"found {sorted(names)}")
     return [pair for pair in (("x_train", "y_train"), ("x_test", "y_test"))
             if pair[0] in names and pair[1] in names]
 
 
+def _labels(y: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """(labels 0, 1, ..., their names) of a label array: integers (or floats that are whole
+    numbers) as they are; text as 0..k-1 in sorted order, named."""
+    if y.dtype.kind in "US":
+        names, labels = np.unique(y.astype(str), return_inverse=True)
+        return labels.astype(np.int64), tuple(str(name) for name in names)
+    if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not (
+            np.isfinite(y).all() and (y == np.round(y)).all())):
+        raise DataError(f"{what}: labels must be integers 0, 1, 2, ... (or text), got "
+                        f"{y.dtype} values such as {y.ravel()[:3].tolist()}: a study "
+                        f"classifies")
+    if y.size and y.min() < 0:
+        raise DataError(f"{what}: negative labels; classes are labels 0, 1, 2, ...")
+    return y.astype(np.int64), None
+
+
+def _load_xy(path: Path, x: np.ndarray, y: np.ndarray) -> Dataset:
+    """X and y: X of shape (examples, features) is a table (standardised like one, its
+    columns x0, x1, ...); (examples, height, width[, channels]), images."""
+    where = f"dataset.path {path}"
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+        raise DataError(f"{where}: X must be (examples, features) or images (examples, "
+                        f"height, width), and y (examples,), got X {x.shape}, y {y.shape}")
+    if x.dtype.kind not in "iuf":
+        raise DataError(f"{where}: X holds {x.dtype} values; the features must be numbers")
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.dtype.kind == "f" else None
+    if bad is not None and bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataError(f"{where}: X has NaN or infinite values in {len(rows)} row(s), the "
+                        f"first {rows[:5].tolist()}: fill or drop them first")
+    labels, names = _labels(y, f"{where}: y")
+    if x.ndim == 2:
+        features = tuple(f"x{column}" for column in range(x.shape[1]))
+        return Dataset(x.astype(np.float64), labels, 1.0, f"npz:{path.name}", features, names)
+    scale = 255.0 if x.dtype == np.uint8 or x.max() > 1.0 else 1.0
+    return Dataset(x, labels, scale, f"npz:{path.name}", None, names)
+
+
 def load_npz(path: Path) -> Dataset:
-    """A Keras-style archive: x_train, y_train and optionally x_test, y_test."""
+    """An archive of X and y; or Keras-style x_train, y_train and optionally x_test, y_test."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except Exception as error:  # zipfile and numpy raise many kinds for a bad archive
         raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") from error
+    if npz_pairs(path, arrays) == [XY]:
+        return _load_xy(path, arrays["X"], arrays["y"])
     images, labels = [], []
     for x_name, y_name in npz_pairs(path, arrays):
         check_pair(arrays[x_name].shape, arrays[y_name].shape, f"dataset.path {path}")
