@@ -60,6 +60,12 @@ def test_resources_and_imports_come_from_the_objective():
     assert cnn.resources("propose")["threads"] == 1 and cnn.resources("propose")["gpu"] == 0
     assert cnn.needs_data
     assert {"tensorflow", "keras", "skopt", "hpstudy.objectives.cnn"} <= set(cnn.job_modules)
+    # The user's function, by its entry: the warm worker imports it once per run.
+    entry = "tests.helpers.user_functions:quadratic"
+    python = Plan.from_config({
+        **BRANIN, "objective": {"name": "python", "python": {"entry": entry}},
+        "strategies": {"random": {}}})
+    assert python.job_modules[-1] == entry
 
 
 def test_an_unconfigured_strategy_is_named():

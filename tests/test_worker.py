@@ -196,3 +196,21 @@ def test_only_workflow_scripts_run(tmp_path, warm_worker):
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "not a workflow script" in result.stderr
+
+
+def test_a_users_function_is_preloaded_into_the_cache_its_jobs_inherit(tmp_path, capsys):
+    from hpstudy.objectives.python_entry import load_function
+
+    entry = f"{REPO}/tests/helpers/user_functions.py:quadratic"
+    load_function.cache_clear()
+    worker.preload(entry)
+    assert load_function.cache_info().currsize == 1
+    function = load_function(entry)  # what a forked job's call finds: no second import
+    assert load_function.cache_info().hits == 1 and function({"x": 3.0}) == 4.0
+    # A module of the user's that raises at import is left to the job, which says why.
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('no GPU here')\n", encoding="utf-8")
+    worker.preload(f"{broken}:fit")
+    assert f"worker: not preloaded: {broken}:fit: RuntimeError: no GPU here" in \
+        capsys.readouterr().out
+    load_function.cache_clear()

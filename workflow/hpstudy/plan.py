@@ -93,7 +93,8 @@ class Plan:
     @property
     def job_modules(self) -> list[str]:
         """What this study's jobs import: the warm worker (hpstudy.worker) imports each once,
-        so that no job pays for it."""
+        so that no job pays for it. The user's functions are entries (`file.py:function`,
+        `module:function`), imported last."""
         from hpstudy.tracking.client import MLFLOW_CLIENT_MODULES
 
         modules = ["numpy", "pandas", "sklearn", "scipy.stats", "hpstudy.jobs",
@@ -103,7 +104,7 @@ class Plan:
         for strategy in self.strategies:
             modules += [name for name in strategy_class(strategy).imports
                         if name not in modules]
-        return modules
+        return modules + self.objective.user_entries(self.objective_settings)
 
     @cached_property
     def needs_data(self) -> bool:

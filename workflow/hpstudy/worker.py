@@ -242,6 +242,22 @@ class Worker:
             connection.close()
 
 
+def preload(name: str) -> None:
+    """Imports a module, or a user's function given as its entry (`file.py:function`,
+    `module:function`: a module name holds no colon), into python_entry.load_function's
+    cache, which every forked job inherits. What fails is left to the job that needs it: it
+    imports it again and says why (for the user's code, its error stops that job)."""
+    try:
+        if ":" in name:
+            from hpstudy.objectives.python_entry import load_function
+
+            load_function(name)
+        else:
+            importlib.import_module(name)
+    except Exception as error:  # the user's module may raise anything at its top level
+        print(f"worker: not preloaded: {name}: {type(error).__name__}: {error}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="hpstudy's warm worker (see module doc)")
     parser.add_argument("--socket", required=True)
@@ -261,10 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     noise = StderrFilter()
     try:
         for module in args.preload:
-            try:
-                importlib.import_module(module)
-            except ImportError as error:  # the job that needs it imports it, or says why
-                print(f"worker: not preloaded: {module}: {error}", flush=True)
+            preload(module)
     finally:
         noise.stop()  # no thread may live in a process that forks
     with suppress(OSError):  # its log may sit on a full disk; the jobs' own errors say so

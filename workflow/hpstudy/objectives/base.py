@@ -117,6 +117,12 @@ class Objective(ABC):
         return None
 
     @classmethod
+    def user_entries(cls, settings: Mapping[str, Any]) -> list[str]:
+        """The entries of the user's functions its jobs call
+        (hpstudy.objectives.python_entry): the warm worker imports each once per run."""
+        return []
+
+    @classmethod
     def threads(cls, settings: Mapping[str, Any]) -> int:
         """Threads of its training and test jobs (part of what a result depends on)."""
         return 1

@@ -34,6 +34,10 @@ class KerasBuilder(KerasClassifier):
         return f"your Keras model {settings.get('builder', '')}".rstrip()
 
     @classmethod
+    def user_entries(cls, settings):
+        return [settings["builder"]] if settings.get("builder") else []
+
+    @classmethod
     def check(cls, settings, space):
         if not settings.get("builder"):
             return [f"objective.keras.builder: required: {FORMS}"]

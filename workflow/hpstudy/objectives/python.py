@@ -104,6 +104,10 @@ class PythonFunction(UserCode):
         return {"entry": path} if path else {}
 
     @classmethod
+    def user_entries(cls, settings):
+        return [settings["entry"]] if settings.get("entry") else []
+
+    @classmethod
     def takes_checkpoint(cls, settings):
         return _takes(settings, "checkpoint")
 
