@@ -121,3 +121,25 @@ def test_the_package_docstring_lists_every_module_and_subpackage():
     present = [info.name + ("/" if info.ispkg else "")
                for info in pkgutil.iter_modules(hpstudy.__path__)]
     assert sorted(listed) == sorted(present)
+
+
+def test_the_own_model_walk_through_is_the_example_the_end_to_end_tier_runs():
+    """docs/own-model.md's first section is what a new user follows: its train.py, config
+    and command are examples/sklearn_digits' (train.py after its docstring; the config's
+    blocks, which the example completes with experiment, seed and tracking), so the run of
+    that example in tests/test_examples.py is the run of the page."""
+    import yaml
+
+    page = (REPO / "docs" / "own-model.md").read_text(encoding="utf-8")
+    section = page.split("## A function", 1)[1].split("\n## ", 1)[0]
+    blocks = dict(re.findall(r"^```(\w+)\n(.*?)^```", section, re.MULTILINE | re.DOTALL))
+    example = REPO / "examples" / "sklearn_digits"
+    code = (example / "train.py").read_text(encoding="utf-8")
+    assert code.endswith(blocks["python"]) and '"""' in code[:-len(blocks["python"])]
+    config = yaml.safe_load((example / "config.yaml").read_text(encoding="utf-8"))
+    shown = yaml.safe_load(blocks["yaml"])
+    assert {key: config[key] for key in shown} == shown
+    assert set(config) - set(shown) == {"experiment", "seed", "tracking"}
+    command = blocks["bash"].strip()
+    assert command.startswith("snakemake ") and command in \
+        (example / "config.yaml").read_text(encoding="utf-8")
