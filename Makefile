@@ -68,13 +68,12 @@ lint: $(STAMP)
 # A per-test --timeout keeps a hung test from eating CI's whole budget.
 TEST_REPORTS := results/tests
 PYTEST_REPORT = -ra --durations=30 --junitxml=$(TEST_REPORTS)/$(1).xml
-# Both tiers run on every core (pytest-xdist), a file's tests on one worker, so that its
-# module fixtures are built once. The end-to-end tier's session studies are built once for
-# all workers (tests.helpers.studies.shared_study), but server_study, whose server lives in
-# one process, once per worker that asks. Much of that tier's time is spent waiting (SLURM's
-# status polls, servers starting, runs waiting to be killed), which the other worker fills.
-# (--dist=loadgroup would keep chosen files together, but pytest-xdist 3.8 cannot mark its
-# groups on pytest 9's test ids: it splits a group's tests.)
+# Both tiers run on pytest-xdist workers, a file's tests on one worker, so that its module
+# fixtures are built once. The end-to-end tier's session studies are built once for all
+# workers (tests.helpers.studies.shared_study), but server_study, whose server lives in one
+# process, once per worker that asks. (--dist=loadgroup would keep chosen files together,
+# but pytest-xdist 3.8 cannot mark its groups on pytest 9's test ids: it splits a group's
+# tests.)
 test: $(STAMP) lint
 	$(BIN)/pytest $(call PYTEST_REPORT,unit) -m "not e2e and not slow and not cluster" \
 		--timeout=300 --numprocesses=auto --dist=loadfile
