@@ -179,11 +179,12 @@ def check_source(dataset_config: Mapping) -> SourceFacts:
         counts = dict(enumerate(DIGITS_LABEL_COUNTS)) if name == "digits" else None
         return SourceFacts(NAMED_IMAGE_SHAPES[name], counts)
     kind = _source_kind(path)
-    if dataset_config["name"] == "arrays" and not _holds_xy(Path(path)):
+    xy = kind == "npz" and _holds_xy(Path(path))
+    if dataset_config["name"] == "arrays" and not xy:
         raise DataError(f"dataset.path {path}: dataset.name arrays reads arrays X and y, "
                         f"which this archive does not hold (x_train and y_train: name it "
                         f"mnist or fashion_mnist)")
-    if kind == "table" or (kind == "npz" and _holds_xy(Path(path))):
+    if kind == "table" or xy:
         dataset = (load_table(Path(path), dataset_config.get("target")) if kind == "table"
                    else load_npz(Path(path)))
         if classes is not None:

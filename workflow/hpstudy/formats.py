@@ -188,12 +188,23 @@ def npz_pairs(path: Path, names) -> list[tuple[str, str]]:
             if pair[0] in names and pair[1] in names]
 
 
+def _image_scale(images: np.ndarray) -> float:
+    """What to divide images by for [0, 1]: 255 for bytes, or values above 1."""
+    return 255.0 if images.dtype == np.uint8 or images.max() > 1.0 else 1.0
+
+
+def _coded(text: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Text labels as 0..k-1 in sorted order, and the text of each (a table's target, an
+    archive's y)."""
+    names, labels = np.unique(text.astype(str), return_inverse=True)
+    return labels.astype(np.int64), tuple(str(name) for name in names)
+
+
 def _labels(y: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """(labels 0, 1, ..., their names) of a label array: integers (or floats that are whole
     numbers) as they are; text as 0..k-1 in sorted order, named."""
     if y.dtype.kind in "US":
-        names, labels = np.unique(y.astype(str), return_inverse=True)
-        return labels.astype(np.int64), tuple(str(name) for name in names)
+        return _coded(y)
     if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not (
             np.isfinite(y).all() and (y == np.round(y)).all())):
         raise DataError(f"{what}: labels must be integers 0, 1, 2, ... (or text), got "
@@ -222,8 +233,7 @@ def _load_xy(path: Path, x: np.ndarray, y: np.ndarray) -> Dataset:
     if x.ndim == 2:
         features = tuple(f"x{column}" for column in range(x.shape[1]))
         return Dataset(x.astype(np.float64), labels, 1.0, f"npz:{path.name}", features, names)
-    scale = 255.0 if x.dtype == np.uint8 or x.max() > 1.0 else 1.0
-    return Dataset(x, labels, scale, f"npz:{path.name}", None, names)
+    return Dataset(x, labels, _image_scale(x), f"npz:{path.name}", None, names)
 
 
 def load_npz(path: Path) -> Dataset:
@@ -233,16 +243,16 @@ def load_npz(path: Path) -> Dataset:
             arrays = {key: archive[key] for key in archive.files}
     except Exception as error:  # zipfile and numpy raise many kinds for a bad archive
         raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") from error
-    if npz_pairs(path, arrays) == [XY]:
+    pairs = npz_pairs(path, arrays)
+    if pairs == [XY]:
         return _load_xy(path, arrays["X"], arrays["y"])
     images, labels = [], []
-    for x_name, y_name in npz_pairs(path, arrays):
+    for x_name, y_name in pairs:
         check_pair(arrays[x_name].shape, arrays[y_name].shape, f"dataset.path {path}")
         images.append(arrays[x_name])
         labels.append(arrays[y_name])
     images, labels = np.concatenate(images), np.concatenate(labels).astype(np.int64)
-    scale = 255.0 if images.dtype == np.uint8 or images.max() > 1.0 else 1.0
-    return Dataset(images, labels, scale, f"npz:{path.name}")
+    return Dataset(images, labels, _image_scale(images), f"npz:{path.name}")
 
 
 def npz_member_shape(archive, name: str) -> tuple[int, ...]:
@@ -296,8 +306,7 @@ def read_table(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, 
     if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
         labels, names = values.to_numpy(np.int64), None
     else:
-        names, labels = np.unique(values.astype(str).to_numpy(), return_inverse=True)
-        names = tuple(str(name) for name in names)
+        labels, names = _coded(values.astype(str).to_numpy())
     if labels.min() < 0:
         raise DataError(f"dataset.target: {target!r} holds negative labels; classes are "
                         f"labels 0, 1, 2, ...")

@@ -24,7 +24,8 @@ import statistics
 import tempfile
 import zipfile
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from hpstudy import fileio
@@ -106,23 +107,30 @@ class UserCode(Objective):
         return False
 
     @classmethod
+    @contextmanager
+    def _checkpoint_directory(cls, settings: Mapping, start_from=None) -> Iterator[Path | None]:
+        """The call's checkpoint directory, holding the parent's checkpoint when `start_from`
+        names one; None for code that asks for none."""
+        if not cls.takes_checkpoint(settings):
+            yield None
+            return
+        with tempfile.TemporaryDirectory(prefix="hpstudy-checkpoint-") as scratch:
+            if start_from:
+                unpack_checkpoint(start_from[0], Path(scratch))
+            yield Path(scratch)
+
+    @classmethod
     def evaluate_fold(cls, settings, params, fold, seed, data=None, threads=1, *,
                       start_from=None, checkpoint_to=None):
         """start_from: (the parent's checkpoint, its budget), unpacked into the call's
         checkpoint directory; checkpoint_to: that directory packed after the call (or
         NO_CHECKPOINT, for code that asks for none: it is called again from the start)."""
-        if not cls.takes_checkpoint(settings):
-            metrics, history = cls.run(settings, params, fold, seed, data)
-            if checkpoint_to:
+        with cls._checkpoint_directory(settings, start_from) as directory:
+            metrics, history = cls.run(settings, params, fold, seed, data, directory)
+            if checkpoint_to and directory is None:
                 fileio.write_text(checkpoint_to, NO_CHECKPOINT)
-        else:
-            with tempfile.TemporaryDirectory(prefix="hpstudy-checkpoint-") as scratch:
-                directory = Path(scratch)
-                if start_from:
-                    unpack_checkpoint(start_from[0], directory)
-                metrics, history = cls.run(settings, params, fold, seed, data, directory)
-                if checkpoint_to:
-                    pack_checkpoint(directory, checkpoint_to)
+            elif checkpoint_to:
+                pack_checkpoint(directory, checkpoint_to)
         diverged = metrics[settings["metric"]] is None
         return {"status": "diverged" if diverged else "ok", "metrics": metrics,
                 "history": history, "epochs_run": settings["budget"] or 0}
@@ -144,9 +152,8 @@ class UserCode(Objective):
     def evaluate_test(cls, settings, params, seed, data=None, threads=1):
         """One call (fold None) on every CV example against the held-out test set."""
         try:
-            with tempfile.TemporaryDirectory(prefix="hpstudy-checkpoint-") as scratch:
-                metrics, _ = cls.run(settings, params, None, seed, data,
-                                     Path(scratch) if cls.takes_checkpoint(settings) else None)
+            with cls._checkpoint_directory(settings) as directory:
+                metrics, _ = cls.run(settings, params, None, seed, data, directory)
         except TrialFailed as failure:
             log.warning("the held-out test failed: %s", failure.reason)
             return {"status": "failed", "test_objective": None, "metrics": {}}
