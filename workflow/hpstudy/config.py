@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from hpstudy.data import NAMED_DATASET_LABELS, classes_problem
-from hpstudy.formats import TABLE_SUFFIXES
+from hpstudy.formats import REGRESSION, TABLE_SUFFIXES
 from hpstudy.objectives import objective_class
 from hpstudy.objectives import registry as objective_registry
 from hpstudy.space import SearchSpace, space_errors
@@ -272,6 +272,15 @@ def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
     if name != "table" and target is not None:
         errors.append(f"dataset.target: {target!r}, but only a table (dataset.name table) "
                       f"has a target column; {name} has its labels")
+    if dataset.get("task") == REGRESSION:
+        if name not in ("table", "arrays"):
+            errors.append(f"dataset.task: regression needs a real-valued target: a table "
+                          f"(name table) or an X/y archive (name arrays); {name} has class "
+                          f"labels")
+        if dataset["classes"] is not None:
+            errors.append(f"dataset.classes: {dataset['classes']}, but dataset.task "
+                          f"regression has no classes to keep")
+        return errors
     if dataset["classes"] is None or path is not None or name in ("table", "arrays"):
         return errors
     problem = classes_problem(dataset["classes"], NAMED_DATASET_LABELS[name], name)
@@ -313,6 +322,25 @@ def _fidelity_errors(strategy: str, objective: str, settings: Mapping[str, Any],
     return objective_class(objective).fidelity_errors(settings, strategy)
 
 
+def _fill_metric(resolved: dict[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """A network's `metric` scores its task: a regression's defaults to rmse (accuracy, the
+    schema's default, is a classifier's); a metric of the other task is an error."""
+    name = resolved["objective"]["name"]
+    settings = resolved["objective"][name]
+    if "metric" not in settings or "dataset" not in resolved:
+        return []
+    regression = resolved["dataset"].get("task") == REGRESSION
+    if regression and "metric" not in ((given["objective"].get(name)) or {}):
+        settings["metric"] = "rmse"
+    wrong = "accuracy" if regression else "rmse"
+    if settings["metric"] != wrong:
+        return []
+    task = "regression" if regression else "classification"
+    return [f"objective.{name}.metric: {wrong} does not score a {task}; use "
+            f"{'rmse or loss' if regression else 'accuracy or loss'}"
+            + ("" if regression else " (rmse scores dataset.task: regression)")]
+
+
 def _fill_fidelity(resolved: dict[str, Any]) -> None:
     """A multi-fidelity strategy's max_resource defaults to the objective's own fidelity
     setting (objective.cnn.epochs: the full fit)."""
@@ -352,6 +380,9 @@ def resolve(config: Mapping[str, Any],
         for name, settings in config["strategies"].items()
     }
     _fill_fidelity(resolved)
+    metric_errors = _fill_metric(resolved, config)
+    if metric_errors:
+        raise ConfigError("invalid config: " + "\n  ".join(metric_errors))
     if "space" not in resolved:  # the objective's own (a table's columns), or an error
         name = objectives["name"]
         resolved["space"] = objective_class(name).default_space(objectives[name])

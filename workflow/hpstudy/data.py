@@ -3,10 +3,13 @@
 Written once by the prepare_data job under results/data/:
 - x.npy: float32 images in [0, 1], shape (n, height, width); a table's features, shape
   (n, columns), each standardised by the mean and deviation of the cross-validation rows;
-- y.npy: int64 labels;
+- y.npy: int64 labels (a regression's targets: float64, as given);
 - folds.npy: int8 per example: -1 = held-out test set, 0..k-1 = its cross-validation fold;
-- dataset.json: source, shapes, classes (and the original labels they stand for) and sha256
-  checksums of the three arrays.
+- dataset.json: source, task, shapes, classes (and the original labels they stand for; a
+  regression's target mean and deviation instead) and sha256 checksums of the three arrays.
+
+dataset.task regression (a table's or an X/y archive's real-valued target): a seeded random
+subset and hold-out, plain shuffled k-fold, where classification stratifies all three.
 
 The file formats (IDX, .npz, CSV and Parquet tables) are read by hpstudy.formats.
 `check_source` is the cheap look the Snakefile takes at the data (hpstudy.preflight); the
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from hpstudy.formats import (
+    REGRESSION,
     TABLE_SUFFIXES,
     DataError,
     Dataset,
@@ -54,7 +58,8 @@ DIGITS_LABEL_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
 @dataclass(frozen=True)
 class SourceFacts:
     """What a look at the data before any job tells: the images' shape (height, width) and
-    how many examples each label has (None where that is not cheap: a Keras download)."""
+    how many examples each label has (None where that is not cheap: a Keras download; a
+    regression's examples all count as label 0)."""
 
     image_shape: tuple[int, ...]
     label_counts: dict[int, int] | None
@@ -98,14 +103,22 @@ def _source_kind(path: str) -> str:
     raise DataError(f"dataset.path {path}: no such file or directory")
 
 
-def load(name: str, path: str | None, target: str | None = None) -> Dataset:
+def task_of(dataset_config: Mapping) -> str:
+    """dataset.task: classification unless the config says regression (the key is left out
+    of a resolved config that does not give it, so that the studies written before it
+    existed keep their hashes)."""
+    return dataset_config.get("task") or "classification"
+
+
+def load(name: str, path: str | None, target: str | None = None,
+         task: str = "classification") -> Dataset:
     if path is not None:
         kind = _source_kind(path)
         if kind == "table":
-            return load_table(Path(path), target)
+            return load_table(Path(path), target, task)
         if kind == "idx":
             return load_idx_dir(Path(path))
-        return load_npz(Path(path))
+        return load_npz(Path(path), task)
     if name == "digits":
         return load_digits()
     return load_keras(name)
@@ -184,13 +197,14 @@ def check_source(dataset_config: Mapping) -> SourceFacts:
         raise DataError(f"dataset.path {path}: dataset.name arrays reads arrays X and y, "
                         f"which this archive does not hold (x_train and y_train: name it "
                         f"mnist or fashion_mnist)")
+    task = task_of(dataset_config)
     if kind == "table" or xy:
-        dataset = (load_table(Path(path), dataset_config.get("target")) if kind == "table"
-                   else load_npz(Path(path)))
+        dataset = (load_table(Path(path), dataset_config.get("target"), task)
+                   if kind == "table" else load_npz(Path(path), task))
         if classes is not None:
             check_classes(classes, np.unique(dataset.labels), f"dataset.path {path}")
-        return SourceFacts(tuple(int(side) for side in dataset.images.shape[1:]),
-                           _counts(dataset.labels))
+        counts = ({0: len(dataset.labels)} if task == REGRESSION else _counts(dataset.labels))
+        return SourceFacts(tuple(int(side) for side in dataset.images.shape[1:]), counts)
     if kind == "idx":
         splits = idx_splits(Path(path))
         shapes = []
@@ -217,37 +231,52 @@ def check_source(dataset_config: Mapping) -> SourceFacts:
     return SourceFacts(tuple(int(side) for side in shapes[0][1:]), _counts(labels))
 
 
-def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+def stratified_subset(labels: np.ndarray, size: int, seed: int,
+                      stratified: bool = True) -> np.ndarray:
+    """A seeded subset of `size` examples, with each class's share kept (`stratified`: a
+    classification's labels) or not (a regression's targets)."""
     from sklearn.model_selection import train_test_split
 
     if size >= len(labels):
         return np.arange(len(labels))
-    keep, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels,
-                               random_state=seed)
+    keep, _ = train_test_split(np.arange(len(labels)), train_size=size,
+                               stratify=labels if stratified else None, random_state=seed)
     return np.sort(keep)
 
 
-def assign_folds(labels: np.ndarray, folds: int, test_fraction: float, seed: int) -> np.ndarray:
-    """Per example: -1 for the held-out test set, else its stratified CV fold."""
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+def assign_folds(labels: np.ndarray, folds: int, test_fraction: float, seed: int,
+                 stratified: bool = True) -> np.ndarray:
+    """Per example: -1 for the held-out test set, else its CV fold: stratified by label for
+    a classification, plain shuffled k-fold for a regression's targets."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     index = np.arange(len(labels))
-    train, test = train_test_split(index, test_size=test_fraction, stratify=labels,
-                                   random_state=seed)
+    train, test = train_test_split(index, test_size=test_fraction,
+                                   stratify=labels if stratified else None, random_state=seed)
     train = np.sort(train)
     assignment = np.full(len(labels), TEST_FOLD, dtype=np.int8)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    splitter = (StratifiedKFold if stratified else KFold)(n_splits=folds, shuffle=True,
+                                                           random_state=seed)
     for fold, (_, held_out) in enumerate(splitter.split(train, labels[train])):
         assignment[train[held_out]] = fold
     return assignment
 
 
-def split_problem(counts: Sequence[int], cv_config: Mapping) -> str | None:
-    """What stops the hold-out and the folds for these examples per class, or None."""
+def split_problem(counts: Sequence[int], cv_config: Mapping,
+                  task: str = "classification") -> str | None:
+    """What stops the hold-out and the folds for these examples per class (a regression's:
+    one count, all its examples), or None."""
     counts = np.asarray(counts)
     counts = counts[counts > 0]
     smallest, total = int(counts.min()), int(counts.sum())
     needed = cv_config["folds"] + 1
+    if task == REGRESSION:
+        n_test = int(np.ceil(cv_config["test_fraction"] * total))
+        if total - n_test < cv_config["folds"] or n_test < 1:
+            return (f"dataset: {total} examples give a test set of {n_test} and "
+                    f"{total - n_test} for cross-validation; {cv_config['folds']} folds need "
+                    f"at least one example each (raise dataset.limit or lower cv.folds)")
+        return None
     if smallest < needed:
         return (f"dataset: the rarest class has {smallest} examples; {cv_config['folds']} "
                 f"folds plus a test set need at least {needed} per class "
@@ -269,7 +298,10 @@ def sha256(array: np.ndarray) -> str:
 
 def prepare(dataset_config: dict, cv_config: dict):
     """Load, subset, normalise and split. Returns (x, y, folds, metadata)."""
-    dataset = load(dataset_config["name"], dataset_config["path"], dataset_config.get("target"))
+    task = task_of(dataset_config)
+    regression = task == REGRESSION
+    dataset = load(dataset_config["name"], dataset_config["path"], dataset_config.get("target"),
+                   task)
     selected = dataset_config.get("classes")
     if selected is not None:
         dataset = select_classes(dataset, selected)
@@ -277,15 +309,17 @@ def prepare(dataset_config: dict, cv_config: dict):
     labels = dataset.labels
     classes = np.unique(labels)
     if len(classes) < 2:
-        raise DataError(f"dataset {dataset.source}: needs at least 2 classes, got {len(classes)}")
+        what = "distinct targets" if regression else "classes"
+        raise DataError(f"dataset {dataset.source}: needs at least 2 {what}, got {len(classes)}")
     keep = np.arange(len(labels))
     if dataset_config["limit"] is not None:
-        keep = stratified_subset(labels, dataset_config["limit"], seed)
+        keep = stratified_subset(labels, dataset_config["limit"], seed, not regression)
     y = labels[keep]
-    problem = split_problem(np.bincount(y), cv_config)
+    problem = split_problem([len(y)] if regression else np.bincount(y), cv_config, task)
     if problem:
         raise DataError(problem)
-    folds = assign_folds(y, cv_config["folds"], cv_config["test_fraction"], seed)
+    folds = assign_folds(y, cv_config["folds"], cv_config["test_fraction"], seed,
+                         not regression)
     if dataset.features is None:
         x = (dataset.images[keep].astype(np.float32) / np.float32(dataset.scale))
         normalisation = f"pixels / {dataset.scale:g} -> [0, 1], float32"
@@ -298,17 +332,25 @@ def prepare(dataset_config: dict, cv_config: dict):
         "name": dataset_config["name"],
         "examples": int(len(y)),
         "image_shape": list(x.shape[1:]),
-        "classes": [int(c) for c in np.unique(y)],
-        # The dataset's own label of each class (dataset.classes remaps them to 0..n-1).
-        "original_labels": ([int(c) for c in selected] if selected is not None
-                            else [int(c) for c in np.unique(y)]),
+    }
+    if regression:
+        # Said as found: the targets are not standardised (a network's harness scales them
+        # per fold, hpstudy.objectives.keras_classifier; a user's function gets them as is).
+        metadata.update(task=task, target_mean=float(y.mean()), target_std=float(y.std()))
+    else:
+        metadata.update(
+            classes=[int(c) for c in np.unique(y)],
+            # The dataset's own label of each class (dataset.classes remaps them to 0..n-1).
+            original_labels=([int(c) for c in selected] if selected is not None
+                             else [int(c) for c in np.unique(y)]))
+    metadata.update({
         "folds": cv_config["folds"],
         "test_examples": int((folds == TEST_FOLD).sum()),
         "fold_sizes": [int((folds == k).sum()) for k in range(cv_config["folds"])],
         "normalisation": normalisation,
         "split_seed": seed,
         "sha256": {"x": sha256(x), "y": sha256(y), "folds": sha256(folds)},
-    }
+    })
     if dataset.features is not None:
         metadata.update(features=list(dataset.features), target=dataset_config["target"])
     if dataset.label_names is not None:
@@ -327,13 +369,19 @@ def standardise(features: np.ndarray, fitted_on: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FoldData:
-    """The arrays one (trial, fold) job trains and validates on."""
+    """The arrays one (trial, fold) job trains and validates on. `classes`: how many (labels
+    0..classes-1), or None for a regression's real-valued targets."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
-    classes: int
+    classes: int | None
+
+
+def _classes(y: np.ndarray) -> int | None:
+    """prepare writes class labels as int64 and a regression's targets as float64."""
+    return None if y.dtype.kind == "f" else int(y.max()) + 1
 
 
 def load_fold(x_path, y_path, folds_path, fold: int) -> FoldData:
@@ -342,8 +390,7 @@ def load_fold(x_path, y_path, folds_path, fold: int) -> FoldData:
     assignment = np.load(folds_path)
     train = (assignment != TEST_FOLD) & (assignment != fold)
     val = assignment == fold
-    return FoldData(np.asarray(x[train]), y[train], np.asarray(x[val]), y[val],
-                    int(y.max()) + 1)
+    return FoldData(np.asarray(x[train]), y[train], np.asarray(x[val]), y[val], _classes(y))
 
 
 def load_train_test(x_path, y_path, folds_path) -> FoldData:
@@ -352,5 +399,4 @@ def load_train_test(x_path, y_path, folds_path) -> FoldData:
     y = np.load(y_path)
     assignment = np.load(folds_path)
     train, test = assignment != TEST_FOLD, assignment == TEST_FOLD
-    return FoldData(np.asarray(x[train]), y[train], np.asarray(x[test]), y[test],
-                    int(y.max()) + 1)
+    return FoldData(np.asarray(x[train]), y[train], np.asarray(x[test]), y[test], _classes(y))

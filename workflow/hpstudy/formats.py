@@ -38,7 +38,7 @@ TABLE_SUFFIXES = (".csv", ".parquet")
 @dataclass(frozen=True)
 class Dataset:
     images: np.ndarray  # uint8 or float, (n, h, w); a table's features, (n, columns)
-    labels: np.ndarray  # (n,)
+    labels: np.ndarray  # (n,): int64 class labels; float64 targets of a regression
     scale: float  # divide images by this to get [0, 1]
     source: str
     # A table's feature columns, in order (None: images); prepare_data standardises them.
@@ -200,22 +200,42 @@ def _coded(text: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     return labels.astype(np.int64), tuple(str(name) for name in names)
 
 
-def _labels(y: np.ndarray, what: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
+REGRESSION = "regression"  # dataset.task: a real-valued target (classification: labels)
+
+
+def _regression_targets(y: np.ndarray, what: str) -> np.ndarray:
+    """A regression's targets as float64: numbers, every one finite."""
+    if y.dtype.kind not in "iuf" or y.dtype.kind == "b":
+        raise DataError(f"{what}: dataset.task regression needs numbers, got {y.dtype} "
+                        f"values such as {y.ravel()[:3].tolist()}")
+    targets = y.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(targets))
+    if bad.size:
+        raise DataError(f"{what}: NaN or infinite targets in {bad.size} row(s), the first "
+                        f"{bad[:5].tolist()}: fill or drop them first")
+    return targets
+
+
+def _labels(y: np.ndarray, what: str, task: str = "classification"
+            ) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """(labels 0, 1, ..., their names) of a label array: integers (or floats that are whole
-    numbers) as they are; text as 0..k-1 in sorted order, named."""
+    numbers) as they are; text as 0..k-1 in sorted order, named. A regression's targets:
+    float64, unnamed."""
+    if task == REGRESSION:
+        return _regression_targets(y, what), None
     if y.dtype.kind in "US":
         return _coded(y)
     if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not (
             np.isfinite(y).all() and (y == np.round(y)).all())):
         raise DataError(f"{what}: labels must be integers 0, 1, 2, ... (or text), got "
-                        f"{y.dtype} values such as {y.ravel()[:3].tolist()}: a study "
-                        f"classifies")
+                        f"{y.dtype} values such as {y.ravel()[:3].tolist()}: for "
+                        f"real-valued targets set dataset.task: regression")
     if y.size and y.min() < 0:
         raise DataError(f"{what}: negative labels; classes are labels 0, 1, 2, ...")
     return y.astype(np.int64), None
 
 
-def _load_xy(path: Path, x: np.ndarray, y: np.ndarray) -> Dataset:
+def _load_xy(path: Path, x: np.ndarray, y: np.ndarray, task: str) -> Dataset:
     """X and y: X of shape (examples, features) is a table (standardised like one, its
     columns x0, x1, ...); (examples, height, width[, channels]), images."""
     where = f"dataset.path {path}"
@@ -229,15 +249,16 @@ def _load_xy(path: Path, x: np.ndarray, y: np.ndarray) -> Dataset:
         rows = np.flatnonzero(bad)
         raise DataError(f"{where}: X has NaN or infinite values in {len(rows)} row(s), the "
                         f"first {rows[:5].tolist()}: fill or drop them first")
-    labels, names = _labels(y, f"{where}: y")
+    labels, names = _labels(y, f"{where}: y", task)
     if x.ndim == 2:
         features = tuple(f"x{column}" for column in range(x.shape[1]))
         return Dataset(x.astype(np.float64), labels, 1.0, f"npz:{path.name}", features, names)
     return Dataset(x, labels, _image_scale(x), f"npz:{path.name}", None, names)
 
 
-def load_npz(path: Path) -> Dataset:
-    """An archive of X and y; or Keras-style x_train, y_train and optionally x_test, y_test."""
+def load_npz(path: Path, task: str = "classification") -> Dataset:
+    """An archive of X and y; or Keras-style x_train, y_train and optionally x_test, y_test
+    (images and their class labels)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -245,7 +266,7 @@ def load_npz(path: Path) -> Dataset:
         raise DataError(f"dataset.path {path}: not a readable .npz archive ({error})") from error
     pairs = npz_pairs(path, arrays)
     if pairs == [XY]:
-        return _load_xy(path, arrays["X"], arrays["y"])
+        return _load_xy(path, arrays["X"], arrays["y"], task)
     images, labels = [], []
     for x_name, y_name in pairs:
         check_pair(arrays[x_name].shape, arrays[y_name].shape, f"dataset.path {path}")
@@ -268,11 +289,12 @@ def npz_member_shape(archive, name: str) -> tuple[int, ...]:
     return archive[name].shape  # format 3.0 (utf-8 field names) has no public header reader
 
 
-def read_table(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, list[str],
-                                                        tuple[str, ...] | None]:
+def read_table(path: Path, target: str | None, task: str = "classification"
+               ) -> tuple[np.ndarray, np.ndarray, list[str], tuple[str, ...] | None]:
     """(features, labels, feature names, label names) of a CSV or Parquet table: every column
     but `target` a numeric feature, none with a missing value. Integer targets are the labels
-    as they are; others (text) become 0..k-1 in sorted order, named by label names."""
+    as they are; others (text) become 0..k-1 in sorted order, named by label names. A
+    regression's target: its numbers, as float64."""
     import pandas as pd
 
     try:
@@ -303,6 +325,13 @@ def read_table(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, 
                         + ", ".join(f"{column} ({count} rows)" for column, count in missing.items())
                         + ": fill or drop them first")
     values = frame[target]
+    if task == REGRESSION:
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise DataError(f"dataset.target: {target!r} holds {values.dtype} values such as "
+                            f"{values.head(3).tolist()}; dataset.task regression needs numbers")
+        return (frame[features].to_numpy(np.float64),
+                _regression_targets(values.to_numpy(), f"dataset.target {target!r}"),
+                features, None)
     if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
         labels, names = values.to_numpy(np.int64), None
     else:
@@ -313,6 +342,6 @@ def read_table(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, 
     return frame[features].to_numpy(np.float64), labels.astype(np.int64), features, names
 
 
-def load_table(path: Path, target: str | None) -> Dataset:
-    x, labels, features, names = read_table(path, target)
+def load_table(path: Path, target: str | None, task: str = "classification") -> Dataset:
+    x, labels, features, names = read_table(path, target, task)
     return Dataset(x, labels, 1.0, f"table:{path.name}", tuple(features), names)

@@ -278,7 +278,7 @@ def evaluate_test(objective: str, settings: Mapping, strategy: str, score_paths:
         "cv_objective": best["objective"], "status": record["status"],
         "test_objective": record["test_objective"],
     }
-    for key in ("test_accuracy", "test_loss"):
+    for key in ("test_accuracy", "test_rmse", "test_loss"):
         if key in record:
             result[key] = record[key]
     # The fit time is logged, not written: test.json is a pure function of the job's inputs.

@@ -91,6 +91,15 @@ class Plan:
         return objective_class(self.objective_name)
 
     @property
+    def fold_metric(self) -> str | None:
+        """The per-fold score the report plots: the objective's (Objective.fold_metric), but
+        RMSE for a network regressing (dataset.task regression)."""
+        metric = self.objective.fold_metric
+        if metric == "accuracy" and self.config.get("dataset", {}).get("task") == "regression":
+            return "rmse"
+        return metric
+
+    @property
     def job_modules(self) -> list[str]:
         """What this study's jobs import: the warm worker (hpstudy.worker) imports each once,
         so that no job pays for it. The user's functions are entries (`file.py:function`,

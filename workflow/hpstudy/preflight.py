@@ -12,7 +12,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from hpstudy.config import ConfigError
-from hpstudy.data import DataError, SourceFacts, check_source, split_problem, stratified_subset
+from hpstudy.data import (
+    REGRESSION,
+    DataError,
+    SourceFacts,
+    check_source,
+    split_problem,
+    stratified_subset,
+    task_of,
+)
 from hpstudy.plan import Plan
 
 CONFIG_PREFIX = "invalid config: "
@@ -70,13 +78,15 @@ def check_plan(plan: Plan) -> SourceFacts | None:
         return None
     config = plan.config
     facts = check_source(config["dataset"])
+    task = task_of(config["dataset"])
     classes = None
     if facts.label_counts is not None:
         counts = selected_counts(facts.label_counts, config["dataset"])
-        problem = split_problem(counts, config["cv"])
+        problem = split_problem(counts, config["cv"], task)
         if problem:
             raise DataError(problem)
-        classes = sum(1 for count in counts if count)
+        if task != REGRESSION:  # a regression has no classes: None
+            classes = sum(1 for count in counts if count)
     problems = plan.objective.check_data(plan.objective_settings, plan.space,
                                          facts.image_shape, classes)
     if problems:

@@ -85,7 +85,7 @@ rule report:
             space=PLAN.config["space"],
             margin=PLAN.config["report"]["margin"],
             repeats=repeat_trials(),
-            fold_metric=PLAN.objective.fold_metric,
+            fold_metric=PLAN.fold_metric,
             config=RESULTS_CONFIG,
             config_hash=config_hash(RESULTS_CONFIG),
             seed=PLAN.seed,

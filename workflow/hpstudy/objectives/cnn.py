@@ -10,7 +10,7 @@ the network is a builder of the same form as a user's (objective.keras).
 
 from __future__ import annotations
 
-from hpstudy.objectives.keras_classifier import COUNT, TUNABLE, KerasClassifier
+from hpstudy.objectives.keras_classifier import COUNT, TUNABLE, KerasClassifier, output_layer
 
 
 def build_model(params, input_shape, n_classes):
@@ -31,7 +31,7 @@ def build_model(params, input_shape, n_classes):
         *dropout,
         layers.Dense(params["dense_units"], activation=activation,
                      kernel_initializer=initializer),
-        layers.Dense(n_classes, activation="softmax"),
+        output_layer(n_classes),
     ])
 
 

@@ -8,10 +8,11 @@ from). docs/own-model.md is the contract, for the user.
 hpstudy.objectives.python_entry) called with the arguments its signature names, from
 BUILDER_ARGUMENTS: `params` (the fold's settings: the block's, with the trial's values over
 them), `input_shape` (one example's) and `n_classes`. It returns a Keras model, or a list of
-layers (a Sequential of them), whose last layer is a softmax over n_classes; the harness
-compiles it. The built-in networks are builders of this form (cnn.build_model,
-mlp.build_model). A search-space parameter that is not a harness setting is the builder's
-own: it reaches the builder in `params` only.
+layers (a Sequential of them), whose last layer is a softmax over n_classes (n_classes None,
+a regression: one linear output, keras_classifier.output_layer); the harness compiles it.
+The built-in networks are builders of this form (cnn.build_model, mlp.build_model). A
+search-space parameter that is not a harness setting is the builder's own: it reaches the
+builder in `params` only.
 """
 
 from __future__ import annotations
@@ -81,10 +82,13 @@ class KerasBuilder(KerasClassifier):
         if not isinstance(built, keras.Model):
             raise TrialFailed(f"TypeError: {name}() returned {type(built).__name__}, not a "
                               f"Keras model or a list of layers")
-        if tuple(built.output_shape) != (None, classes):
+        outputs = 1 if classes is None else classes
+        if tuple(built.output_shape) != (None, outputs):
+            needs = ("one linear output last (dataset.task regression: n_classes is None)"
+                     if classes is None else f"a softmax over the {classes} classes last")
             raise TrialFailed(f"ValueError: {name}()'s model outputs shape "
                               f"{tuple(built.output_shape)}; the harness needs (None, "
-                              f"{classes}): a softmax over the {classes} classes last")
+                              f"{outputs}): {needs}")
         return built
 
 

@@ -1,6 +1,8 @@
 """What the Keras networks share (cnn, mlp): TensorFlow set-up, one fold's training with the
 divergence guard, the CV score, the held-out test, and the seed write-ups' tunables
 (initializer, activation, dropout, optimizer, Nesterov momentum, learning-rate schedules).
+The networks classify; with dataset.task regression (FoldData.classes None) they regress
+instead, as described at the end.
 
 A network module subclasses KerasClassifier with its `network` (a builder: the module's own,
 or the user's for objective.keras) and its own schema block.
@@ -18,6 +20,15 @@ scored as such.
 A fold whose model cannot be built or fitted with the trial's params (a kernel larger than its
 input, out of memory: hpstudy.outcome.failure_kind) is recorded `failed` instead, with its
 reason; its trial gets no objective (None), as the report draws failed trials.
+
+Regression: the builder gets n_classes None and ends in one linear output. The fold's target
+is standardised with its training rows' mean and deviation (what SGD's default learning
+rates suit, whatever the target's units), the network trains on mean squared error, and its
+RMSE is reported back in the target's units: metric rmse (the default), objective = mean CV
+RMSE; metric loss, the mean CV squared error of the standardised target. A fold diverges past
+`divergence_factor` x 1, the loss of guessing the mean; a diverged trial's objective is the
+RMSE of guessing the training mean (the deviation of the fold's training target; the loss
+metric: 1).
 """
 
 from __future__ import annotations
@@ -64,9 +75,40 @@ def _finite_or_none(value):
 
 
 def penalty(settings, classes: int) -> float:
+    """A classifier's objective at chance level."""
     if settings["metric"] == "loss":
         return math.log(classes)
     return math.log10(1 - 1 / classes)
+
+
+def chance_objective(settings, records) -> float:
+    """The objective of a model no better than chance, for a diverged trial or test: a
+    classifier's guessing uniformly, a regression's guessing its training mean (the largest
+    RMSE of it over the records' folds)."""
+    if records[0]["classes"] is not None:
+        return penalty(settings, records[0]["classes"])
+    if settings["metric"] == "loss":
+        return 1.0
+    return max(record["target_std"] for record in records)
+
+
+def output_layer(n_classes: int | None, **dense):
+    """A network's last layer: a softmax over n_classes, or, for a regression (None), one
+    linear output. `dense`: the Dense layer's other arguments (its kernel initializer)."""
+    from keras import layers
+
+    if n_classes is None:
+        return layers.Dense(1, **dense)
+    return layers.Dense(n_classes, activation="softmax", **dense)
+
+
+def _scaling(y_train):
+    """(mean, deviation) that standardise a regression's training target (deviation 1 for
+    a constant one)."""
+    import numpy as np
+
+    mean, deviation = float(np.mean(y_train)), float(np.std(y_train))
+    return mean, deviation if deviation > 0 else 1.0
 
 
 class KerasClassifier(Objective):
@@ -119,18 +161,25 @@ class KerasClassifier(Objective):
     @classmethod
     @abstractmethod
     def network(cls, settings: dict, input_shape: tuple[int, ...], classes: int):
-        """The network for inputs of `input_shape`, softmax over `classes` last, not
-        compiled: a builder (cnn.build_model, mlp.build_model, the user's for
-        objective.keras) given the fold's settings."""
+        """The network for inputs of `input_shape`, softmax over `classes` last (classes
+        None, a regression: one linear output), not compiled: a builder (cnn.build_model,
+        mlp.build_model, the user's for objective.keras) given the fold's settings."""
 
     @classmethod
     def build_model(cls, settings: dict, input_shape: tuple[int, ...], classes: int,
                     steps_per_epoch: int = 1):
         """The network, compiled with the settings' optimizer (and learning-rate schedule),
-        sparse categorical cross-entropy and accuracy: what every network trains with."""
+        sparse categorical cross-entropy and accuracy: what every network trains with (a
+        regression, classes None: mean squared error and RMSE)."""
+        import keras
+
         model = cls.network(settings, input_shape, classes)
-        model.compile(optimizer=make_optimizer(settings, steps_per_epoch),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        if classes is None:
+            loss, metrics = "mean_squared_error", [keras.metrics.RootMeanSquaredError("rmse")]
+        else:
+            loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+        model.compile(optimizer=make_optimizer(settings, steps_per_epoch), loss=loss,
+                      metrics=metrics)
         return model
 
     @classmethod
@@ -172,7 +221,9 @@ class KerasClassifier(Objective):
             def on_epoch_end(self, epoch, logs=None):
                 self._check(float((logs or {}).get("loss", 0.0)), divergence_limit)
 
-        divergence_limit = settings["divergence_factor"] * math.log(data.classes)
+        regression = data.classes is None
+        divergence_limit = settings["divergence_factor"] * (
+            1.0 if regression else math.log(data.classes))
         guard = DivergenceGuard()
         callbacks = [guard]
         if settings["early_stopping_patience"] is not None:
@@ -180,6 +231,10 @@ class KerasClassifier(Objective):
                 monitor="val_loss", patience=settings["early_stopping_patience"],
                 min_delta=settings["early_stopping_min_delta"]))
         x_train, x_val = cls.inputs(data.x_train), cls.inputs(data.x_val)
+        y_train, y_val = data.y_train, data.y_val
+        if regression:
+            target_mean, target_std = _scaling(y_train)
+            y_train, y_val = ((y - target_mean) / target_std for y in (y_train, y_val))
         steps_per_epoch = math.ceil(len(x_train) / settings["batch_size"])
         if start_from:  # compiled, with the optimizer's state (its step count included)
             # Outside trial_failures: a checkpoint Keras cannot read is our problem.
@@ -188,12 +243,15 @@ class KerasClassifier(Objective):
             if not start_from:
                 model = cls.build_model(settings, x_train.shape[1:], data.classes,
                                         steps_per_epoch)
-            fit = model.fit(x_train, data.y_train, validation_data=(x_val, data.y_val),
+            fit = model.fit(x_train, y_train, validation_data=(x_val, y_val),
                             batch_size=settings["batch_size"], epochs=settings["epochs"],
                             initial_epoch=first_epoch, shuffle=True, verbose=0,
                             callbacks=callbacks)
         history = {key: [_finite_or_none(v) for v in values]
                    for key, values in fit.history.items()}
+        if regression:  # RMSE back in the target's units (the loss stays standardised)
+            history = {key: [v * target_std if v is not None and key.endswith("rmse") else v
+                             for v in values] for key, values in history.items()}
         final = {key: values[-1] if values else None for key, values in history.items()}
         diverged = guard.diverged or any(v is None for v in final.values())
         if diverged:
@@ -209,6 +267,7 @@ class KerasClassifier(Objective):
             "train_examples": int(len(data.y_train)),
             "val_examples": int(len(data.y_val)),
             "classes": data.classes,
+            **({"target_std": target_std} if regression else {}),
         }
 
     @classmethod
@@ -216,6 +275,14 @@ class KerasClassifier(Objective):
         """Retrain on every cross-validation example, score once on the held-out test set."""
         record = cls.evaluate_fold(settings, params, "test", seed, data, threads)
         settings = {**settings, **params}
+        if data.classes is None:
+            rmse = record["metrics"].get("val_rmse") if record["status"] == "ok" else None
+            test_objective = (chance_objective(settings, [record]) if rmse is None
+                              else record["metrics"]["val_loss"] if settings["metric"] == "loss"
+                              else rmse)
+            record.update({"test_objective": test_objective, "test_rmse": rmse,
+                           "test_loss": record["metrics"].get("val_loss")})
+            return record
         if record["status"] == "ok":
             accuracy = record["metrics"]["val_accuracy"]
             test_objective = (record["metrics"]["val_loss"] if settings["metric"] == "loss"
@@ -230,29 +297,32 @@ class KerasClassifier(Objective):
     def failed_fold(cls, settings, reason, data):
         return {**super().failed_fold(settings, reason, data),
                 "train_examples": int(len(data.y_train)), "val_examples": int(len(data.y_val)),
-                "classes": data.classes}
+                "classes": data.classes,
+                **({"target_std": _scaling(data.y_train)[1]} if data.classes is None else {})}
 
     @classmethod
     def score_trial(cls, settings, fold_records):
         status = trial_status(fold_records)
+        score = "accuracy" if fold_records[0]["classes"] is not None else "rmse"
         metrics = {}
         for record in fold_records:
-            metrics[f"fold_{record['fold']}_accuracy"] = record["metrics"].get("val_accuracy")
+            metrics[f"fold_{record['fold']}_{score}"] = record["metrics"].get(f"val_{score}")
         if status == "failed":  # no objective: the report draws it as failed, not penalised
             return {"status": status, "objective": None, "metrics": metrics}
         if status != "ok":
-            return {"status": status,
-                    "objective": penalty(settings, fold_records[0]["classes"]),
+            return {"status": status, "objective": chance_objective(settings, fold_records),
                     "metrics": metrics}
-        accuracies = [r["metrics"]["val_accuracy"] for r in fold_records]
+        scores = [r["metrics"][f"val_{score}"] for r in fold_records]
         losses = [r["metrics"]["val_loss"] for r in fold_records]
         metrics.update({
-            "cv_accuracy_mean": statistics.fmean(accuracies),
-            "cv_accuracy_std": statistics.pstdev(accuracies),
+            f"cv_{score}_mean": statistics.fmean(scores),
+            f"cv_{score}_std": statistics.pstdev(scores),
             "cv_loss_mean": statistics.fmean(losses),
         })
         if settings["metric"] == "loss":
             objective = metrics["cv_loss_mean"]
+        elif score == "rmse":
+            objective = metrics["cv_rmse_mean"]
         else:
             objective = math.log10(max(1.0 - metrics["cv_accuracy_mean"], ERROR_FLOOR))
         return {"status": status, "objective": objective, "metrics": metrics}

@@ -1,7 +1,8 @@
 """The seed write-up's dense network for flattened images, on TensorFlow like the CNN.
 
 Flatten -> Dense(units, activation, kernel_initializer) -> Dropout(dropout) ->
-Dense(units, activation, kernel_initializer) -> Dense(classes, softmax, kernel_initializer);
+Dense(units, activation, kernel_initializer) -> Dense(classes, softmax, kernel_initializer)
+(a regression: Dense(1), linear);
 the write-up's defaults: 64 units, dropout 0.1, the `uniform` initializer. Training, scoring
 and the held-out test: hpstudy.objectives.keras_classifier; the network is a builder of the
 same form as a user's (objective.keras).
@@ -9,7 +10,7 @@ same form as a user's (objective.keras).
 
 from __future__ import annotations
 
-from hpstudy.objectives.keras_classifier import COUNT, TUNABLE, KerasClassifier
+from hpstudy.objectives.keras_classifier import COUNT, TUNABLE, KerasClassifier, output_layer
 
 
 def build_model(params, input_shape, n_classes):
@@ -26,7 +27,7 @@ def build_model(params, input_shape, n_classes):
         layers.Dense(params["units"], activation=activation, kernel_initializer=initializer),
         *dropout,
         layers.Dense(params["units"], activation=activation, kernel_initializer=initializer),
-        layers.Dense(n_classes, activation="softmax", kernel_initializer=initializer),
+        output_layer(n_classes, kernel_initializer=initializer),
     ])
 
 

@@ -130,10 +130,12 @@ def cv_folds_figure(strategy: str, table: pd.DataFrame, n_best: int = N_BEST,
     for position, values in enumerate(data, start=1):
         axis.scatter(np.full(len(values), position), values, s=14, zorder=3,
                      color=strategy_colour(strategy, [strategy]))
-    metric = "accuracy" if columns[0].endswith("_accuracy") else "value"
+    # A network's fold score (a classifier's accuracy, a regression's RMSE), or the value a
+    # function or table gives.
+    metric = {"_accuracy": "accuracy", "_rmse": "RMSE"}.get(
+        columns[0][columns[0].rfind("_"):])
     axis.set_xlabel("trial id (best objective first)")
-    axis.set_ylabel(f"validation {metric} per fold" if metric == "accuracy"
-                    else "objective value per fold")
+    axis.set_ylabel(f"validation {metric} per fold" if metric else "objective value per fold")
     axis.set_title(f"{strategy}: CV folds of the {len(best)} best trials")
     figure.tight_layout()
     return figure

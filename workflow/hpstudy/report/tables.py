@@ -139,15 +139,17 @@ def comparison_table(trials: Mapping[str, pd.DataFrame], parameters: Sequence[st
                      test_results: Mapping[str, Mapping[str, Any]] | None = None
                      ) -> pd.DataFrame:
     """One row per strategy: trials, ok, failed_or_diverged, best_objective, [test_objective,
-    test_accuracy], the best trial's params, best_trial (id), trials_to_margin and, for an
-    objective with a fidelity, resource (epochs trained, summed over folds) and
+    test_accuracy or test_rmse], the best trial's params, best_trial (id), trials_to_margin
+    and, for an objective with a fidelity, resource (epochs trained, summed over folds) and
     resource_to_margin. No measured times: the same trials give the same bytes (see
     training_time_table).
     """
     target = overall_best(trials)
     with_resource = any("resource" in table.columns for table in trials.values())
-    with_accuracy = bool(test_results) and any(
-        "test_accuracy" in (result or {}) for result in test_results.values())
+    # A network's held-out score beside its objective: a classifier's accuracy, a
+    # regression's RMSE (in the target's units).
+    test_scores = [key for key in ("test_accuracy", "test_rmse") if test_results and any(
+        key in (result or {}) for result in test_results.values())]
     rows = []
     for strategy, table in trials.items():
         ok, results = table[ok_mask(table)], table[result_mask(table)]
@@ -157,8 +159,8 @@ def comparison_table(trials: Mapping[str, pd.DataFrame], parameters: Sequence[st
         if test_results is not None:
             result = test_results.get(strategy) or {}
             row["test_objective"] = number(result.get("test_objective"))
-            if with_accuracy:
-                row["test_accuracy"] = number(result.get("test_accuracy"))
+            for key in test_scores:
+                row[key] = number(result.get(key))
         best = results.loc[results["objective"].idxmin()] if len(results) else None
         for name in parameters:
             row[name] = best[name] if best is not None else None
