@@ -214,3 +214,43 @@ def test_a_users_function_is_preloaded_into_the_cache_its_jobs_inherit(tmp_path,
     assert f"worker: not preloaded: {broken}:fit: RuntimeError: no GPU here" in \
         capsys.readouterr().out
     load_function.cache_clear()
+
+
+REMEMBER = """
+import json, os, threadpoolctl
+import numpy, mlflow.store.db.utils as utils
+from hpstudy import launch, worker
+head = utils._get_latest_schema_revision()
+worker.remember()
+controller = launch.threadpools()
+read, write = os.pipe()
+if os.fork() == 0:  # a job: what it inherits, and its thread limit
+    with launch.threadpools().limit(limits=1):
+        limited = [pool["num_threads"] for pool in threadpoolctl.threadpool_info()]
+    os.write(write, json.dumps({
+        "same_controller": launch.threadpools() is controller,
+        "schema_head": utils._get_latest_schema_revision(),
+        "schema_head_cached": utils._get_latest_schema_revision.cache_info().currsize,
+        "limited": limited}).encode())
+    os._exit(0)
+os.close(write)
+print(os.read(read, 65536).decode())
+"""
+
+
+def test_the_worker_works_out_once_what_its_jobs_share():
+    """worker.remember: the thread-limit controller (launch.threadpools) and MLflow's schema
+    head are made before the first fork, so a job reuses both (in a fresh interpreter: it
+    changes MLflow's module)."""
+    result = subprocess.run([sys.executable, "-c", REMEMBER], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    child = json.loads(result.stdout)
+    assert child["same_controller"] and child["schema_head_cached"] == 1
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    script = ScriptDirectory.from_config(_get_alembic_config(db_url=""))
+    assert [child["schema_head"]] == list(script.get_heads())  # alembic's own answer
+    # numpy's BLAS is found and limited to the job's one thread.
+    assert child["limited"] and set(child["limited"]) == {1}

@@ -77,14 +77,29 @@ class Job:
         self.threads = threads
 
 
+_THREADPOOLS = []
+
+
+def threadpools():
+    """threadpoolctl's controller of the BLAS and OpenMP libraries this process has loaded,
+    made once: making one scans every loaded library (about 0.1 CPU s with TensorFlow's
+    stack), which threadpool_limits would do again for every job. The warm worker makes it
+    after its imports (worker.main), so its forked jobs inherit it; a library a job loads
+    later than that is not limited (as with threadpool_limits, which sees only libraries
+    loaded when it is entered)."""
+    if not _THREADPOOLS:
+        from threadpoolctl import ThreadpoolController
+
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0]
+
+
 def run_script(script: str, spec: dict, threads: int, log: str) -> int:
     """Run workflow/scripts/<script>.py on this job; its exit status (1 when it raised).
 
     Called in the worker's forked child or in this process. BLAS and OpenMP pools are capped
     at the job's threads, as Snakemake's OMP_NUM_THREADS & co. do for a fresh interpreter
     (a forked child inherits pools the worker sized before the job's variables existed)."""
-    from threadpoolctl import threadpool_limits
-
     from hpstudy.noise import StderrFilter
 
     if not script.isidentifier():  # a name, never a path: only workflow/scripts/ runs
@@ -94,7 +109,7 @@ def run_script(script: str, spec: dict, threads: int, log: str) -> int:
     path = SCRIPTS / f"{script}.py"
     code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
     try:
-        with threadpool_limits(limits=threads):
+        with threadpools().limit(limits=threads):
             exec(code, {"__name__": "__main__", "__file__": str(path),
                         "snakemake": Job(spec, threads, log)})
     except SystemExit as stop:
