@@ -93,7 +93,9 @@ def test_arrays_of_real_targets_prepare_as_the_same_regression_table(diabetes_cs
     from_table, from_arrays = data.prepare(_dataset(diabetes_csv), CV), data.prepare(arrays, CV)
     for table_array, arrays_array in zip(from_table[:3], from_arrays[:3], strict=True):
         np.testing.assert_array_equal(table_array, arrays_array)
-    assert load_plan(_config(arrays)).objective_settings["metric"] == "rmse"
+    plan = load_plan(_config(arrays))
+    assert plan.objective_settings["metric"] == "rmse" and plan.fold_metric == "rmse"
+    assert load_plan(_config({"name": "digits"})).fold_metric == "accuracy"
 
 
 def test_the_mlp_regresses_better_than_the_mean_and_reports_rmse_in_the_targets_units(

@@ -105,3 +105,22 @@ def test_cost_axis_counts_epochs_and_only_full_fidelity_results():
     assert list(lines["sha"].get_xdata()) == [2, 4, 8, 20]
     assert report.best_so_far_resource_figure(
         {s: t.drop(columns="resource") for s, t in trials.items()}) is None
+
+
+def test_a_regressions_held_out_rmse_and_fold_rmses_are_reported():
+    """dataset.task regression: test.json holds test_rmse (not test_accuracy), trials.csv
+    fold_<k>_rmse; the comparison table carries the held-out RMSE and the CV-folds figure
+    names it."""
+    trials = {"random": pd.DataFrame({
+        "trial": [0, 1, 2], "round": [0, 0, 0], "x": [1.0, 2.0, 3.0],
+        "objective": [60.0, 55.0, 58.0], "status": ["ok"] * 3,
+        "fold_0_rmse": [61.0, 54.0, 57.0], "fold_1_rmse": [59.0, 56.0, 59.0]})}
+    tests = {"random": {"test_objective": 57.5, "test_rmse": 57.5, "test_loss": 0.54}}
+    rows = report.comparison_table(trials, ["x"], test_results=tests).set_index("strategy")
+    assert rows.loc["random", "test_rmse"] == 57.5 and "test_accuracy" not in rows.columns
+    assert rows.loc["random", "best_objective"] == 55.0
+    figure = report.cv_folds_figure("random", trials["random"], fold_metric="rmse")
+    axis = main_axis(figure)
+    assert axis.get_ylabel() == "validation RMSE per fold"
+    assert [label.get_text() for label in axis.get_xticklabels()] == \
+        ["trial 1", "trial 2", "trial 0"]
