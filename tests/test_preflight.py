@@ -37,7 +37,11 @@ def test_a_searched_kernel_that_sometimes_fits_passes_and_returns_the_facts():
 def test_the_largest_kernel_is_the_one_keras_can_build():
     """ConvolutionalNetwork.largest_kernel against Keras itself: k builds, k + 1 does not."""
     from hpstudy.objectives.cnn import ConvolutionalNetwork as CNN
+    from hpstudy.objectives.keras_runtime import configure_tensorflow
 
+    # TensorFlow's threads as a training test in the same process sets them (they cannot
+    # change once it has run an op).
+    configure_tensorflow(1, "cpu")
     settings = {**Plan.from_config(load_config("default")).objective_settings}
     for shape in ((8, 8), (5, 4)):
         largest = CNN.largest_kernel(shape)

@@ -324,10 +324,12 @@ def _fidelity_errors(strategy: str, objective: str, settings: Mapping[str, Any],
 
 def _fill_metric(resolved: dict[str, Any], given: Mapping[str, Any]) -> list[str]:
     """A network's `metric` scores its task: a regression's defaults to rmse (accuracy, the
-    schema's default, is a classifier's); a metric of the other task is an error."""
+    schema's default, is a classifier's); a metric of the other task is an error. (The
+    networks are the objectives scored by accuracy per fold; a function's or a command's
+    `metric` names a key of what the user's code returns, and stays as given.)"""
     name = resolved["objective"]["name"]
     settings = resolved["objective"][name]
-    if "metric" not in settings or "dataset" not in resolved:
+    if objective_class(name).fold_metric != "accuracy" or "dataset" not in resolved:
         return []
     regression = resolved["dataset"].get("task") == REGRESSION
     if regression and "metric" not in ((given["objective"].get(name)) or {}):
