@@ -147,3 +147,74 @@ def test_setup_states_data_folds_budget_seeds_versions_and_compute():
     assert (rows["config hash"], rows["git commit"], rows["packages"]) == (
         "abc123 (all but execution and tracking)", "c0ffee", "numpy 2.0")
     assert isinstance(table, pd.DataFrame) and list(table.columns) == ["item", "value"]
+
+
+def test_the_signed_rank_null_distribution_is_scipys_exact_one():
+    from scipy.stats import wilcoxon as scipy_wilcoxon
+
+    from hpstudy.report.stats import signed_rank_null_cdf
+
+    for n in (1, 5, 7, 12):
+        cdf = signed_rank_null_cdf(n)
+        assert len(cdf) == n * (n + 1) // 2 + 1 and cdf[-1] == pytest.approx(1.0)
+        # scipy's exact one-sided p for T+ = t is P(T+ <= t): the same numbers.
+        ranks = np.arange(1.0, n + 1)
+        for t in range(0, len(cdf), max(1, len(cdf) // 7)):
+            # Differences whose positive ranks sum to t (greedy from the top), the rest < 0.
+            signs, left = -np.ones(n), t
+            for rank in range(n, 0, -1):
+                if rank <= left:
+                    signs[rank - 1], left = 1.0, left - rank
+            p = scipy_wilcoxon(signs * ranks, alternative="less", method="exact").pvalue
+            assert cdf[t] == pytest.approx(p), (n, t)
+
+
+@pytest.mark.parametrize("seeds", [6, 7, 10, 20])
+def test_the_hodges_lehmann_interval_is_the_signed_rank_test_inverted(seeds):
+    """Independent answers: the estimate is the median of every Walsh average, written out;
+    the interval's ends are where scipy's exact two-sided signed-rank test of the shifted
+    differences starts to reject at 5 % (just inside: it does not; just outside: it does)."""
+    from scipy.stats import wilcoxon as scipy_wilcoxon
+
+    from hpstudy.report.stats import hodges_lehmann
+
+    differences = np.random.default_rng(seeds).normal(0.3, 1.0, seeds)
+    estimate, low, high = hodges_lehmann(differences)
+    walsh = [(a + b) / 2 for i, a in enumerate(differences) for b in differences[i:]]
+    assert estimate == pytest.approx(np.median(walsh))
+    assert low < estimate < high
+
+    def p(shift):
+        return scipy_wilcoxon(differences - shift, method="exact").pvalue
+
+    gap = 1e-9
+    assert p(low + gap) > ALPHA and p(high - gap) > ALPHA
+    assert p(low - gap) <= ALPHA and p(high + gap) <= ALPHA
+
+
+def test_five_seeds_are_too_few_for_a_95_percent_interval():
+    from hpstudy.report.stats import hodges_lehmann
+
+    estimate, low, high = hodges_lehmann([0.1, -0.2, 0.4, 0.3, 0.25])
+    assert estimate == pytest.approx(0.2)  # the 8th of the 15 Walsh averages, sorted
+    assert np.isnan(low) and np.isnan(high)
+    assert all(np.isnan(hodges_lehmann([np.nan, np.inf])))
+
+
+def test_each_verdict_says_how_large_the_paired_difference_is():
+    from hpstudy.report.stats import hodges_lehmann
+
+    random = curves_with(0.0, seed=1)
+    curves = {"random": random, "tpe": random - 5.0, "gp": curves_with(0.0, seed=2)}
+    table = verdict_table(curves).set_index("strategy")
+    gp = table.loc["gp"]
+    expected = hodges_lehmann(curves["gp"][:, -1] - random[:, -1])
+    assert (gp["difference_estimate"], gp["difference_low"], gp["difference_high"]) == \
+        pytest.approx(expected)
+    assert gp["difference_low"] < 0 < gp["difference_high"]  # no difference detected
+    assert (f"gp minus random, paired by seed: {gp['difference_estimate']:.4g} (Hodges-Lehmann),"
+            f" 95 % CI {gp['difference_low']:.4g} to {gp['difference_high']:.4g}.") in \
+        gp["sentence"]
+    assert table.loc["tpe", "difference_estimate"] == pytest.approx(-5.0)
+    assert "tpe minus random, paired by seed: -5 (Hodges-Lehmann), 95 % CI -5 to -5." in \
+        table.loc["tpe", "sentence"]

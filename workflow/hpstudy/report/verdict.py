@@ -10,8 +10,11 @@ every budget (trials done) the comparison gets a paired two-sided Wilcoxon signe
 together with Benjamini-Hochberg
 (scipy.stats.false_discovery_control). The effect size a reader can check by eye is the share
 of seeds on which the strategy's best was lower than the reference's, with a Wilson 95 %
-interval (scipy.stats.binomtest). A difference *holds from* the smallest budget from which
-every later budget's corrected p is below ALPHA, in the direction of the full budget's.
+interval (scipy.stats.binomtest); its size, the Hodges-Lehmann estimate of the paired difference
+with the 95 % interval that inverts the same signed-rank test (stats.hodges_lehmann): beside a
+"no detectable difference", how large a difference the seeds rule out. A difference *holds
+from* the smallest budget from which every later budget's corrected p is below ALPHA, in the
+direction of the full budget's.
 
 Grid search has one result (it is deterministic): that value is compared with each seed of the
 reference, which tests the reference's seeds against a constant.
@@ -30,7 +33,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from hpstudy.report.stats import nan_stats, paired_wilcoxon
+from hpstudy.report.stats import hodges_lehmann, nan_stats, paired_wilcoxon
 from hpstudy.strategies import registry
 
 ALPHA = 0.05
@@ -39,7 +42,8 @@ MIN_SEEDS = 5
 VERDICT_COLUMNS = [
     "strategy", "reference", "seeds", "budget", "median_best", "q25_best", "q75_best",
     "reference_median_best", "reference_q25_best", "reference_q75_best", "median_difference",
-    "wins", "losses", "ties", "win_share", "win_share_low", "win_share_high", "wilcoxon_p",
+    "difference_estimate", "difference_low", "difference_high", "wins", "losses", "ties",
+    "win_share", "win_share_low", "win_share_high", "wilcoxon_p",
     "p_corrected", "significant", "holds_from_budget", "seeds_needed", "sentence"]
 
 
@@ -148,6 +152,7 @@ def verdict_table(curves: Mapping[str, np.ndarray], alpha: float = ALPHA,
         p_corrected = by_budget[budget][index]
         significant = bool(seeds >= MIN_SEEDS and p_corrected < alpha)
         difference = float(nan_stats(x - y)[0]) if seeds else math.nan
+        estimate, low_difference, high_difference = hodges_lehmann(x - y)
         holds_from = _holds_from(by_budget, index, budget, curves[strategy],
                                  curves[reference], difference, alpha) if significant else None
         median, q25, q75 = nan_stats(x) if seeds else (math.nan,) * 3
@@ -157,7 +162,9 @@ def verdict_table(curves: Mapping[str, np.ndarray], alpha: float = ALPHA,
             "median_best": float(median), "q25_best": float(q25), "q75_best": float(q75),
             "reference_median_best": float(ref_median), "reference_q25_best": float(ref_q25),
             "reference_q75_best": float(ref_q75), "median_difference": difference,
-            "wins": wins, "losses": losses, "ties": seeds - wins - losses,
+            "difference_estimate": estimate, "difference_low": low_difference,
+            "difference_high": high_difference, "wins": wins, "losses": losses,
+            "ties": seeds - wins - losses,
             "win_share": share, "win_share_low": low, "win_share_high": high,
             "wilcoxon_p": p, "p_corrected": p_corrected, "significant": significant,
             "holds_from_budget": holds_from, "seeds_needed": needed}
@@ -208,13 +215,14 @@ def sentence(row: Mapping, comparisons: int, deterministic: bool = False,
         tests = "no test: every paired difference is zero"
     constant = f"; {strategy} is deterministic: its one result against each seed" \
         if deterministic else ""
+    size = _difference(row, strategy, reference)
     if row["significant"]:
         better = row["median_difference"] < 0
         winner, loser = (strategy, reference) if better else (reference, strategy)
         count = row["wins"] if better else row["losses"]
         return (f"{winner} beat {loser} on {count} of {seeds} seeds ({_share(count, seeds)})"
                 f" at {row['budget']} trials ({medians}; {tests}{constant}); the difference "
-                f"holds from {row['holds_from_budget']} trials on.")
+                f"holds from {row['holds_from_budget']} trials on. {size}")
     reason = ""
     if seeds < row["seeds_needed"]:
         reason = (f" With {seeds} seeds the smallest p a paired test can give is "
@@ -222,7 +230,18 @@ def sentence(row: Mapping, comparisons: int, deterministic: bool = False,
                   f"{alpha:g} / {comparisons} comparisons.")
     return (f"No detectable difference between {strategy} and {reference} at "
             f"{row['budget']} trials: {strategy} was better on {row['wins']} of {seeds} "
-            f"seeds ({_share(row['wins'], seeds)}) ({medians}; {tests}{constant}).{reason}")
+            f"seeds ({_share(row['wins'], seeds)}) ({medians}; {tests}{constant}). {size}"
+            f"{reason}")
+
+
+def _difference(row: Mapping, strategy: str, reference: str) -> str:
+    """The paired difference's size: the Hodges-Lehmann estimate and its 95 % interval."""
+    estimate = (f"{strategy} minus {reference}, paired by seed: {_fmt(row['difference_estimate'])}"
+                f" (Hodges-Lehmann)")
+    if math.isnan(row["difference_low"]):
+        return f"{estimate}; too few seeds for a 95 % interval."
+    return (f"{estimate}, 95 % CI {_fmt(row['difference_low'])} to "
+            f"{_fmt(row['difference_high'])}.")
 
 
 def _share(count: int, seeds: int) -> str:
