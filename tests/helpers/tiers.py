@@ -37,20 +37,21 @@ def in_ci() -> bool:
 
 
 # The end-to-end tier's longest files, longest first, as measured (results/tests/e2e.xml,
-# the sum of a file's test times on two workers; 2026-12-02). pytest-xdist hands whole files
-# to its workers in collection order: started first, the long ones overlap the many short
-# ones, instead of one of them running alone at the end while the other workers sit idle.
-# Files not named here follow in their collection order.
+# the sum of a file's test times on three workers, a clean clone, 2026-12-03; the quick
+# suite's before its test ran it smaller). pytest-xdist hands whole files to its workers in
+# collection order: started first, the long ones overlap the many short ones, instead of one
+# of them running alone at the end while the other workers sit idle. Files not named here
+# follow in their collection order.
 LONGEST_FIRST = (
-    "tests/test_cluster.py",                           # 499 s: SLURM, PostgreSQL, the CNN
-    "tests/test_resume.py",                            # 344 s: six kills
-    "tests/test_workflow.py",                          # 368 s: eleven studies and reruns
-    "tests/strategies/test_multi_fidelity_study.py",   # 371 s before its kill ran SHA alone
-    "tests/test_examples.py",                          # 283 s
-    "tests/test_suite.py",                             # 267 s: the quick suite
-    "tests/strategies/test_strategies.py",             # 229 s: GP against random, in-process
-    "tests/test_tracking.py",                          # 197 s
-    "tests/test_faults.py",                            # 180 s
+    "tests/test_cluster.py",                           # 820 s: SLURM, PostgreSQL, the CNN
+    "tests/test_resume.py",                            # 685 s: six kills
+    "tests/test_workflow.py",                          # 677 s: eleven studies and reruns
+    "tests/test_examples.py",                          # 500 s: the three examples
+    "tests/strategies/test_multi_fidelity_study.py",   # 480 s
+    "tests/strategies/test_strategies.py",             # 379 s: GP against random, in-process
+    "tests/test_tracking.py",                          # 350 s
+    "tests/test_suite.py",                             # 478 s before its run was made smaller
+    "tests/test_faults.py",                            # 310 s
 )
 
 
