@@ -112,7 +112,8 @@ def _scaling(y_train):
 
 
 class KerasClassifier(Objective):
-    """A Keras classifier of the prepared images, trained with SGD & co. on one fold."""
+    """A Keras classifier of the prepared images or rows (a regressor of them with
+    dataset.task regression), trained with SGD & co. on one fold."""
 
     needs_data = True
     tunable = TUNABLE
