@@ -33,7 +33,7 @@ def test_page_template_renders_escaped(tmp_path):
     assert '<figure id="&lt;b&gt;x&lt;/b&gt;_objective">' in text
     assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in text
     assert "<figcaption>see <code>a&lt;b</code></figcaption>" in text
-    assert "<td>0.333333</td>" in text and "<td></td>" in text  # html_table's cells
+    assert "<td>0.333</td>" in text and "<td></td>" in text  # html_table's cells: 3 digits
     assert "The margin of this study: 0.25." in text
     assert "<h2>Strategies compared</h2>" in text and "Repeated studies" not in text
     assert text.count("<table") == 1 and text.endswith("</body></html>\n")

@@ -212,8 +212,8 @@ def test_each_verdict_says_how_large_the_paired_difference_is():
     assert (gp["difference_estimate"], gp["difference_low"], gp["difference_high"]) == \
         pytest.approx(expected)
     assert gp["difference_low"] < 0 < gp["difference_high"]  # no difference detected
-    assert (f"gp minus random, paired by seed: {gp['difference_estimate']:.4g} (Hodges-Lehmann),"
-            f" 95 % CI {gp['difference_low']:.4g} to {gp['difference_high']:.4g}.") in \
+    assert (f"gp minus random, paired by seed: {gp['difference_estimate']:.3g} (Hodges-Lehmann),"
+            f" 95 % CI {gp['difference_low']:.3g} to {gp['difference_high']:.3g}.") in \
         gp["sentence"]
     assert table.loc["tpe", "difference_estimate"] == pytest.approx(-5.0)
     assert "tpe minus random, paired by seed: -5 (Hodges-Lehmann), 95 % CI -5 to -5." in \

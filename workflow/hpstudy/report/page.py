@@ -18,10 +18,11 @@ from hpstudy.report import captions
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PER_STRATEGY = ("objective", "best_so_far", "parameters", "cv_folds", "space")  # page order
-# The verdict's columns on the page (verdict.csv has every one, IQRs included).
+# The verdict's columns on the page, few enough to fit it: the result, how large the
+# difference is and how sure (verdict.csv has every one: IQRs, wins, raw p-values).
 VERDICT_SHOWN = ["strategy", "reference", "seeds", "budget", "median_best",
-                 "reference_median_best", "median_difference", "wins", "win_share",
-                 "win_share_low", "win_share_high", "wilcoxon_p", "p_corrected", "significant",
+                 "reference_median_best", "difference_estimate", "difference_low",
+                 "difference_high", "win_share", "p_corrected", "significant",
                  "holds_from_budget"]
 
 
@@ -38,12 +39,13 @@ def _cell(value) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float | np.floating):
-        return f"{float(value):.6g}"
+        return f"{float(value):.3g}"
     return str(value)
 
 
 def html_table(frame: pd.DataFrame) -> str:
-    """A DataFrame as an HTML table: floats to 6 significant digits, missing values blank."""
+    """A DataFrame as an HTML table: floats to 3 significant digits (the CSV files keep
+    every digit), missing values blank."""
     shown = pd.DataFrame({column: [_cell(v) for v in frame[column].tolist()]
                           for column in frame.columns}, columns=frame.columns)
     return shown.to_html(index=False, border=0, escape=True)

@@ -192,7 +192,7 @@ def _holds_from(by_budget, index, budget, curve, base, difference, alpha) -> int
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value:.3g}"
 
 
 def sentence(row: Mapping, comparisons: int, deterministic: bool = False,
