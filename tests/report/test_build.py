@@ -76,6 +76,11 @@ def test_index_html_is_self_contained_and_deterministic(branin_tables, tmp_path)
              "<h2>Per strategy</h2>"]
     assert [page.index(heading) for heading in order] == sorted(
         page.index(heading) for heading in order)
+    # The seeds' figure follows the verdict, before anything of one seed; and the
+    # per-strategy figures say they are seed 0's.
+    assert page.index('<h2 id="verdict">') < page.index('<figure id="repeats_best_so_far">') \
+        < page.index("<h2>Strategies compared</h2>")
+    assert "Seed 0 of each strategy only" in page
     # verdict, comparison, training time, repeats and importance, inline (no setup given)
     assert page.count("<table") == 5
     for table in captions.TABLES:  # the tables' captions of snakemake --report
