@@ -24,6 +24,12 @@ VERDICT_SHOWN = ["strategy", "reference", "seeds", "budget", "median_best",
                  "reference_median_best", "difference_estimate", "difference_low",
                  "difference_high", "win_share", "p_corrected", "significant",
                  "holds_from_budget"]
+# Their headers on the page, short enough for a laptop's width (verdict.csv: the names above).
+VERDICT_HEADERS = {"reference": "against", "budget": "trials", "median_best": "median best",
+                   "reference_median_best": "its median best",
+                   "difference_estimate": "difference", "difference_low": "95 % CI low",
+                   "difference_high": "95 % CI high", "win_share": "better on",
+                   "p_corrected": "p corrected", "holds_from_budget": "holds from"}
 
 
 @functools.cache
@@ -76,6 +82,6 @@ def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, b
         repeats=table(repeats),
         sentences=[] if verdict is None else verdict["sentence"].tolist(),
         verdict=None if verdict is None or not len(verdict) else table(
-            verdict[VERDICT_SHOWN]),
+            verdict[VERDICT_SHOWN].rename(columns=VERDICT_HEADERS)),
         setup=None if setup is None else list(setup.itertuples(index=False)),
         importance=table(importance))
