@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from hpstudy.data import NAMED_DATASET_LABELS, classes_problem
+from hpstudy.data import NAMED_DATASET_LABELS, classes_problem, task_of
 from hpstudy.formats import REGRESSION, TABLE_SUFFIXES
 from hpstudy.objectives import objective_class
 from hpstudy.objectives import registry as objective_registry
@@ -272,7 +272,7 @@ def _dataset_errors(dataset: Mapping[str, Any]) -> list[str]:
     if name != "table" and target is not None:
         errors.append(f"dataset.target: {target!r}, but only a table (dataset.name table) "
                       f"has a target column; {name} has its labels")
-    if dataset.get("task") == REGRESSION:
+    if task_of(dataset) == REGRESSION:
         if name not in ("table", "arrays"):
             errors.append(f"dataset.task: regression needs a real-valued target: a table "
                           f"(name table) or an X/y archive (name arrays); {name} has class "
@@ -331,7 +331,7 @@ def _fill_metric(resolved: dict[str, Any], given: Mapping[str, Any]) -> list[str
     settings = resolved["objective"][name]
     if objective_class(name).fold_metric != "accuracy" or "dataset" not in resolved:
         return []
-    regression = resolved["dataset"].get("task") == REGRESSION
+    regression = task_of(resolved["dataset"]) == REGRESSION
     if regression and "metric" not in ((given["objective"].get(name)) or {}):
         settings["metric"] = "rmse"
     wrong = "accuracy" if regression else "rmse"

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from hpstudy.config import ConfigError, config_hash, resolve
+from hpstudy.data import REGRESSION, task_of
 from hpstudy.objectives import Objective, objective_class
 from hpstudy.seeds import derive_seed
 from hpstudy.space import SearchSpace
@@ -95,7 +96,7 @@ class Plan:
         """The per-fold score the report plots: the objective's (Objective.fold_metric), but
         RMSE for a network regressing (dataset.task regression)."""
         metric = self.objective.fold_metric
-        if metric == "accuracy" and self.config.get("dataset", {}).get("task") == "regression":
+        if metric == "accuracy" and task_of(self.config.get("dataset", {})) == REGRESSION:
             return "rmse"
         return metric
 
