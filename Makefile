@@ -111,6 +111,7 @@ bench: $(STAMP)
 	-$(BIN)/python bench/function_study.py --cores $(CORES)
 	-$(BIN)/python bench/dag.py 100 1000
 	-$(BIN)/python bench/proposals.py
+	-$(BIN)/python bench/adaptivity.py
 	-$(BIN)/python bench/tracking.py
 	-$(BIN)/python bench/memory.py
 	-$(BIN)/python bench/multi_fidelity.py --cores $(CORES)

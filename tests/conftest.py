@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import resource
 
 import pytest
 
@@ -16,6 +17,8 @@ from tests.helpers import tiers
 from tests.helpers.studies import run_named_study, shared_study
 from tests.helpers.tracking import running_mlflow_server
 from tests.helpers.workdir import Workdir, load_config
+
+_CPU_AT_SETUP = pytest.StashKey[float]()
 
 
 def _end_to_end(item: pytest.Item) -> bool:
@@ -29,19 +32,35 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: tiers.longest_first(item.nodeid.split("::")[0]))
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this pytest process and of every child it has waited for (a workflow's
+    whole process tree, when each parent waits for its children; not what SLURM's or a
+    server's daemons run)."""
+    own, children = (resource.getrusage(who) for who in
+                     (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     # Before the test's fixtures (a session study among them) are set up.
+    item.stash[_CPU_AT_SETUP] = _cpu_seconds()
     tiers.enter_test(item.nodeid, _end_to_end(item))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """In CI (CI=true) a skip is a failure: every test there has what it needs installed by
-    .ci/run, so a skip means an install step silently did nothing. Locally a test may still
-    skip for a missing tool (Chromium, Debian's Fashion-MNIST, a tmpfs mount)."""
+    """Each test's CPU seconds go to the JUnit XML (property cpu_seconds). In CI (CI=true) a
+    skip is a failure: every test there has what it needs installed by .ci/run, so a skip
+    means an install step silently did nothing. Locally a test may still skip for a missing
+    tool (Chromium, Debian's Fashion-MNIST, a tmpfs mount)."""
     outcome = yield
     report = outcome.get_result()
+    if report.when == "teardown" and _CPU_AT_SETUP in item.stash:
+        # The CPU a test cost, fixtures it set up included, in the JUnit XML beside its
+        # time: on a loaded machine the time stretches, the CPU much less.
+        report.user_properties.append(
+            ("cpu_seconds", f"{_cpu_seconds() - item.stash[_CPU_AT_SETUP]:.1f}"))
     if report.skipped and tiers.in_ci() and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"

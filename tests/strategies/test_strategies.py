@@ -22,9 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from hpstudy.config import load_schema, strategy_defaults
-from hpstudy.objectives.function import beale, branin
+from hpstudy.objectives.function import branin
 from hpstudy.space import SearchSpace
-from hpstudy.strategies import Observation, make_strategy, registry, strategy_class
+from hpstudy.strategies import Observation, make_strategy, minimise, registry, strategy_class
 from tests.helpers.proposals import (
     MIXED,
     ONE_THREAD,
@@ -324,55 +324,53 @@ def test_gp_feeds_back_its_own_boundary_proposals():
         assert_valid(strategy(name, space=space).propose([4, 5], past), 2, space)
 
 
-# --- adaptivity: TPE and GP beat random search on known functions -------------------------------
+# --- adaptivity: TPE and GP beat random search on a known function -----------------------------
 #
 # The best of 30 trials varies a lot from seed to seed, and at 30 trials TPE's edge over random
-# search is modest (Branin, 200 seeds: medians 1.19 vs 1.58), as is GP's on Beale (whose values
-# span five orders of magnitude; 40 seeds: 1.05 vs 1.68). With 10 seeds each the comparison is
-# close to a coin toss there: seeds 0-9 give TPE 2.42 vs random 2.02 on Branin, GP 1.26 vs
-# random 1.12 on Beale. Random and TPE cost milliseconds, so their medians use 40 seeds; GP
-# costs ~0.4 s a step, so it uses 10 seeds on Branin (where it finds the minimum every time)
-# and 20 on Beale.
+# search is modest (Branin, 200 seeds: medians 1.19 vs 1.58): with 10 seeds each the comparison
+# is close to a coin toss (seeds 0-9 give TPE 2.42 vs random 2.02). Random and TPE cost
+# milliseconds, so their medians use 40 seeds; GP costs ~0.4 s a step but finds Branin's
+# minimum (0.398) every time, so 3 seeds show it. The closer cases (GP on Beale, whose values
+# span five orders of magnitude, needs 20 seeds) are `make bench`'s: bench/adaptivity.py.
 
 ADAPTIVITY_TRIALS = 30
-ADAPTIVITY_SEEDS = {"random": 40, "tpe": 40, "gp": {"branin": 10, "beale": 20}}
-FUNCTIONS = {
-    "branin": (branin, {"x": {"type": "uniform", "low": -5.0, "high": 10.0},
-                        "y": {"type": "uniform", "low": 0.0, "high": 15.0}}),
-    "beale": (beale, {"x": {"type": "uniform", "low": -4.5, "high": 4.5},
-                      "y": {"type": "uniform", "low": -4.5, "high": 4.5}}),
-}
+ADAPTIVITY_SEEDS = {"random": 40, "tpe": 40, "gp": 3}
+BRANIN_SPACE = {"x": {"type": "uniform", "low": -5.0, "high": 10.0},
+                "y": {"type": "uniform", "low": 0.0, "high": 15.0}}
 
 
-def best_of_sequential_run(name: str, function_name: str, seed: int) -> tuple[float, float]:
-    """(best value, seconds) after ADAPTIVITY_TRIALS trials proposed one at a time."""
+def best_of_sequential_run(name: str, seed: int) -> tuple[float, float]:
+    """(best value, seconds) after ADAPTIVITY_TRIALS trials on Branin, proposed one at a
+    time."""
     import warnings
 
     warnings.filterwarnings("ignore", category=UserWarning)
     start = time.perf_counter()
-    function, space_config = FUNCTIONS[function_name]
-    space = SearchSpace.from_config(space_config)
+    space = SearchSpace.from_config(BRANIN_SPACE)
     chosen = make_strategy(name, space, {**strategy_defaults(name), "n_startup_jobs": 5,
                                          "n_initial_points": 5, "batch_size": 1}, seed)
-    past: list[Observation] = []
-    for trial in range(ADAPTIVITY_TRIALS):
-        params = chosen.propose([trial], past)[0]
-        past.append(Observation(trial, params, function(params["x"], params["y"])))
+    past = minimise(chosen, lambda params: branin(params["x"], params["y"]),
+                    ADAPTIVITY_TRIALS)
     return min(o.objective for o in past), time.perf_counter() - start
 
 
-def _seed_count(name: str, function_name: str) -> int:
-    count = ADAPTIVITY_SEEDS[name]
-    return count[function_name] if isinstance(count, dict) else count
+def test_minimise_scores_each_proposal_after_the_ones_before():
+    space = SearchSpace.from_config(BRANIN_SPACE)
+    settings = {**strategy_defaults("tpe"), "n_startup_jobs": 2, "batch_size": 1}
+    past = minimise(make_strategy("tpe", space, settings, 3), lambda p: p["x"] + p["y"], 4)
+    assert [o.trial for o in past] == [0, 1, 2, 3]
+    assert all(o.objective == o.params["x"] + o.params["y"] for o in past)
+    # Each proposal saw the results before it: proposing trial 3 again from them repeats it.
+    again = make_strategy("tpe", space, settings, 3).propose([3], past[:3])[0]
+    assert again == past[3].params
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("function_name", list(FUNCTIONS))
-def test_adaptive_strategies_beat_random_search(function_name, monkeypatch):
-    jobs = [(name, function_name, seed) for name in ("gp", "tpe", "random")
-            for seed in range(_seed_count(name, function_name))]
+def test_adaptive_strategies_beat_random_search_on_branin(monkeypatch):
+    jobs = [(name, seed) for name in ("gp", "tpe", "random")
+            for seed in range(ADAPTIVITY_SEEDS[name])]
     start = time.perf_counter()
-    workers = min(os.cpu_count() or 1, 16)
+    workers = min(os.cpu_count() or 1, 4)
     if workers > 1:
         # Seeds run in parallel, one BLAS thread per worker.
         for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -388,9 +386,11 @@ def test_adaptive_strategies_beat_random_search(function_name, monkeypatch):
         mine = [result for job, result in zip(jobs, results, strict=True) if job[0] == name]
         medians[name] = statistics.median(best for best, _ in mine)
         seconds[name] = sum(spent for _, spent in mine)
-    print(f"\n{function_name}: median best of {ADAPTIVITY_TRIALS} trials: "
-          + ", ".join(f"{n} {medians[n]:.4f} ({_seed_count(n, function_name)} seeds, "
-                      f"{seconds[n]:.0f} s)" for n in medians)
+    print(f"\nbranin: median best of {ADAPTIVITY_TRIALS} trials: "
+          + ", ".join(f"{n} {medians[n]:.4f} ({ADAPTIVITY_SEEDS[n]} seeds, {seconds[n]:.0f} s)"
+                      for n in medians)
           + f"; {wall:.0f} s wall on {workers} worker(s)")
     assert medians["tpe"] < medians["random"], medians
     assert medians["gp"] < medians["random"], medians
+    # GP's edge on Branin is not marginal: it reaches the global minimum (0.397887).
+    assert medians["gp"] < 0.41, medians

@@ -47,4 +47,16 @@ def make_strategy(name: str, space, settings: dict, study_seed: int) -> Strategy
     return strategy_class(name)(space, settings, study_seed)
 
 
-__all__ = ["Observation", "Strategy", "make_strategy", "registry", "strategy_class"]
+def minimise(strategy: Strategy, function, trials: int) -> list[Observation]:
+    """An in-process sequential study: `trials` proposals one at a time, each seeing every
+    result before it, each scored by function(params). No workflow, folds or files: what
+    bench/adaptivity.py and the strategy tests compare strategies with."""
+    past: list[Observation] = []
+    for trial in range(trials):
+        params = strategy.propose([trial], past)[0]
+        past.append(Observation(trial, params, float(function(params))))
+    return past
+
+
+__all__ = ["Observation", "Strategy", "make_strategy", "minimise", "registry",
+           "strategy_class"]
