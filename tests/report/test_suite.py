@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from markupsafe import escape
-from scipy.stats import friedmanchisquare, rankdata
+from scipy.stats import friedmanchisquare, rankdata, trim_mean
 
 from hpstudy.config import resolve
 from hpstudy.objectives.function import FUNCTIONS, MINIMA
 from hpstudy.plan import Plan
 from hpstudy.report.suite import (
+    RANKED_BY,
     benchmarks_needed,
     best_possible_p,
     critical_difference,
@@ -162,7 +163,8 @@ def test_nemenyi_q_and_the_critical_difference_match_demsars_tables():
 
 
 def regret_frame(medians: dict[str, list[float]], strategies=("tpe", "gp", "random")):
-    return pd.DataFrame([{"benchmark": b, "strategy": s, "median_regret": v}
+    """regret.csv's rows with only what the ranks read: the task means."""
+    return pd.DataFrame([{"benchmark": b, "strategy": s, RANKED_BY: v}
                          for b, values in medians.items()
                          for s, v in zip(strategies, values, strict=True)])
 
@@ -195,7 +197,8 @@ def test_ranks_friedman_and_nemenyi_agree_with_scipy_and_the_verdict_names_the_w
 
     verdict, power = suite_sentences(rank_table(regret), friedman)
     assert verdict == (
-        "Across 6 benchmarks, average ranks (1 = least median final regret): tpe 1.08, "
+        "Across 6 benchmarks, average ranks (1 = least mean normalised final regret): tpe "
+        "1.08, "
         f"gp 1.92, random 3; Friedman p = {test['p_value']:.3g}; tpe beats random by more "
         f"than the critical difference {cd:.3g} (rank difference {difference:.3g}).")
     assert power.startswith("With 6 benchmarks and 3 strategies even the same order")
@@ -315,34 +318,57 @@ def test_a_suite_of_two_real_benchmarks_is_reported_reproducibly(suite):
     assert ranks["average_rank"].tolist() == pytest.approx(
         ranks[list(BENCHMARKS)].mean(axis=1).tolist())
     for name in BENCHMARKS:
-        medians = regret[regret["benchmark"] == name].set_index("strategy")["median_regret"]
+        medians = regret[regret["benchmark"] == name].set_index("strategy")[RANKED_BY]
         assert ranks[name].to_dict() == pytest.approx(
             dict(zip(medians.index, rankdata(medians), strict=True)))
 
     friedman = pd.read_csv(out / "friedman.csv")
     test = friedman.iloc[0]
     assert (test["test"], test["k"], test["n"]) == ("friedman", 3, 2)
-    matrix = regret.pivot(index="benchmark", columns="strategy", values="median_regret")
+    matrix = regret.pivot(index="benchmark", columns="strategy", values=RANKED_BY)
     assert test["p_value"] == pytest.approx(friedmanchisquare(*matrix.to_numpy().T).pvalue)
     assert test["p_value"] >= math.exp(-2)  # 3 strategies on 2 benchmarks: never below
     assert len(friedman) == 4 and not friedman["exceeds_cd"].iloc[1:].any()
 
+    # Across benchmarks, on normalised regret (each statistic's own checks:
+    # tests/report/test_aggregate.py): the tables hold what the trials say.
+    normalised = trials["regret"] / trials.groupby("benchmark")["regret"].transform("max")
+    finals = trials.assign(normalised=normalised).sort_values("number").groupby(
+        ["benchmark", "strategy", "seed"])["normalised"].last()
+    task_means = finals.groupby(["benchmark", "strategy"]).mean()
+    for row in regret.itertuples():
+        assert getattr(row, RANKED_BY) == pytest.approx(task_means[row.benchmark, row.strategy])
+    aggregate = pd.read_csv(out / "aggregate.csv").set_index("strategy")
+    assert aggregate["average_rank"].to_dict() == pytest.approx(ranks["average_rank"].to_dict())
+    for strategy in SUITE_STRATEGIES:
+        mine = finals.xs(strategy, level="strategy").to_numpy()
+        assert aggregate.loc[strategy, "iqm_final"] == pytest.approx(trim_mean(mine, 0.25))
+        assert aggregate.loc[strategy, "iqm_final_low"] <= aggregate.loc[strategy, "iqm_final"]
+        assert aggregate.loc[strategy, "runs"] == 2 * 3
+    pairwise = pd.read_csv(out / "pairwise.csv")
+    assert len(pairwise) == 3 and (pairwise["benchmarks"] == 2).all()
+    assert pairwise["p_holm"].dropna().ge(pairwise["p_value"].dropna()).all()
+
     page = (out / "index.html").read_text(encoding="utf-8")
-    verdict, power = written["sentences"]
+    verdict, power, iqms, tests = written["sentences"]
+    assert iqms.startswith("Final normalised regret (0 = the optimum") and escape(iqms) in page
+    assert tests.endswith("no pair of strategies told apart with 2 benchmarks.")
     assert verdict.startswith("Across 2 benchmarks, average ranks")
     assert verdict.endswith("no difference detectable with 2 benchmarks.")
     assert escape(verdict) in page and escape(power) in page  # Jinja2 autoescapes
     assert "branin: function objective (test function; name=branin, noise_std=0.5); space " \
            "x, y; random 8 trials x 3 seeds" in page
     assert "regret to the optimum 0.397887" in page and "regret to the optimum -3.86278" in page
-    for name in ("regret_curves", "average_ranks"):
+    for name in ("regret_curves", "average_ranks", "critical_difference", "intervals"):
         png = (out / f"{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG")
         assert f'<img alt="{name}" src="data:image/png;base64,' in page
 
     first = {path.name: path.read_bytes() for path in out.iterdir()}
-    assert sorted(first) == ["average_ranks.png", "friedman.csv", "index.html", "ranks.csv",
-                             "regret.csv", "regret_curves.png", "regret_trials.csv"]
+    assert sorted(first) == ["aggregate.csv", "average_ranks.png", "critical_difference.png",
+                             "friedman.csv", "index.html", "intervals.png", "pairwise.csv",
+                             "ranks.csv", "regret.csv", "regret_curves.png",
+                             "regret_trials.csv"]
     build_suite_report(benchmarks, str(out))
     assert {path.name: path.read_bytes() for path in out.iterdir()} == first
 

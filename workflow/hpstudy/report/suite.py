@@ -10,7 +10,9 @@ of that benchmark ("regret to the best found"). NaN before the first ok trial. I
 ranks a seed without a result counts as worse than any with one (+inf).
 
 Across benchmarks (Demšar 2006, JMLR 7:1-30): within each benchmark the strategies are ranked
-by median final regret (ties averaged, scipy.stats.rankdata); the Friedman test
+by their task mean, the mean over seeds of the final normalised regret
+(hpstudy.report.aggregate: regret over the largest any incumbent held on that benchmark; ties
+averaged, scipy.stats.rankdata); the Friedman test
 (scipy.stats.friedmanchisquare, blocks = benchmarks) asks whether average ranks differ; the
 Nemenyi post-hoc test separates two strategies whose average ranks differ by more than the
 critical difference CD = q_alpha sqrt(k (k + 1) / (6 N)), q_alpha the studentized range
@@ -29,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.plan import Plan
+from hpstudy.report.aggregate import normalised_curves
 from hpstudy.report.tables import read_trials, result_mask, trial_numbers
 
 ALPHA = 0.05
@@ -39,7 +42,9 @@ ROUNDING = 1e-5
 TRIAL_COLUMNS = ["benchmark", "strategy", "study", "seed", "trial", "number", "objective",
                  "status", "noise_free", "incumbent", "regret", "optimum", "regret_to"]
 REGRET_COLUMNS = ["benchmark", "strategy", "regret_to", "seeds", "no_result", "budget",
-                  "median_regret", "q25_regret", "q75_regret", "half_budget", "median_regret_half"]
+                  "median_regret", "q25_regret", "q75_regret", "half_budget", "median_regret_half",
+                  "mean_normalised_regret"]
+RANKED_BY = "mean_normalised_regret"  # the task mean the ranks and the tests across use
 FRIEDMAN_COLUMNS = ["test", "strategy", "other", "statistic", "p_value", "k", "n", "alpha",
                     "q_alpha", "critical_difference", "rank", "other_rank", "rank_difference",
                     "exceeds_cd", "note"]
@@ -158,10 +163,13 @@ def quantiles(values, qs=(0.25, 0.5, 0.75)) -> list[float]:
 
 def regret_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per benchmark x strategy: seeds, seeds with no result at the end, budget, median and
-    IQR of the final regret, and the median regret at half the budget (budget // 2, >= 1)."""
+    IQR of the final regret, the median regret at half the budget (budget // 2, >= 1), and
+    the task mean (RANKED_BY)."""
     regret_to = frame.groupby("benchmark", sort=False)["regret_to"].first()
     rows = []
-    for benchmark, strategies in regret_curves(frame).items():
+    curves = regret_curves(frame)
+    normalised = normalised_curves(curves)
+    for benchmark, strategies in curves.items():
         for strategy, curve in strategies.items():
             budget = curve.shape[1]
             half = max(1, budget // 2)
@@ -171,26 +179,28 @@ def regret_table(frame: pd.DataFrame) -> pd.DataFrame:
                          "no_result": int(np.isnan(curve[:, -1]).sum()), "budget": budget,
                          "median_regret": median, "q25_regret": q25, "q75_regret": q75,
                          "half_budget": half,
-                         "median_regret_half": quantiles(curve[:, half - 1], (0.5,))[0]})
+                         "median_regret_half": quantiles(curve[:, half - 1], (0.5,))[0],
+                         RANKED_BY: float(normalised[benchmark][strategy][:, -1].mean())})
     return pd.DataFrame(rows, columns=REGRET_COLUMNS)
 
 
-def median_matrix(regret: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray]:
-    """(benchmarks, strategies, benchmarks x strategies median final regrets): the strategies
+def score_matrix(regret: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray]:
+    """(benchmarks, strategies, benchmarks x strategies task means (RANKED_BY)): the strategies
     that every benchmark ran (complete blocks), in order of first appearance."""
     benchmarks = list(dict.fromkeys(regret["benchmark"]))
     ran = regret.groupby("strategy", sort=False)["benchmark"].nunique()
     strategies = [s for s in dict.fromkeys(regret["strategy"]) if ran[s] == len(benchmarks)]
-    wide = regret.pivot(index="benchmark", columns="strategy", values="median_regret")
+    wide = regret.pivot(index="benchmark", columns="strategy", values=RANKED_BY)
     return benchmarks, strategies, wide.loc[benchmarks, strategies].to_numpy(dtype=float)
 
 
 def rank_table(regret: pd.DataFrame) -> pd.DataFrame:
     """Per strategy: its average rank over benchmarks and its rank on each (a column per
-    benchmark; 1 = least median final regret, ties averaged), best average rank first."""
+    benchmark; 1 = least mean normalised final regret, ties averaged), best average rank
+    first."""
     from scipy.stats import rankdata
 
-    benchmarks, strategies, matrix = median_matrix(regret)
+    benchmarks, strategies, matrix = score_matrix(regret)
     if {"strategy", "average_rank"} & set(benchmarks):
         raise ValueError("a benchmark cannot be named strategy or average_rank (ranks.csv)")
     ranks = np.vstack([rankdata(row) for row in matrix]) if len(benchmarks) else \
@@ -236,7 +246,7 @@ def friedman_table(regret: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     from scipy.stats import friedmanchisquare
 
     ranks = rank_table(regret)
-    benchmarks, strategies, matrix = median_matrix(regret)
+    benchmarks, strategies, matrix = score_matrix(regret)
     k, n = len(strategies), len(benchmarks)
     row: dict[str, Any] = {"test": "friedman", "statistic": math.nan, "p_value": math.nan,
                            "k": k, "n": n, "alpha": alpha, "q_alpha": math.nan,

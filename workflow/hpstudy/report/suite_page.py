@@ -1,8 +1,9 @@
 """The benchmark suite's figures and page: regret curves (a panel per benchmark), the average
 ranks with the Nemenyi critical difference, the verdict sentences and setup lines, then
-build_suite_report, which writes the tables (hpstudy.report.suite), the PNGs and index.html
-into one directory, each file atomically (hpstudy.fileio). The same inputs give the same
-bytes (hpstudy.report: no PNG metadata, no timestamp, every order from the inputs)."""
+build_suite_report, which writes the tables (hpstudy.report.suite, and across benchmarks
+hpstudy.report.aggregate), the PNGs and index.html into one directory, each file atomically
+(hpstudy.fileio). The same inputs give the same bytes (hpstudy.report: no PNG metadata, no
+timestamp, every order from the inputs)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from matplotlib.ticker import MaxNLocator
 
 from hpstudy import fileio
 from hpstudy.plan import Plan
+from hpstudy.report import aggregate as across
+from hpstudy.report.aggregate_figures import critical_difference_figure, interval_figure
 from hpstudy.report.page import environment, html_table
 from hpstudy.report.plotting import new_figure, render_png, strategy_colour
 from hpstudy.report.stats import nan_stats
@@ -47,6 +50,16 @@ CAPTIONS = {
                      "noise-free value found, where the panel says so). Log scale where regrets "
                      "are positive; a regret of 0 is drawn at the bottom, as the panel notes. "
                      "A seed without an ok trial yet is left out until it has one.",
+    "critical_difference": "Critical-difference diagram: each strategy at its average rank "
+                           "over the benchmarks by mean final normalised regret (1 = least, "
+                           "on the left). A thick bar joins strategies that no pairwise "
+                           "Wilcoxon signed-rank test over the benchmarks, Holm-corrected, "
+                           "tells apart (pairwise.csv).",
+    "intervals": "Per strategy, the interquartile mean (IQM: the mean of the middle 50 %) over "
+                 "every benchmark and seed of the final normalised regret (left) and of the "
+                 "area under its normalised regret curve (right: anytime performance), with "
+                 "95 % stratified bootstrap intervals (aggregate.csv). 0 is the optimum, 1 the "
+                 "worst incumbent any run held on that benchmark.",
     "average_ranks": "Each strategy's average rank over the benchmarks (1 = least median "
                      "final regret). With a Friedman test, each bar is half the Nemenyi "
                      "critical difference either side: two strategies whose bars do not "
@@ -124,7 +137,7 @@ def average_rank_figure(ranks: pd.DataFrame, friedman: pd.DataFrame,
     axis.set_yticks(y, labels=list(ranks["strategy"]))
     n = int(test["n"])
     axis.set_xlabel(f"average rank over {n} benchmark{'' if n == 1 else 's'} "
-                    f"(1 = least median final regret)")
+                    f"(1 = least mean normalised final regret)")
     if math.isfinite(cd):  # the critical difference as a scale bar, from rank 1
         axis.plot([1.0, 1.0 + cd], [k - 0.1] * 2, color="black", linewidth=1.5)
         axis.text(1.0 + cd / 2, k - 0.05, f"CD = {cd:.3g}", ha="center", va="bottom",
@@ -150,7 +163,8 @@ def suite_sentences(ranks: pd.DataFrame, friedman: pd.DataFrame) -> list[str]:
     plural = "" if n == 1 else "s"
     listed = ", ".join(f"{s} {_g(r)}" for s, r in zip(ranks["strategy"], ranks["average_rank"],
                                                       strict=True))
-    head = f"Across {n} benchmark{plural}, average ranks (1 = least median final regret): {listed}"
+    head = (f"Across {n} benchmark{plural}, average ranks (1 = least mean normalised final "
+            f"regret): {listed}")
     if test["note"]:
         verdict = f"{head}; no Friedman test: it {test['note']}."
     elif p >= alpha:
@@ -180,6 +194,46 @@ def suite_sentences(ranks: pd.DataFrame, friedman: pd.DataFrame) -> list[str]:
                f" can show a difference every benchmark agrees on, and the Friedman test's "
                f"chi-squared approximation is rough with fewer than about 10 (Demšar 2006).")
     return [verdict, power]
+
+
+# pairwise.csv's columns on the page, with short headers (the CSV keeps every column).
+PAIRWISE_SHOWN = {"strategy": "strategy", "other": "against", "wins": "better on",
+                  "losses": "worse on", "p_holm": "p (Holm)", "significant": "significant",
+                  "difference_estimate": "difference", "difference_low": "95 % CI low",
+                  "difference_high": "95 % CI high",
+                  "probability_of_improvement": "P(improvement)",
+                  "improvement_low": "P low", "improvement_high": "P high"}
+
+
+def aggregate_sentences(aggregate: pd.DataFrame, pairwise: pd.DataFrame,
+                        alpha: float = ALPHA) -> list[str]:
+    """What the normalised regret says across benchmarks: each strategy's IQM with its
+    interval, best first; then which pairs the Holm-corrected tests separate."""
+    if not len(aggregate):
+        return []
+    n = int(aggregate["benchmarks"].iloc[0])
+    listed = "; ".join(f"{r.strategy} {_g(r.iqm_final)} [{_g(r.iqm_final_low)}, "
+                       f"{_g(r.iqm_final_high)}]" for r in aggregate.itertuples())
+    lines = [f"Final normalised regret (0 = the optimum, 1 = the worst incumbent seen), IQM "
+             f"over {n} benchmark{'' if n == 1 else 's'} and their seeds with 95 % intervals, "
+             f"by average rank: {listed}."]
+    if not len(pairwise):
+        return lines
+    separated = pairwise[pairwise["significant"].fillna(False).astype(bool)]
+    if len(separated):
+        said = [f"{r.strategy} beats {r.other} (better on {r.wins} of {r.benchmarks}, "
+                f"p = {_g(r.p_holm)}, P(improvement) {_g(r.probability_of_improvement)})"
+                for r in separated.itertuples()]
+        rest = len(pairwise) - len(separated)
+        lines.append(f"Wilcoxon signed-rank over benchmarks on task means, Holm-corrected at "
+                     f"alpha {alpha:g}: " + "; ".join(said)
+                     + (f"; the other {rest} pair{'' if rest == 1 else 's'} not told apart."
+                        if rest else "."))
+    else:
+        lines.append(f"Wilcoxon signed-rank over benchmarks on task means, Holm-corrected at "
+                     f"alpha {alpha:g}: no pair of strategies told apart with {n} "
+                     f"benchmark{'' if n == 1 else 's'}.")
+    return lines
 
 
 def _settings(settings: Mapping[str, Any]) -> str:
@@ -235,16 +289,18 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> str:
 
 
 def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]],
-                       out_dir: str, *, title: str = "Benchmark suite", alpha: float = ALPHA
-                       ) -> dict[str, Any]:
+                       out_dir: str, *, title: str = "Benchmark suite", alpha: float = ALPHA,
+                       seed: int | None = None) -> dict[str, Any]:
     """Write the suite's report into out_dir: regret_trials.csv (suite.load_benchmark's rows
-    of every benchmark), regret.csv, ranks.csv, friedman.csv, regret_curves.png,
+    of every benchmark), regret.csv, ranks.csv, friedman.csv, aggregate.csv and pairwise.csv
+    (hpstudy.report.aggregate), regret_curves.png, critical_difference.png, intervals.png,
     average_ranks.png and index.html (figures as data URIs, tables inline).
 
     benchmarks: {name: (its resolved config, {study: trials.csv path})}, in page order; a
-    relative path in a config is read from the working directory. Returns {"html": path,
-    "tables": {name: path}, "figures": {name: path}, "sentences": [the verdict line, what
-    the number of benchmarks lets the tests show]}.
+    relative path in a config is read from the working directory. seed: the bootstrap's
+    (default: the first benchmark config's `seed`). Returns {"html": path, "tables": {name:
+    path}, "figures": {name: path}, "sentences": [the verdict line, what the number of
+    benchmarks lets the tests show, then what normalised regret says across benchmarks]}.
     """
     if not benchmarks:
         raise ValueError("no benchmark to report on")
@@ -252,11 +308,24 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
     frame = pd.concat([load_benchmark(name, config, paths)
                        for name, (config, paths) in benchmarks.items()], ignore_index=True)
     strategies = list(dict.fromkeys(frame["strategy"]))
+    if seed is None:
+        seed = int(next(iter(benchmarks.values()))[0].get("seed", 0))
     regret = regret_table(frame)
     ranks = rank_table(regret)
     friedman = friedman_table(regret, alpha)
-    sentences = suite_sentences(ranks, friedman)
-    tables = {"regret_trials": frame, "regret": regret, "ranks": ranks, "friedman": friedman}
+    curves = regret_curves(frame)
+    normalised = across.normalised_curves(curves)
+    ranked = across.complete_strategies(normalised)
+    finals = {b: {s: v for s, v in per.items() if s in ranked}
+              for b, per in across.final_scores(normalised).items()}
+    mean_ranks = across.average_ranks(across.task_means(finals, ranked))
+    order = list(mean_ranks.index)
+    pairwise = across.pairwise_table(finals, order, seed, alpha)
+    aggregate = across.aggregate_table(finals, across.auc_scores(normalised), order, seed)
+    sentences = suite_sentences(ranks, friedman) + aggregate_sentences(aggregate, pairwise,
+                                                                       alpha)
+    tables = {"regret_trials": frame, "regret": regret, "ranks": ranks, "friedman": friedman,
+              "aggregate": aggregate, "pairwise": pairwise}
     written: dict[str, Any] = {"html": str(out / "index.html"), "sentences": sentences,
                                "tables": {name: _write_csv(out / f"{name}.csv", table)
                                           for name, table in tables.items()},
@@ -264,8 +333,11 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
     setup = setup_lines(benchmarks, frame)
     regret_to = dict(zip(regret["benchmark"], regret["regret_to"], strict=True))
     figures = {
+        "critical_difference": critical_difference_figure(
+            mean_ranks, across.cliques(order, pairwise), strategies, len(finals)),
+        "intervals": interval_figure(aggregate, strategies),
         "regret_curves": regret_curves_figure(
-            regret_curves(frame), regret_to, strategies,
+            curves, regret_to, strategies,
             [name for name, surrogate, _ in setup if surrogate]),
         "average_ranks": average_rank_figure(ranks, friedman, strategies),
     }
@@ -280,7 +352,9 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
         title=title, strategies=strategies, benchmarks=list(benchmarks),
         sentences=sentences, setup=setup, images=images, captions=CAPTIONS,
         regret=Markup(html_table(regret)), ranks=Markup(html_table(ranks)),
-        friedman=Markup(html_table(friedman)),
+        friedman=Markup(html_table(friedman)), aggregate=Markup(html_table(aggregate)),
+        pairwise=Markup(html_table(pairwise[list(PAIRWISE_SHOWN)].rename(
+            columns=PAIRWISE_SHOWN))),
         best_found=any(to != "optimum" for to in regret_to.values()))
     fileio.write_text(out / "index.html", page)
     return written
