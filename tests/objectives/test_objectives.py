@@ -50,6 +50,7 @@ def test_an_objective_declares_what_the_workflow_asks(name):
     assert objective.fold_metric.isidentifier()
     assert objective.threads(settings) >= 1 and objective.gpus(settings) in (0, 1)
     assert objective.describe(settings) and objective.describe({})  # also before defaults
+    assert objective.kind(settings) and objective.kind({})
     for module in objective.imports:  # what the warm worker preloads for it
         importlib.import_module(module)
 
@@ -331,12 +332,19 @@ def test_the_schema_lists_every_test_function():
     assert block["properties"]["name"]["enum"] == list(FUNCTIONS)
 
 
-def test_an_objective_describes_itself_and_a_test_function_by_its_name():
+def test_an_objective_describes_itself_its_kind_and_a_test_function_by_its_name():
     from hpstudy.objectives.function import TestFunction
 
     assert TestFunction.describe({"name": "hartmann6"}) == "test function hartmann6"
     assert TestFunction.describe({}) == "test function branin"  # the schema's default
     assert registry()["cnn"].describe({"epochs": 3}) == "cnn objective"
+    # The kind of task a suite's report groups benchmarks by.
+    assert TestFunction.kind({"name": "beale"}) == "test function"
+    table = registry()["table"]
+    assert table.kind({"benchmark": "hpobench", "dataset": "australian"}) == "tabular benchmark"
+    assert table.kind({"benchmark": "nasbench201", "dataset": "cifar10"}) == \
+        "architecture search"
+    assert registry()["replay"].kind({}) == "surrogate of a real study"
 
 
 def test_a_hartmann6_config_needs_exactly_x1_to_x6_naming_the_key():

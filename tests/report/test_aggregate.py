@@ -19,6 +19,7 @@ from hpstudy.report.aggregate import (
     final_scores,
     holm,
     iqm,
+    kind_table,
     normalised_curves,
     pairwise_table,
     probability_of_improvement,
@@ -166,3 +167,20 @@ def test_the_aggregate_table_holds_each_strategys_iqm_and_rank():
     assert (table["runs"].tolist(), table["benchmarks"].tolist()) == ([8, 8], [2, 2])
     assert (table["iqm_final_low"] <= table["iqm_final"]).all()
     assert (table["iqm_final"] <= table["iqm_final_high"]).all()
+
+
+def test_ranks_by_kind_average_each_kinds_benchmarks_ranks_among_all_strategies():
+    means = pd.DataFrame({"gp": [0.1, 0.2, 0.9], "tpe": [0.3, 0.1, 0.5],
+                          "random": [0.5, 0.6, 0.1]}, index=["branin", "hartmann6", "naval"])
+    kinds = {"branin": "test function", "hartmann6": "test function",
+             "naval": "tabular benchmark"}
+    table = kind_table(means, kinds)
+    # By hand: branin ranks gp 1, tpe 2, random 3; hartmann6 tpe 1, gp 2, random 3; naval
+    # random 1, tpe 2, gp 3.
+    functions = table[table["kind"] == "test function"]
+    assert list(zip(functions["strategy"], functions["average_rank"], strict=True)) == [
+        ("gp", 1.5), ("tpe", 1.5), ("random", 3.0)]
+    assert functions["mean_task_mean"].tolist() == pytest.approx([0.15, 0.2, 0.55])
+    tabular = table[table["kind"] == "tabular benchmark"]
+    assert tabular["strategy"].tolist() == ["random", "tpe", "gp"]
+    assert set(table["benchmarks"]) == {2, 1}

@@ -350,7 +350,9 @@ def test_a_suite_of_two_real_benchmarks_is_reported_reproducibly(suite):
     assert pairwise["p_holm"].dropna().ge(pairwise["p_value"].dropna()).all()
 
     page = (out / "index.html").read_text(encoding="utf-8")
+    # Both benchmarks are test functions: no sentence by kind.
     verdict, power, iqms, tests = written["sentences"]
+    assert pd.read_csv(out / "by_kind.csv")["kind"].unique().tolist() == ["test function"]
     assert iqms.startswith("Final normalised regret (0 = the optimum") and escape(iqms) in page
     assert tests.endswith("no pair of strategies told apart with 2 benchmarks.")
     assert verdict.startswith("Across 2 benchmarks, average ranks")
@@ -365,10 +367,10 @@ def test_a_suite_of_two_real_benchmarks_is_reported_reproducibly(suite):
         assert f'<img alt="{name}" src="data:image/png;base64,' in page
 
     first = {path.name: path.read_bytes() for path in out.iterdir()}
-    assert sorted(first) == ["aggregate.csv", "average_ranks.png", "critical_difference.png",
-                             "friedman.csv", "index.html", "intervals.png", "pairwise.csv",
-                             "ranks.csv", "regret.csv", "regret_curves.png",
-                             "regret_trials.csv"]
+    assert sorted(first) == ["aggregate.csv", "average_ranks.png", "by_kind.csv",
+                             "critical_difference.png", "friedman.csv", "index.html",
+                             "intervals.png", "pairwise.csv", "ranks.csv", "regret.csv",
+                             "regret_curves.png", "regret_trials.csv"]
     build_suite_report(benchmarks, str(out))
     assert {path.name: path.read_bytes() for path in out.iterdir()} == first
 

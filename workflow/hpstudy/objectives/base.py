@@ -44,6 +44,12 @@ class Objective(ABC):
         return f"{cls.name} objective"
 
     @classmethod
+    def kind(cls, settings: Mapping[str, Any]) -> str:
+        """The kind of task a benchmark of these settings is (a suite's report compares the
+        strategies per kind): the objective's label unless the settings decide it."""
+        return cls.label
+
+    @classmethod
     def reads_data(cls, settings: Mapping[str, Any]) -> bool:
         """Whether its jobs read results/data/ with these settings (as written, or with the
         defaults filled in): `needs_data`, unless the settings decide it (the python

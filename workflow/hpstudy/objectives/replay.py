@@ -133,6 +133,10 @@ class Replay(Objective):
         return f"surrogate replaying {Path(str(settings.get('trials'))).name}"
 
     @classmethod
+    def kind(cls, settings):
+        return "surrogate of a real study"
+
+    @classmethod
     def check(cls, settings, space):
         path = settings.get("trials")
         if not path:

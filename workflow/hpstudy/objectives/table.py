@@ -178,6 +178,12 @@ class TabularBenchmark(Objective):
         return f"tabular benchmark {settings.get('benchmark')}/{settings.get('dataset')}"
 
     @classmethod
+    def kind(cls, settings):
+        # NAS-Bench-201's parameters are a network's cell operations, not training settings.
+        return ("architecture search" if settings.get("benchmark") == "nasbench201"
+                else "tabular benchmark")
+
+    @classmethod
     def default_space(cls, settings):
         return table_space(settings)
 

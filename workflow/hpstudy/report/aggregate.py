@@ -22,6 +22,8 @@ Agarwal et al. (NeurIPS 2021, the rliable library):
   and of its area under the curve (the mean normalised regret over trials 1..budget:
   anytime performance, 0 = the optimum from the first trial), each with a 95 % stratified
   bootstrap interval (seeds resampled within each benchmark, percentile interval).
+- kind_table: the same average ranks within each kind of benchmark (test functions, tabular
+  benchmarks, architecture search, surrogates: Objective.kind), where the kinds differ.
 - cliques: the groups of strategies, adjacent by average rank, that no corrected test tells
   apart: the bars of the critical-difference diagram.
 Every random draw comes from the seed given (the suite config's).
@@ -46,6 +48,7 @@ PAIRWISE_COLUMNS = [
     "strategy", "other", "benchmarks", "wins", "losses", "ties", "statistic", "p_value",
     "p_holm", "significant", "difference_estimate", "difference_low", "difference_high",
     "probability_of_improvement", "improvement_low", "improvement_high", "note"]
+KIND_COLUMNS = ["kind", "benchmarks", "strategy", "average_rank", "mean_task_mean"]
 AGGREGATE_COLUMNS = [
     "strategy", "benchmarks", "runs", "average_rank", "iqm_final", "iqm_final_low",
     "iqm_final_high", "iqm_auc", "iqm_auc_low", "iqm_auc_high"]
@@ -255,3 +258,22 @@ def aggregate_table(finals: Mapping[str, Mapping[str, np.ndarray]],
                         f"iqm_{name}_high": high})
         rows.append(row)
     return pd.DataFrame(rows, columns=AGGREGATE_COLUMNS)
+
+
+def kind_table(means: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+    """Per kind of benchmark (kinds: {benchmark: kind}, in order of first appearance) and
+    strategy, best first: the average over that kind's benchmarks of the strategy's rank by
+    task mean (ranked among all strategies) and of its task mean (KIND_COLUMNS)."""
+    from scipy.stats import rankdata
+
+    ranks = pd.DataFrame(np.vstack([rankdata(row) for row in means.to_numpy(float)]),
+                         index=means.index, columns=means.columns)
+    rows = []
+    for kind in dict.fromkeys(kinds[b] for b in means.index):
+        mine = [b for b in means.index if kinds[b] == kind]
+        average = ranks.loc[mine].mean(axis=0).sort_values(kind="stable")
+        for strategy, rank in average.items():
+            rows.append({"kind": kind, "benchmarks": len(mine), "strategy": strategy,
+                         "average_rank": float(rank),
+                         "mean_task_mean": float(means.loc[mine, strategy].mean())})
+    return pd.DataFrame(rows, columns=KIND_COLUMNS)

@@ -206,9 +206,10 @@ PAIRWISE_SHOWN = {"strategy": "strategy", "other": "against", "wins": "better on
 
 
 def aggregate_sentences(aggregate: pd.DataFrame, pairwise: pd.DataFrame,
-                        alpha: float = ALPHA) -> list[str]:
+                        by_kind: pd.DataFrame, alpha: float = ALPHA) -> list[str]:
     """What the normalised regret says across benchmarks: each strategy's IQM with its
-    interval, best first; then which pairs the Holm-corrected tests separate."""
+    interval, best first; which pairs the Holm-corrected tests separate; and, where the
+    benchmarks are of several kinds, which strategies rank best on each kind."""
     if not len(aggregate):
         return []
     n = int(aggregate["benchmarks"].iloc[0])
@@ -233,12 +234,25 @@ def aggregate_sentences(aggregate: pd.DataFrame, pairwise: pd.DataFrame,
         lines.append(f"Wilcoxon signed-rank over benchmarks on task means, Holm-corrected at "
                      f"alpha {alpha:g}: no pair of strategies told apart with {n} "
                      f"benchmark{'' if n == 1 else 's'}.")
+    if by_kind["kind"].nunique() > 1:
+        parts = []
+        for kind, rows in by_kind.groupby("kind", sort=False):
+            count = int(rows["benchmarks"].iloc[0])
+            ranked = ", ".join(f"{r.strategy} {_g(r.average_rank)}" for r in rows.itertuples())
+            parts.append(f"{kind} ({count} benchmark{'' if count == 1 else 's'}): {ranked}")
+        lines.append("By kind of benchmark, average rank by task mean: " + "; ".join(parts)
+                     + " (too few benchmarks per kind for tests: by_kind.csv).")
     return lines
 
 
 def _settings(settings: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={json.dumps(value) if isinstance(value, list | dict) else value}"
                      for key, value in settings.items() if value is not None) or "defaults"
+
+
+def _kind(config: Mapping[str, Any]) -> str:
+    plan = Plan(dict(config))
+    return plan.objective.kind(plan.objective_settings)
 
 
 def _surrogate_check(plan: Plan) -> str:
@@ -292,9 +306,9 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
                        out_dir: str, *, title: str = "Benchmark suite", alpha: float = ALPHA,
                        seed: int | None = None) -> dict[str, Any]:
     """Write the suite's report into out_dir: regret_trials.csv (suite.load_benchmark's rows
-    of every benchmark), regret.csv, ranks.csv, friedman.csv, aggregate.csv and pairwise.csv
-    (hpstudy.report.aggregate), regret_curves.png, critical_difference.png, intervals.png,
-    average_ranks.png and index.html (figures as data URIs, tables inline).
+    of every benchmark), regret.csv, ranks.csv, friedman.csv, aggregate.csv, pairwise.csv and
+    by_kind.csv (hpstudy.report.aggregate), regret_curves.png, critical_difference.png,
+    intervals.png, average_ranks.png and index.html (figures as data URIs, tables inline).
 
     benchmarks: {name: (its resolved config, {study: trials.csv path})}, in page order; a
     relative path in a config is read from the working directory. seed: the bootstrap's
@@ -322,10 +336,12 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
     order = list(mean_ranks.index)
     pairwise = across.pairwise_table(finals, order, seed, alpha)
     aggregate = across.aggregate_table(finals, across.auc_scores(normalised), order, seed)
+    kinds = {name: _kind(config) for name, (config, _) in benchmarks.items()}
+    by_kind = across.kind_table(across.task_means(finals, order), kinds)
     sentences = suite_sentences(ranks, friedman) + aggregate_sentences(aggregate, pairwise,
-                                                                       alpha)
+                                                                       by_kind, alpha)
     tables = {"regret_trials": frame, "regret": regret, "ranks": ranks, "friedman": friedman,
-              "aggregate": aggregate, "pairwise": pairwise}
+              "aggregate": aggregate, "pairwise": pairwise, "by_kind": by_kind}
     written: dict[str, Any] = {"html": str(out / "index.html"), "sentences": sentences,
                                "tables": {name: _write_csv(out / f"{name}.csv", table)
                                           for name, table in tables.items()},
@@ -353,6 +369,7 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
         sentences=sentences, setup=setup, images=images, captions=CAPTIONS,
         regret=Markup(html_table(regret)), ranks=Markup(html_table(ranks)),
         friedman=Markup(html_table(friedman)), aggregate=Markup(html_table(aggregate)),
+        by_kind=Markup(html_table(by_kind)),
         pairwise=Markup(html_table(pairwise[list(PAIRWISE_SHOWN)].rename(
             columns=PAIRWISE_SHOWN))),
         best_found=any(to != "optimum" for to in regret_to.values()))
