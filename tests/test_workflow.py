@@ -12,7 +12,7 @@ import pytest
 
 from hpstudy.plan import Plan
 from tests.helpers.environments import missing, rule_environments
-from tests.helpers.studies import copy_study, run_study
+from tests.helpers.studies import copy_study
 from tests.helpers.workdir import load_config
 
 pytestmark = pytest.mark.e2e
@@ -94,16 +94,9 @@ def test_a_change_in_how_jobs_run_reruns_nothing_and_snakemakes_report_lists_the
     assert "best_so_far" in page and "comparison.csv" in page
 
 
-def test_reruns_in_fresh_directories_are_byte_identical(function_study, branin_config, tmp_path):
-    """Every file that is a pure function of the config (data, rounds, fold records, scores,
-    trials.csv, test.json, the report's tables) comes out with the same bytes in a new
-    directory."""
-    rerun = run_study(tmp_path / "again", branin_config)
-    first, second = reproducible_files(function_study.results), reproducible_files(rerun.results)
-    assert len(first) > 50 and "tpe/rounds/round_2.json" in first
-    assert "report/comparison.csv" in first
-    assert sorted(first) == sorted(second)
-    assert [name for name in first if first[name] != second[name]] == []
+# A rerun of the session's function study in a fresh directory, byte for byte: the round
+# groups' SLURM run does it (tests/test_cluster.py), every reproducible file compared; the
+# per-round run (tests/test_per_round.py) compares the tables in another job layout.
 
 
 def test_one_strategy_target_runs_only_that_strategy(workdir, branin_config):
@@ -243,16 +236,19 @@ def usage_lines(results: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_warm_jobs_write_the_bytes_of_fresh_interpreters(cnn_study, tmp_path):
-    """The tiny real CNN (with a diverging grid point): one job per trial in fresh
+    """The tiny real CNN's grid (a sane and a diverging point): one job per trial in fresh
     interpreters (execution.warm_start: false, the old way), against the session's cnn_study,
-    whose jobs were forked from the warm worker, one per fold. Every reproducible file is
-    equal, and neither run's console shows TensorFlow's start-up noise; what each fresh
-    interpreter imported, the conda env of its rule provides."""
+    whose jobs were forked from the warm worker, one per fold. Every reproducible file of the
+    data and the grid is equal, and neither run's console shows TensorFlow's start-up noise;
+    what each fresh interpreter imported, the conda env of its rule provides. (The grid alone:
+    every kind of job runs, and each costs a fresh interpreter's imports, TensorFlow's ~10
+    CPU s among them.)"""
     from tests.helpers.workdir import Workdir
 
     cold = Workdir(tmp_path / "cold")
     cold.path.mkdir()
-    cold.write_config({**load_config("cnn_tiny"),
+    config = load_config("cnn_tiny")
+    cold.write_config({**config, "strategies": {"grid": config["strategies"]["grid"]},
                        "execution": {"fold_jobs": "per_trial", "warm_start": False}})
     # The cold run's jobs record what their own code imports (hpstudy.launch).
     console = cold.snakemake("--cores", "4", env={"HPSTUDY_RECORD_IMPORTS": "1"})
@@ -272,7 +268,7 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(cnn_study, tmp_path):
     # What each fresh interpreter imported, its conda env provides.
     short = {}
     recorded = [usage for usage in usage_lines(cold.results) if "imports" in usage]
-    assert len(recorded) > 10 and {"propose", "train_folds", "report", "log_trial"} \
+    assert len(recorded) >= 8 and {"propose", "train_folds", "report", "log_trial"} \
         <= {usage["script"] for usage in recorded}
     for usage in recorded:
         lacking = missing(rule_environments()[usage["script"]], usage["imports"])
@@ -280,6 +276,11 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(cnn_study, tmp_path):
             short.setdefault(usage["script"], set()).update(lacking)
     assert short == {}, f"envs/ lack what these jobs import: {short}"
 
-    files = reproducible_files(cold.results)
-    assert len(files) > 20 and "grid/trials/1/fold_1.json" in files
-    assert files == reproducible_files(cnn_study.results)
+    # The data and the grid's files; the report compares strategies, so it differs.
+    def shared(results):
+        return {name: content for name, content in reproducible_files(results).items()
+                if name.startswith(("data/", "grid/"))}
+
+    files = shared(cold.results)
+    assert len(files) > 10 and "grid/trials/1/fold_1.json" in files
+    assert files == shared(cnn_study.results)

@@ -37,21 +37,21 @@ def in_ci() -> bool:
 
 
 # The end-to-end tier's longest files, longest first, as measured (results/tests/e2e.xml,
-# the sum of a file's test times on three workers, a clean clone, 2026-12-03; the quick
-# suite's before its test ran it smaller). pytest-xdist hands whole files to its workers in
+# the sum of a file's test times on three workers, 2026-12-03, with other work sharing the
+# machine, so high; each file's CPU seconds, the JUnit XML's cpu_seconds, beside it; before
+# the cuts said). pytest-xdist hands whole files to its workers in
 # collection order: started first, the long ones overlap the many short ones, instead of one
 # of them running alone at the end while the other workers sit idle. Files not named here
 # follow in their collection order.
 LONGEST_FIRST = (
-    "tests/test_cluster.py",                           # 820 s: SLURM, PostgreSQL, the CNN
-    "tests/test_resume.py",                            # 685 s: six kills
-    "tests/test_workflow.py",                          # 677 s: eleven studies and reruns
-    "tests/test_examples.py",                          # 500 s: the three examples
-    "tests/strategies/test_multi_fidelity_study.py",   # 480 s
-    "tests/strategies/test_strategies.py",             # 379 s: GP against random, in-process
-    "tests/test_tracking.py",                          # 350 s
-    "tests/test_suite.py",                             # 478 s before its run was made smaller
-    "tests/test_faults.py",                            # 310 s
+    "tests/test_cluster.py",                           # 943 s, 216 CPU s: SLURM, the CNN
+    "tests/test_workflow.py",                          # 1026 s, 517 CPU s, before two cuts
+    "tests/test_resume.py",                            # 799 s, 231 CPU s: six kills, now four
+    "tests/test_examples.py",                          # 587 s, 304 CPU s: the three examples
+    "tests/strategies/test_multi_fidelity_study.py",   # 552 s, 294 CPU s
+    "tests/test_tracking.py",                          # 500 s, 238 CPU s
+    "tests/test_faults.py",                            # 302 s, 169 CPU s
+    "tests/test_suite.py",                             # 174 s, 128 CPU s
 )
 
 

@@ -40,10 +40,12 @@ def job_params(**params):
     knows it, so that changing one reruns the job, plus `job`, the JSON argument of
     hpstudy.launch with the params, named input, output and wildcards. (`job` is derived
     from input and output, which Snakemake leaves out of its params trigger.)"""
-    # Constants as functions too: Snakemake formats a string param with the wildcards, so a
-    # config value holding "{x}" would otherwise stop the workflow (or change meaning).
+    # Snakemake formats a string param, and each string of a list param, with the
+    # wildcards, so a config value holding "{x}" would stop the workflow (or change meaning):
+    # those go in as functions. Other constants (mappings, numbers) it leaves alone, and a
+    # function costs Snakemake an inspect.signature per job (a tenth of a large DAG's build).
     functions = {
-        name: value if callable(value) else (lambda wildcards, value=value: value)
+        name: (lambda wildcards, value=value: value) if isinstance(value, str | list) else value
         for name, value in params.items()
     }
 
@@ -52,7 +54,10 @@ def job_params(**params):
             {
                 "input": _files(input),
                 "output": _files(output),
-                "params": {name: value(wildcards) for name, value in functions.items()},
+                "params": {
+                    name: value(wildcards) if callable(value) else value
+                    for name, value in functions.items()
+                },
                 "wildcards": dict(wildcards.items()),
             }
         )
