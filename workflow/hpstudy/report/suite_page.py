@@ -60,8 +60,8 @@ CAPTIONS = {
                  "area under its normalised regret curve (right: anytime performance), with "
                  "95 % stratified bootstrap intervals (aggregate.csv). 0 is the optimum, 1 the "
                  "worst incumbent any run held on that benchmark.",
-    "average_ranks": "Each strategy's average rank over the benchmarks (1 = least median "
-                     "final regret). With a Friedman test, each bar is half the Nemenyi "
+    "average_ranks": "Each strategy's average rank over the benchmarks (1 = least mean "
+                     "normalised final regret). With a Friedman test, each bar is half the Nemenyi "
                      "critical difference either side: two strategies whose bars do not "
                      "overlap differ by more than the critical difference.",
 }
