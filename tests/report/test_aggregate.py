@@ -158,7 +158,8 @@ def test_the_aggregate_table_holds_each_strategys_iqm_and_rank():
     finals = {"b0": {"s": np.array([0.0, 0.2, 0.4, 0.6]), "t": np.array([0.5, 0.5, 0.7, 0.9])},
               "b1": {"s": np.array([0.1, 0.1, 0.3, 0.3]), "t": np.array([0.0, 0.0, 0.2, 0.2])}}
     aucs = {b: {s: v / 2 for s, v in strategies.items()} for b, strategies in finals.items()}
-    table = aggregate_table(finals, aucs, ["s", "t"], seed=6).set_index("strategy")
+    ranks = average_ranks(task_means(finals, ["s", "t"]))
+    table = aggregate_table(finals, aucs, ranks, seed=6).set_index("strategy")
     # Task means: b0 s 0.3 < t 0.65, b1 s 0.2 > t 0.1: one win each, rank 1.5 each.
     assert table["average_rank"].tolist() == [1.5, 1.5]
     assert table.loc["s", "iqm_final"] == pytest.approx(

@@ -37,6 +37,7 @@ from hpstudy.report.suite import (
 )
 from hpstudy.report.suite_page import build_suite_report, suite_sentences
 from hpstudy.space import SearchSpace
+from hpstudy.suite import SUITE_REPORT
 from tests.helpers.workdir import REPO, Workdir, load_config
 
 BRANIN_SPACE = {"x": {"type": "uniform", "low": -5.0, "high": 10.0},
@@ -366,6 +367,8 @@ def test_a_suite_of_two_real_benchmarks_is_reported_reproducibly(suite):
         assert png.startswith(b"\x89PNG")
         assert f'<img alt="{name}" src="data:image/png;base64,' in page
 
+    # Every file it writes is an output of the suite's report rule (workflow/suite.smk).
+    assert {"html", *written["tables"], *written["figures"]} == set(SUITE_REPORT)
     first = {path.name: path.read_bytes() for path in out.iterdir()}
     assert sorted(first) == ["aggregate.csv", "average_ranks.png", "by_kind.csv",
                              "critical_difference.png", "friedman.csv", "index.html",

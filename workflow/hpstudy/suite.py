@@ -33,6 +33,11 @@ SUITE_REPORT = {  # hpstudy.report.suite_page.build_suite_report writes them
     "regret_trials": f"{SUITE_DIR}/report/regret_trials.csv",
     "ranks": f"{SUITE_DIR}/report/ranks.csv",
     "friedman": f"{SUITE_DIR}/report/friedman.csv",
+    "aggregate": f"{SUITE_DIR}/report/aggregate.csv",
+    "pairwise": f"{SUITE_DIR}/report/pairwise.csv",
+    "by_kind": f"{SUITE_DIR}/report/by_kind.csv",
+    "critical_difference": f"{SUITE_DIR}/report/critical_difference.png",
+    "intervals": f"{SUITE_DIR}/report/intervals.png",
     "regret_curves": f"{SUITE_DIR}/report/regret_curves.png",
     "average_ranks": f"{SUITE_DIR}/report/average_ranks.png",
 }

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpstudy.report.stats import hodges_lehmann
+from hpstudy.report.stats import hodges_lehmann, paired_wilcoxon
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -171,20 +171,6 @@ def probability_of_improvement(x: Sequence[np.ndarray], y: Sequence[np.ndarray],
     return point, float(low), float(high)
 
 
-def paired_signed_rank(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
-    """(statistic, p, note): scipy.stats.wilcoxon(x, y) over benchmarks, zero differences
-    split between the signs (zsplit); NaN and a note when it cannot run."""
-    from scipy.stats import wilcoxon
-
-    d = np.asarray(x, float) - np.asarray(y, float)
-    if len(d) < 2:
-        return math.nan, math.nan, f"{len(d)} benchmark(s): at least 2 needed"
-    if np.all(d == 0):
-        return math.nan, math.nan, "every benchmark ties"
-    result = wilcoxon(x, y, zero_method="zsplit")
-    return float(result.statistic), float(result.pvalue), ""
-
-
 def pairwise_table(finals: Mapping[str, Mapping[str, np.ndarray]], order: Sequence[str],
                    seed: int, alpha: float = ALPHA) -> pd.DataFrame:
     """One row per pair of strategies (order: best average rank first; the better first in
@@ -194,7 +180,8 @@ def pairwise_table(finals: Mapping[str, Mapping[str, np.ndarray]], order: Sequen
     rows = []
     for index, (strategy, other) in enumerate(combinations(order, 2)):
         x, y = means[strategy].to_numpy(), means[other].to_numpy()
-        statistic, p, note = paired_signed_rank(x, y)
+        # Zero differences split between the signs, as in Demšar's worked example.
+        statistic, p, note = paired_wilcoxon(x, y, zero_method="zsplit", unit="benchmark")
         estimate, low, high = hodges_lehmann(x - y, CONFIDENCE)
         poi = probability_of_improvement([finals[b][strategy] for b in finals],
                                          [finals[b][other] for b in finals], seed + index)
@@ -240,14 +227,13 @@ def average_ranks(means: pd.DataFrame) -> pd.Series:
 
 
 def aggregate_table(finals: Mapping[str, Mapping[str, np.ndarray]],
-                    aucs: Mapping[str, Mapping[str, np.ndarray]], order: Sequence[str],
+                    aucs: Mapping[str, Mapping[str, np.ndarray]], ranks: pd.Series,
                     seed: int) -> pd.DataFrame:
-    """Per strategy (order), the IQM of the final normalised regret and of its area under the
-    curve over every benchmark's seeds, each with its stratified bootstrap interval, and its
-    average rank by task mean (AGGREGATE_COLUMNS)."""
-    ranks = average_ranks(task_means(finals, order))
+    """Per strategy (ranks: average_ranks, in its order), the IQM of the final normalised
+    regret and of its area under the curve over every benchmark's seeds, each with its
+    stratified bootstrap interval, and its average rank by task mean (AGGREGATE_COLUMNS)."""
     rows: list[dict[str, Any]] = []
-    for index, strategy in enumerate(order):
+    for index, strategy in enumerate(ranks.index):
         final = [finals[b][strategy] for b in finals]
         auc = [aucs[b][strategy] for b in aucs]
         row = {"strategy": strategy, "benchmarks": len(final),

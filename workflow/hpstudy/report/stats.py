@@ -53,10 +53,12 @@ def nan_stats(values: np.ndarray, axis=None):
     return median, q25, q75
 
 
-def paired_wilcoxon(values: np.ndarray, reference: np.ndarray) -> tuple[float, float, str]:
-    """scipy.stats.wilcoxon(values, reference) on seeds paired by index.
+def paired_wilcoxon(values: np.ndarray, reference: np.ndarray, zero_method: str = "wilcox",
+                    unit: str = "paired seed") -> tuple[float, float, str]:
+    """scipy.stats.wilcoxon(values, reference, zero_method=...) on pairs by index (seeds;
+    benchmarks for the suite, `unit` naming them in the note).
 
-    Seeds without an ok trial by then (NaN) drop out with their pair. Returns (statistic,
+    Pairs with a NaN (a seed without an ok trial by then) drop out. Returns (statistic,
     p-value, note); NaN and a note when the test cannot run.
     """
     from scipy.stats import wilcoxon
@@ -66,13 +68,13 @@ def paired_wilcoxon(values: np.ndarray, reference: np.ndarray) -> tuple[float, f
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     if len(x) < 2:
-        return math.nan, math.nan, f"{len(x)} paired seed(s): at least 2 needed"
+        return math.nan, math.nan, f"{len(x)} {unit}(s): at least 2 needed"
     if np.all(x - y == 0):
         return math.nan, math.nan, "all paired differences are zero"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = wilcoxon(x, y)
+            result = wilcoxon(x, y, zero_method=zero_method)
     except ValueError as error:
         return math.nan, math.nan, f"wilcoxon: {error}"
     return float(result.statistic), float(result.pvalue), ""

@@ -335,7 +335,7 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
     mean_ranks = across.average_ranks(across.task_means(finals, ranked))
     order = list(mean_ranks.index)
     pairwise = across.pairwise_table(finals, order, seed, alpha)
-    aggregate = across.aggregate_table(finals, across.auc_scores(normalised), order, seed)
+    aggregate = across.aggregate_table(finals, across.auc_scores(normalised), mean_ranks, seed)
     kinds = {name: _kind(config) for name, (config, _) in benchmarks.items()}
     by_kind = across.kind_table(across.task_means(finals, order), kinds)
     sentences = suite_sentences(ranks, friedman) + aggregate_sentences(aggregate, pairwise,
