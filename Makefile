@@ -109,6 +109,7 @@ bench: $(STAMP)
 	-$(BIN)/python bench/pipeline.py
 	-$(BIN)/python bench/classic_fold.py
 	-$(BIN)/python bench/function_study.py --cores $(CORES)
+	-$(BIN)/python bench/job_overhead.py
 	-$(BIN)/python bench/dag.py 100 1000
 	-$(BIN)/python bench/proposals.py
 	-$(BIN)/python bench/adaptivity.py

@@ -30,6 +30,8 @@ to these calls. Every module and subpackage, a line each, with what it owns:
 - launch: how a job starts (forked from the warm worker, or fresh)
 - worker: the warm worker, which imports the heavy libraries once and forks each job
 - noise: TensorFlow's start-up lines, kept off the console
+- snakemake_overhead: Snakemake's own cost per job (its scheduler's passes, the signatures
+  of the rules' functions)
 - fileio: atomic writes
 
 What the Snakefile imports (config, plan, paths, space, seeds and the two registries) imports

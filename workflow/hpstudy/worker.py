@@ -261,16 +261,22 @@ def preload(name: str) -> None:
 def remember() -> None:
     """What every job would otherwise work out again, once, before the first fork, so that
     jobs inherit it: the objective registry (its modules imported), MLflow's schema head,
-    and the BLAS and OpenMP libraries a job's thread limit applies to (launch.threadpools:
-    last, after every import that loads one). 0.25 to 0.5 CPU s per job before (measured)."""
+    the provenance a logged trial carries (the code's git commit, a `git` process, and the
+    package versions, read from their metadata: 0.04 CPU s per logging job, measured), and
+    the BLAS and OpenMP libraries a job's thread limit applies to (launch.threadpools: last,
+    after every import that loads one). 0.25 to 0.5 CPU s per job before (measured)."""
     from hpstudy.launch import threadpools
     from hpstudy.objectives import registry
 
     registry()
     if "mlflow" in sys.modules:
+        from hpstudy import provenance
         from hpstudy.tracking.client import remember_schema_head
+        from hpstudy.tracking.runs import package_versions
 
         remember_schema_head()
+        package_versions()
+        provenance.git_commit()
     threadpools()
 
 

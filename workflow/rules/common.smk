@@ -11,6 +11,14 @@ sys.path.insert(0, PACKAGE_ROOT)
 # chain recursively when it builds the DAG (snakemake issue 2420).
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 
+# Snakemake's own cost per job (hpstudy.snakemake_overhead): its scheduler, run in this
+# process, with one fix (its own CPU grew with the square of a run's length), and the input,
+# params and resources functions of the rules with their signatures worked out once
+# (known_signature: Snakemake otherwise inspects them at every call).
+from hpstudy.snakemake_overhead import fix_snakemake_scheduler, known_signature
+
+fix_snakemake_scheduler()
+
 from hpstudy.strategies import registry
 from hpstudy.paths import (
     DATA,
@@ -112,6 +120,7 @@ OBJECTIVE_FILES = {f"objective_{name}": path
                    for name, path in PLAN.objective.input_files(PLAN.objective_settings).items()}
 
 
+@known_signature
 def propose_inputs(wildcards):
     """A round reads the round it follows (its history and proposals; by default the round
     before it, Strategy.round_parents) and that round's scores."""
@@ -135,6 +144,7 @@ def _training_inputs(study, round_index):
     return inputs
 
 
+@known_signature
 def fold_inputs(wildcards):
     """A trial's round and the data and, for a trial that continues a rung below (a
     multi-fidelity promotion), the checkpoints of that rung's trials, for the job's folds:
@@ -165,10 +175,12 @@ def checkpoint_outputs(multi_fidelity, folds):
     return {"checkpoints": [temp(checkpoint_file("{study}", "{trial}", k)) for k in folds]}
 
 
+@known_signature
 def round_inputs(wildcards):
     return _training_inputs(wildcards.study, int(wildcards.round))
 
 
+@known_signature
 def score_inputs(wildcards):
     return [fold_file(wildcards.study, wildcards.trial, k) for k in range(PLAN.folds)]
 
@@ -177,6 +189,7 @@ def trial_timings(study, trial):
     return [timing_file(study, trial, k) for k in range(PLAN.folds)]
 
 
+@known_signature
 def summary_inputs(wildcards):
     study = wildcards.study
     rounds = range(len(PLAN.rounds(study)))
@@ -191,6 +204,7 @@ def summary_inputs(wildcards):
     }
 
 
+@known_signature
 def log_trial_inputs(wildcards):
     study = wildcards.study
     inputs = {
@@ -209,6 +223,7 @@ def log_trial_inputs(wildcards):
     return inputs
 
 
+@known_signature
 def log_round_inputs(wildcards):
     inputs = {
         "tracking": study_tracking(wildcards.study),
@@ -220,6 +235,7 @@ def log_round_inputs(wildcards):
     return inputs
 
 
+@known_signature
 def test_inputs(wildcards):
     """The held-out test reads every score of the study (to pick the best) and the data."""
     study = wildcards.study
@@ -242,6 +258,7 @@ def job_resources(kind):
     return {name: resources[name] for name in ("runtime", "mem_mb", "gpu")}
 
 
+@known_signature
 def trial_group(wildcards):
     """execution.group for a trial's training and scoring jobs: the cluster job they join
     (Snakemake merges the connected jobs of one group id into one submission)."""

@@ -48,6 +48,10 @@ def job_params(**params):
         name: (lambda wildcards, value=value: value) if isinstance(value, str | list) else value
         for name, value in params.items()
     }
+    functions = {
+        name: known_signature(value) if callable(value) else value
+        for name, value in functions.items()
+    }
 
     def spec(wildcards, input, output):
         return json.dumps(
@@ -62,7 +66,7 @@ def job_params(**params):
             }
         )
 
-    return {**functions, "job": spec}
+    return {**functions, "job": known_signature(spec)}
 
 
 def launch(script):

@@ -61,7 +61,10 @@ TRAIN_RETRIES = 2
 
 
 # execution.resources.train, plus Snakemake's attempt at the job, for TRAIN_ATTEMPT.
-TRAIN_RESOURCES = {**job_resources("train"), "attempt": lambda wildcards, attempt: attempt}
+TRAIN_RESOURCES = {
+    **job_resources("train"),
+    "attempt": known_signature(lambda wildcards, attempt: attempt),
+}
 # Before a training job's command: its attempt and how many it gets (hpstudy.jobs.job_attempt),
 # by its environment, as Snakemake computes a job's params once and keeps them for its retries
 # while it computes resources again for each attempt.

@@ -1,0 +1,129 @@
+"""What a job costs besides its work, as a study grows (issue 30): Branin trials (their work is
+microseconds), random search, one seed per 100 trials, `execution.fold_jobs: per_trial` (a
+job trains a trial, a job logs it), `snakemake --cores 2` in an empty directory.
+
+Per size: the jobs run, the CPU seconds of the whole run (Snakemake, the warm worker, every
+job, all that the run waited for) per job, Snakemake's own process per job, and how many
+scheduling passes it made. Target: <= 0.15 CPU s per job, flat within 1.5x from the smallest
+study to the largest. `--as-is` sizes also run with Snakemake's scheduler as released (without
+hpstudy.snakemake_overhead's fix), for the before figures.
+
+--quick: 10 and 40 trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+TARGET_CPU_PER_JOB = 0.15
+FLAT_WITHIN = 1.5
+PROBE = "hpstudy-bench-probe "
+
+
+def study_config(trials: int) -> dict:
+    seeds = max(1, trials // 100)
+    return {
+        "experiment": "bench-overhead",
+        "seed": 2026,
+        "repeats": seeds,
+        "dataset": {"name": "digits"},
+        "cv": {"folds": 2},
+        "objective": {"name": "function", "function": {"name": "branin", "noise_std": 0.5}},
+        "space": {"x": {"type": "uniform", "low": -5.0, "high": 10.0},
+                  "y": {"type": "uniform", "low": 0.0, "high": 15.0}},
+        "strategies": {"random": {"budget": trials // seeds}},
+        "execution": {"fold_jobs": "per_trial"},
+    }
+
+
+def probe(as_is: bool, args: list[str]) -> int:
+    """Run Snakemake in this process, counting its scheduling passes; print them and this
+    process's own CPU seconds. as_is: mark Snakemake's re-evaluation as already fixed, so that
+    the Snakefile leaves it as released."""
+    sys.setrecursionlimit(100_000)
+    from snakemake.cli import main as snakemake_main
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    passes = 0
+    select = JobScheduler.job_selector
+
+    def counted(self, jobs):
+        nonlocal passes
+        passes += 1
+        return select(self, jobs)
+
+    JobScheduler.job_selector = counted
+    if as_is:
+        JobScheduler._schedule_reevalutation.coalesced = True
+    code = 0
+    try:
+        snakemake_main(args)
+    except SystemExit as exit:
+        code = exit.code or 0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(PROBE + json.dumps({"passes": passes,
+                              "self_cpu_s": usage.ru_utime + usage.ru_stime}), file=sys.stderr)
+    return code
+
+
+def measure(trials: int, as_is: bool, keep: bool) -> dict:
+    with common.work_directory("bench-overhead-", keep) as directory:
+        common.write_config(directory, study_config(trials))
+        print(f"{trials} trials{' (Snakemake as released)' if as_is else ''} ...", flush=True)
+        result = common.run([common.PYTHON, __file__, "--probe", *(["--as-is"] * as_is), "--",
+                             "--snakefile", str(common.REPO / "Snakefile"), "--directory",
+                             str(directory), "--cores", "2"], timeout=7200)
+        line = next(line for line in result.stderr.splitlines() if line.startswith(PROBE))
+        counts = json.loads(line.removeprefix(PROBE))
+        jobs = len(common.job_usage(directory / "results"))
+    return {"trials": trials, "as_is": as_is, "returncode": result.returncode,
+            "wall_s": result.wall_s, "cpu_s": result.cpu_s, "jobs": jobs, **counts}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (validation only)")
+    parser.add_argument("--sizes", type=int, nargs="+", help="trials per study")
+    parser.add_argument("--as-is", type=int, nargs="*", default=None,
+                        help="sizes also run with Snakemake's scheduler as released "
+                             "(default: the two smallest)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directories")
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.probe:
+        return probe(bool(args.as_is is not None), [a for a in rest if a != "--"])
+    sizes = args.sizes or ([10, 40] if args.quick else [100, 400, 1600])
+    as_is = args.as_is if args.as_is is not None else sorted(sizes)[:2]
+    common.start("job_overhead", args.quick)
+    runs = [measure(n, False, args.keep) for n in sizes]
+    runs += [measure(n, True, args.keep) for n in as_is]
+    rows = []
+    for run in runs:
+        label = f"{run['trials']} trials, {run['jobs']} jobs" + \
+            (", Snakemake as released" if run["as_is"] else "")
+        per_job = run["cpu_s"] / max(run["jobs"], 1)
+        rows += [
+            common.row(f"{label}: exit status", run["returncode"], "", "==", 0),
+            common.row(f"{label}: CPU s per job, everything (wall {run['wall_s']:.0f} s)",
+                       per_job, "s", *(("<=", TARGET_CPU_PER_JOB) if not run["as_is"] else ())),
+            common.row(f"{label}: Snakemake's own CPU s per job",
+                       run["self_cpu_s"] / max(run["jobs"], 1), "s",
+                       note=f"{run['passes']} scheduling passes"),
+        ]
+    fixed = [r["cpu_s"] / max(r["jobs"], 1) for r in runs if not r["as_is"]]
+    rows.append(common.row("CPU per job, largest study over smallest", fixed[-1] / fixed[0], "x",
+                           "<=", FLAT_WITHIN))
+    common.write_item("job_overhead", rows, args.quick)
+    return 0 if all(r["returncode"] == 0 for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
