@@ -111,6 +111,7 @@ bench: $(STAMP)
 	-$(BIN)/python bench/function_study.py --cores $(CORES)
 	-$(BIN)/python bench/job_overhead.py
 	-$(BIN)/python bench/dag.py 100 1000
+	-$(BIN)/python bench/dag.py --cluster 2 7 20
 	-$(BIN)/python bench/proposals.py
 	-$(BIN)/python bench/adaptivity.py
 	-$(BIN)/python bench/tracking.py

@@ -34,7 +34,8 @@ from hpstudy import fileio  # noqa: E402
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 PYTHON = sys.executable
 ITEMS = ("quickstart", "pipeline", "classic_fold", "function_study", "job_overhead", "dag",
-         "proposals", "adaptivity", "tracking", "memory", "multi_fidelity", "suite")
+         "dag_cluster", "proposals", "adaptivity", "tracking", "memory", "multi_fidelity",
+         "suite")
 FIELDS = ("measure", "value", "unit", "target", "met", "note", "measured_at", "load_average")
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 # The 28x28 workload of bench/pipeline.py (bench/memory.py runs one of its fold jobs).
