@@ -81,8 +81,10 @@ def measure(trials: int, as_is: bool, keep: bool) -> dict:
         result = common.run([common.PYTHON, __file__, "--probe", *(["--as-is"] * as_is), "--",
                              "--snakefile", str(common.REPO / "Snakefile"), "--directory",
                              str(directory), "--cores", "2"], timeout=7200)
-        line = next(line for line in result.stderr.splitlines() if line.startswith(PROBE))
-        counts = json.loads(line.removeprefix(PROBE))
+        line = next((line for line in result.stderr.splitlines() if line.startswith(PROBE)),
+                    None)  # none when Snakemake died before the probe could print
+        counts = json.loads(line.removeprefix(PROBE)) if line else \
+            {"passes": None, "self_cpu_s": float("nan")}
         jobs = len(common.job_usage(directory / "results"))
     return {"trials": trials, "as_is": as_is, "returncode": result.returncode,
             "wall_s": result.wall_s, "cpu_s": result.cpu_s, "jobs": jobs, **counts}
@@ -100,7 +102,7 @@ def main() -> int:
     args, rest = parser.parse_known_args()
     if args.probe:
         return probe(bool(args.as_is is not None), [a for a in rest if a != "--"])
-    sizes = args.sizes or ([10, 40] if args.quick else [100, 400, 1600])
+    sizes = sorted(args.sizes or ([10, 40] if args.quick else [100, 400, 1600]))
     as_is = args.as_is if args.as_is is not None else sorted(sizes)[:2]
     common.start("job_overhead", args.quick)
     runs = [measure(n, False, args.keep) for n in sizes]
