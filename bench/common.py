@@ -162,6 +162,23 @@ def write_config(directory: Path, config: dict) -> Path:
     return path
 
 
+def branin_config(experiment: str, seeds: int, strategies: dict, fold_jobs: str) -> dict:
+    """A study whose trials cost microseconds (noisy Branin, 2 CV folds), so what it costs is
+    the pipeline's own: `seeds` seeds of each stochastic strategy in `strategies`."""
+    return {
+        "experiment": experiment,
+        "seed": 2026,
+        "repeats": seeds,
+        "dataset": {"name": "digits"},
+        "cv": {"folds": 2},
+        "objective": {"name": "function", "function": {"name": "branin", "noise_std": 0.5}},
+        "space": {"x": {"type": "uniform", "low": -5.0, "high": 10.0, "grid": 3},
+                  "y": {"type": "uniform", "low": 0.0, "high": 15.0, "grid": 3}},
+        "strategies": strategies,
+        "execution": {"fold_jobs": fold_jobs},
+    }
+
+
 def fashion_config(limit: int, folds: int, epochs: int, trials: int,
                    fold_jobs: str = "per_trial") -> dict:
     """The 28x28 workload: a stratified Fashion-MNIST subset (local IDX files), the default

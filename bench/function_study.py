@@ -27,20 +27,11 @@ TARGET_S = 300
 
 def study_config(seeds: int, trials: int, batch: int, fold_jobs: str) -> dict:
     startup = min(10, trials // 2)  # model-free first trials (at most half the budget)
-    return {
-        "experiment": "bench-branin",
-        "seed": 2026,
-        "repeats": seeds,
-        "dataset": {"name": "digits"},
-        "cv": {"folds": 2},
-        "objective": {"name": "function", "function": {"name": "branin", "noise_std": 0.5}},
-        "space": {"x": {"type": "uniform", "low": -5.0, "high": 10.0, "grid": 3},
-                  "y": {"type": "uniform", "low": 0.0, "high": 15.0, "grid": 3}},
-        "strategies": {"random": {"budget": trials},
-                       "tpe": {"budget": trials, "batch_size": batch, "n_startup_jobs": startup},
-                       "gp": {"budget": trials, "batch_size": batch, "n_initial_points": startup}},
-        "execution": {"fold_jobs": fold_jobs},
-    }
+    return common.branin_config("bench-branin", seeds, {
+        "random": {"budget": trials},
+        "tpe": {"budget": trials, "batch_size": batch, "n_startup_jobs": startup},
+        "gp": {"budget": trials, "batch_size": batch, "n_initial_points": startup},
+    }, fold_jobs)
 
 
 def main() -> int:

@@ -30,18 +30,8 @@ PROBE = "hpstudy-bench-probe "
 
 def study_config(trials: int) -> dict:
     seeds = max(1, trials // 100)
-    return {
-        "experiment": "bench-overhead",
-        "seed": 2026,
-        "repeats": seeds,
-        "dataset": {"name": "digits"},
-        "cv": {"folds": 2},
-        "objective": {"name": "function", "function": {"name": "branin", "noise_std": 0.5}},
-        "space": {"x": {"type": "uniform", "low": -5.0, "high": 10.0},
-                  "y": {"type": "uniform", "low": 0.0, "high": 15.0}},
-        "strategies": {"random": {"budget": trials // seeds}},
-        "execution": {"fold_jobs": "per_trial"},
-    }
+    return common.branin_config("bench-overhead", seeds, {"random": {"budget": trials // seeds}},
+                                "per_trial")
 
 
 def probe(as_is: bool, args: list[str]) -> int:
