@@ -264,3 +264,21 @@ def test_the_worker_works_out_once_what_its_jobs_share():
     assert [child["schema_head"]] == list(script.get_heads())  # alembic's own answer
     # numpy's BLAS is found and limited to the job's one thread.
     assert child["limited"] and set(child["limited"]) == {1}
+
+
+def test_the_worker_loads_the_objectives_table_once_for_every_job(capsys):
+    """Objective.warm: a tabular benchmark's table (0.6 CPU s for HPOBench's, per job
+    before) is loaded before the first fork, into the cache the jobs' lookups read; a table
+    that cannot be loaded is left to the jobs, which say why."""
+    from hpstudy.objectives.table import load_table
+
+    load_table.cache_clear()
+    worker.warm_objective("table", {"benchmark": "hpobench", "dataset": "australian"})
+    assert load_table.cache_info().currsize == 1
+    table = load_table("hpobench", "australian")  # what a forked job's trial finds
+    assert load_table.cache_info().hits == 1 and table.seeds.shape == (30_000, 5)
+    worker.warm_objective("table", {"benchmark": "hpobench", "dataset": "nowhere"})
+    assert "worker: objective table not warmed:" in capsys.readouterr().out
+    worker.warm_objective("function", {"name": "branin"})  # nothing to warm: no message
+    assert capsys.readouterr().out == ""
+    load_table.cache_clear()

@@ -66,3 +66,34 @@ def test_repeats_table_and_figure_equal_scipy(branin_tables, tmp_path):
     np.testing.assert_allclose(lines[list(repeats).index("gp")].get_ydata(),
                                np.median(gp_curves, axis=0))
     assert axis.get_xlabel() == "trial number"
+
+
+def test_the_signed_rank_test_is_scipys_wilcoxon_with_ties_zeros_and_without():
+    """stats.signed_rank_test (every sign pattern's rank sum at once) against
+    scipy.stats.wilcoxon itself, on paired samples like the report's: best-so-far values of
+    10 seeds, often tied or equal at a budget (scipy: a permutation test), distinct ones
+    (scipy: its exact distribution), and from 2 to 13 nonzero pairs."""
+    from hpstudy.report.stats import EXACT_PAIRS, paired_wilcoxon, signed_rank_test
+
+    rng = np.random.default_rng(29)
+    cases = 0
+    for pairs in range(2, EXACT_PAIRS + 1):
+        for kind in ("distinct", "ties", "zeros", "shifted"):
+            x = rng.normal(size=pairs)
+            y = rng.normal(size=pairs) + (0.8 if kind == "shifted" else 0.0)
+            if kind == "ties":
+                x, y = np.round(x, 0), np.round(y, 0) + 0.5  # few distinct |differences|
+            if kind == "zeros":
+                y[: pairs // 3] = x[: pairs // 3]
+            if np.all(x == y):
+                continue
+            expected = scipy.stats.wilcoxon(x, y)
+            statistic, p_value = signed_rank_test(x - y)
+            assert statistic == pytest.approx(expected.statistic, abs=1e-12), (pairs, kind)
+            assert p_value == pytest.approx(expected.pvalue, rel=1e-12), (pairs, kind)
+            assert paired_wilcoxon(x, y)[:2] == (statistic, p_value)
+            cases += 1
+    assert cases >= 45
+    # More nonzero pairs than an exhaustive enumeration allows: scipy's own method.
+    x, y = rng.normal(size=20), rng.normal(size=20)
+    assert paired_wilcoxon(x, y)[1] == pytest.approx(scipy.stats.wilcoxon(x, y).pvalue)

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 
@@ -44,9 +45,11 @@ PR_SET_PDEATHSIG = 1
 REQUEST_TIMEOUT_S = 30
 
 
-def start(preload: list[str], device: str, log_path: str) -> subprocess.Popen:
+def start(preload: list[str], device: str, log_path: str,
+          objective: tuple[str, Mapping] | None = None) -> subprocess.Popen:
     """Start the worker for this `snakemake` run and tell its jobs (their environment) where
-    it listens. It imports in the background: jobs wait for its socket."""
+    it listens. It imports in the background: jobs wait for its socket. objective: (name,
+    settings) of the study's objective, whose `warm` the worker calls before serving."""
     directory = Path(SOCKET_DIR)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
@@ -56,6 +59,7 @@ def start(preload: list[str], device: str, log_path: str) -> subprocess.Popen:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "hpstudy.worker", "--socket", str(path), "--device", device,
+             *([] if objective is None else ["--objective", json.dumps(list(objective))]),
              *preload], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
     os.environ[WORKER_SOCKET_ENV] = str(path)
     os.environ[WORKER_PID_ENV] = str(process.pid)
@@ -258,6 +262,18 @@ def preload(name: str) -> None:
         print(f"worker: not preloaded: {name}: {type(error).__name__}: {error}", flush=True)
 
 
+def warm_objective(name: str, settings: Mapping) -> None:
+    """The objective's own warm-up (Objective.warm: a table loaded once, not once per job).
+    What fails is left to the jobs, which do it again and say why."""
+    try:
+        from hpstudy.objectives import objective_class
+
+        objective_class(name).warm(settings)
+    except Exception as error:  # a missing table, a bad source file: the jobs report it
+        print(f"worker: objective {name} not warmed: {type(error).__name__}: {error}",
+              flush=True)
+
+
 def remember() -> None:
     """What every job would otherwise work out again, once, before the first fork, so that
     jobs inherit it: the objective registry (its modules imported), MLflow's schema head,
@@ -284,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="hpstudy's warm worker (see module doc)")
     parser.add_argument("--socket", required=True)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--objective", type=json.loads, default=None,
+                        help='the objective to warm: JSON ["name", {settings}]')
     parser.add_argument("preload", nargs="*")
     args = parser.parse_args(argv)
     # Python's advice for processes that fork without exec (gc.freeze): no collection in the
@@ -300,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for module in args.preload:
             preload(module)
+        if args.objective:
+            warm_objective(*args.objective)
         remember()
     finally:
         noise.stop()  # no thread may live in a process that forks

@@ -104,6 +104,8 @@ onstart:
             device,
             # One log per run: a new file, so a run on a full disk changes no earlier file.
             f"results/logs/worker/{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log",
+            # Its table loaded, or its surrogate fitted, once for every job (Objective.warm).
+            objective=(PLAN.objective_name, PLAN.objective_settings),
         )
 
 

@@ -123,6 +123,13 @@ class Objective(ABC):
         return None
 
     @classmethod
+    def warm(cls, settings: Mapping[str, Any]) -> None:
+        """Make, in this process, what each of its jobs would make again (a table loaded, a
+        surrogate fitted) into the caches its jobs read: the warm worker calls it once before
+        it forks them. Default: nothing."""
+        return None
+
+    @classmethod
     def user_entries(cls, settings: Mapping[str, Any]) -> list[str]:
         """The entries of the user's functions its jobs call
         (hpstudy.objectives.python_entry): the warm worker imports each once per run."""

@@ -156,6 +156,10 @@ class Replay(Objective):
         return {"trials": settings["trials"]} if settings.get("trials") else {}
 
     @classmethod
+    def warm(cls, settings):
+        surrogate(settings)  # the Gaussian process fitted on the source study
+
+    @classmethod
     def noise_free(cls, settings, params):
         """The surrogate's mean at params (not the real model's score)."""
         return float(surrogate(settings).mean([params])[0])
