@@ -101,12 +101,14 @@ JOB_CODE = {
     **{script: {"all": ["objectives", "outcome.py", "data.py", "fileio.py"],
                 "top": ["records.py"]}
        for script in ("train_folds", "evaluate_round", "evaluate_test")},
+    "evaluate_study": {"all": ["objectives", "outcome.py", "data.py", "fileio.py",
+                               "strategies", "space.py"], "top": ["records.py"]},
     "score_trial": {"all": ["records.py", "outcome.py", "fileio.py"], "top": ["objectives"]},
     "summarize_study": {"all": ["records.py", "fileio.py"]},
     "report": {"all": ["report", "records.py", "fileio.py"], "top": ["space.py"]},
     **{script: {"all": ["tracking", "records.py", "fileio.py"]}
        for script in ("init_tracking", "start_study", "log_trial", "log_round",
-                      "finish_study")},
+                      "log_study", "finish_study")},
 }
 
 

@@ -126,6 +126,57 @@ def test_an_adaptive_round_sees_every_earlier_round_in_trial_order(tmp_path):
     assert (tmp_path / "again.json").read_bytes() == rounds[2].read_bytes()
 
 
+# --- evaluate_study (execution.fold_jobs: per_study) -----------------------------------------
+
+
+def study_files(tmp_path: Path, name: str, rounds: int) -> dict[str, list[str]]:
+    return {kind: [str(tmp_path / name / f"round_{r}{suffix}.json") for r in range(rounds)]
+            for kind, suffix in (("rounds", ""), ("results", "_results"),
+                                 ("timings", "_timings"))}
+
+
+def test_evaluate_study_writes_the_files_of_its_rounds_jobs_byte_for_byte(tmp_path):
+    """One job proposes and evaluates a study's rounds in turn (per_study): each round file
+    and results file is, byte for byte, what per_round's propose and evaluate_round jobs
+    write, and TPE's later rounds saw the earlier ones' scores."""
+    plan = branin_plan()
+    rounds = plan.rounds("tpe")
+    parents = [plan.round_parent("tpe", r) for r in range(len(rounds))]
+    one_job = study_files(tmp_path, "study", len(rounds))
+    jobs.evaluate_study("tpe", plan.config["space"], plan.settings("tpe"),
+                        plan.study_seed("tpe"), rounds, parents, plan.objective_name,
+                        plan.objective_settings, FOLDS, None, 1, one_job["rounds"],
+                        one_job["results"], one_job["timings"])
+
+    by_round = study_files(tmp_path, "rounds", len(rounds))
+    for index in range(len(rounds)):
+        parent = parents[index]
+        propose(plan, "tpe", index, Path(by_round["rounds"][index]),
+                None if parent is None else Path(by_round["rounds"][parent]),
+                [] if parent is None else [Path(by_round["results"][parent])])
+        jobs.evaluate_round(plan.objective_name, plan.objective_settings,
+                            by_round["rounds"][index], FOLDS, None, 1,
+                            by_round["results"][index], by_round["timings"][index])
+    for kind in ("rounds", "results"):
+        for mine, theirs in zip(one_job[kind], by_round[kind], strict=True):
+            assert Path(mine).read_bytes() == Path(theirs).read_bytes(), mine
+    last = fileio.read_json(one_job["rounds"][-1])
+    assert [h["trial"] for h in last["history"]] == [0, 1, 2, 3]
+    assert all(h["objective"] is not None for h in last["history"])
+    timings = fileio.read_json(one_job["timings"][0])["timings"]
+    assert [(t["trial"], t["fold"]) for t in timings] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def test_evaluate_study_refuses_a_round_that_follows_a_later_one(tmp_path):
+    plan = branin_plan()
+    files = study_files(tmp_path, "study", 2)
+    with pytest.raises(ValueError, match="round 0 follows round 1"):
+        jobs.evaluate_study("tpe", plan.config["space"], plan.settings("tpe"), 1,
+                            [[0, 1], [2, 3]], [1, 0], plan.objective_name,
+                            plan.objective_settings, FOLDS, None, 1, files["rounds"],
+                            files["results"], files["timings"])
+
+
 # --- train_folds, score_trial -------------------------------------------------------------
 
 

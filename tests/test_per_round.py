@@ -1,5 +1,6 @@
 """execution.fold_jobs: per_round: one job evaluates a round's trials and one logs them, for
-objectives whose trials cost microseconds. Same results as a job per fold, fewer jobs."""
+objectives whose trials cost microseconds; per_study: one job proposes and evaluates a whole
+study's rounds and one logs them. Same results as a job per fold, fewer jobs."""
 
 from __future__ import annotations
 
@@ -33,21 +34,27 @@ def _jobs(output: str) -> list[str]:
     return re.findall(r"^(?:local)?rule (\w+):", output, re.MULTILINE)
 
 
+ROUND_FILE_MODES = ["per_round", "per_study"]
+
+
 @pytest.fixture(scope="module")
 def studies(function_study, tmp_path_factory):
     """The same Branin study (4 strategies) with a job per fold (the session's
-    function_study) and per round."""
+    function_study), per round and per study."""
     assert function_study.console, "the session study's console is needed for its jobs"
-    run = Workdir(tmp_path_factory.mktemp("per_round"))
-    run.write_config(_config("per_round"))
-    result = run.snakemake("--cores", "2")
-    return {"per_fold": (function_study, _jobs(function_study.console)),
-            "per_round": (run, _jobs(result.stdout + result.stderr))}
+    made = {"per_fold": (function_study, _jobs(function_study.console))}
+    for mode in ROUND_FILE_MODES:
+        run = Workdir(tmp_path_factory.mktemp(mode))
+        run.write_config(_config(mode))
+        result = run.snakemake("--cores", "2")
+        made[mode] = (run, _jobs(result.stdout + result.stderr))
+    return made
 
 
-def test_per_round_writes_the_same_results_as_per_fold(studies):
-    (per_fold, _), (per_round, _) = studies["per_fold"], studies["per_round"]
-    config = _config("per_round")
+@pytest.mark.parametrize("mode", ROUND_FILE_MODES)
+def test_round_files_hold_the_same_results_as_per_fold(studies, mode):
+    (per_fold, _), (per_round, _) = studies["per_fold"], studies[mode]
+    config = _config(mode)
     for strategy in config["strategies"]:
         for pattern in REPRODUCIBLE:
             name = pattern.format(s=strategy)
@@ -65,12 +72,13 @@ def test_per_round_writes_the_same_results_as_per_fold(studies):
             fold_path = per_fold.results / study / "trials" / str(record["trial"]) / \
                 f"fold_{record['fold']}.json"
             assert record == json.loads(fold_path.read_text())
-    assert not list(per_round.results.glob("*/trials")), "per_round wrote per-trial files"
+    assert not list(per_round.results.glob("*/trials")), f"{mode} wrote per-trial files"
 
 
-def test_per_round_logs_every_trial_once_as_per_fold_does(studies):
-    (per_fold, _), (per_round, _) = studies["per_fold"], studies["per_round"]
-    config = _config("per_round")
+@pytest.mark.parametrize("mode", ROUND_FILE_MODES)
+def test_every_trial_is_logged_once_as_per_fold_does(studies, mode):
+    (per_fold, _), (per_round, _) = studies["per_fold"], studies[mode]
+    config = _config(mode)
     uri = f"sqlite:///{per_round.results / 'mlflow.db'}"
     trees = [run_tree(f"sqlite:///{run.results / 'mlflow.db'}", config["experiment"])
              for run in (per_fold, per_round)]  # run_tree: no run key twice
@@ -103,16 +111,33 @@ def test_per_round_runs_a_job_per_round_not_per_trial(studies):
     assert len(round_jobs) < len(fold_jobs) - trials, (len(round_jobs), len(fold_jobs))
 
 
-def test_per_round_relogs_a_lost_round_marker_without_duplicates(studies):
-    """A round's log job killed after MLflow took its trials (the marker not yet written):
-    the rerun finds the runs by their keys and logs nothing twice."""
-    per_round, _ = studies["per_round"]
-    config = _config("per_round")
+def test_per_study_runs_two_jobs_per_study_not_per_round(studies):
+    (_, round_jobs), (_, study_jobs) = studies["per_round"], studies["per_study"]
+    plan = Plan.from_config(_config("per_study"))
+    for strategy in plan.strategies:
+        studies_of = len(plan.repeat_studies(strategy))
+        assert study_jobs.count(f"evaluate_study_{strategy}") == studies_of
+        assert study_jobs.count(f"log_study_{strategy}") == studies_of
+    assert {"propose", "evaluate_round", "log_round"}.isdisjoint(study_jobs)
+    # per_round: three jobs a round (propose, evaluate, log); per_study: two a study.
+    fewer = sum(3 * len(plan.rounds(s)) - 2 for s in plan.studies)
+    assert fewer == 16  # grid and random: 1 round each; TPE and GP: 3
+    assert len(study_jobs) == len(round_jobs) - fewer, (study_jobs, round_jobs)
+
+
+@pytest.mark.parametrize("mode, log_job", [("per_round", "log_round"),
+                                           ("per_study", "log_study_gp")])
+def test_a_lost_marker_is_relogged_without_duplicates(studies, mode, log_job):
+    """A log job killed after MLflow took its trials (the marker not yet written): the rerun
+    finds the runs by their keys (per_study: with one search for the study's) and logs
+    nothing twice."""
+    per_round, _ = studies[mode]
+    config = _config(mode)
     marker = per_round.results / "gp" / "rounds" / "round_2_mlflow.json"
     before = json.loads(marker.read_text(encoding="utf-8"))
     marker.unlink()
     result = per_round.snakemake("--cores", "2")
-    assert _jobs(result.stdout + result.stderr).count("log_round") == 1
+    assert _jobs(result.stdout + result.stderr).count(log_job) == 1
     assert json.loads(marker.read_text(encoding="utf-8")) == before
     client, runs = mlflow_runs(f"sqlite:///{per_round.results / 'mlflow.db'}",
                                config["experiment"])

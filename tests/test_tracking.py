@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -17,6 +18,8 @@ import sys
 import pytest
 import yaml
 
+from hpstudy.tracking.bulk import create_finished_runs as CREATE_RUNS
+from hpstudy.tracking.bulk import sql_store as SQL_STORE
 from hpstudy.tracking.client import redact
 from tests.helpers.network import free_port
 from tests.helpers.studies import copy_study
@@ -339,3 +342,158 @@ def test_a_sqlite_store_that_cannot_be_opened_fails_each_attempt_before_mlflow_t
     create_sqlite_atomically(f"sqlite:///{database}")
     assert retry(lambda: calls.append(1) or "logged", "logging", attempts=1) == "logged"
     assert calls == [1, 1]
+
+
+def test_find_runs_pages_through_every_run_of_a_prefix_and_no_other(tmp_path, monkeypatch):
+    """One search for a study's trial runs (log_rounds) instead of one per trial: every page
+    of results is read, deleted runs are found too (a rerun restores them), and a key that
+    only LIKE's `_` wildcard matches is not taken for one of them."""
+    from mlflow import MlflowClient
+
+    from hpstudy.tracking import client as tracking_client
+    from hpstudy.tracking.client import KEY_TAG, find_runs
+
+    monkeypatch.setattr(tracking_client, "SEARCH_PAGE", 2)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("pages")
+    keys = [f"h/optuna_tpe/trial-{t}" for t in range(5)] + ["h/optunaXtpe/trial-0",
+                                                           "h/optuna_tpe-repeat1/trial-0"]
+    ids = {key: client.create_run(experiment, tags={KEY_TAG: key}).info.run_id
+           for key in keys}
+    client.delete_run(ids["h/optuna_tpe/trial-3"])
+
+    found = find_runs(client, experiment, "h/optuna_tpe/trial-")
+    assert {key: run.info.run_id for key, run in found.items()} == \
+        {key: ids[key] for key in keys[:5]}
+    assert found["h/optuna_tpe/trial-3"].info.lifecycle_stage == "deleted"
+    assert find_runs(client, experiment, "h/gp/trial-") == {}
+
+
+def test_log_rounds_logs_each_trial_once_and_a_rerun_adds_nothing(tmp_path, monkeypatch):
+    """A study's rounds logged by one job (per_study's log_study): a run per trial, the
+    study's run its parent; the same job again (a lost marker, a forced rerun) updates those
+    runs, finding them with its one search: no second run, no second metric value."""
+    from hpstudy import fileio
+    from hpstudy.tracking import runs
+    from tests.helpers.tracking import mlflow_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    runs.init_tracking("study", str(tmp_path / "experiment.json"))
+    runs.start_study(str(tmp_path / "experiment.json"), "tpe", "tpe", "hash1",
+                     str(tmp_path / "tpe.json"), seed=3, budget=4)
+    rounds = []
+    for index, trials in enumerate([[0, 1], [2, 3]]):
+        scores = [{"trial": t, "params": {"x": float(t)}, "seed": t, "folds": 1,
+                   "objective": 1.0 / (t + 1), "status": "ok", "metrics": {"loss": 0.5}}
+                  for t in trials]
+        folds = [{"trial": t, "fold": 0, "seed": 10 + t, "status": "ok", "epochs_run": 0,
+                  "history": {}, "metrics": {"value": 1.0 / (t + 1)}} for t in trials]
+        timings = [{"trial": t, "fold": 0, "fit_seconds": 0.1, "fit_cpu_seconds": 0.1}
+                   for t in trials]
+        rounds.append((index, {"scores": scores, "folds": folds}, timings,
+                       str(tmp_path / f"round_{index}_mlflow.json")))
+
+    runs.log_rounds(str(tmp_path / "tpe.json"), "tpe", "tpe", rounds, None)
+    first = {index: fileio.read_json(marker)["run_ids"] for index, *_, marker in rounds}
+    runs.log_rounds(str(tmp_path / "tpe.json"), "tpe", "tpe", rounds, None)
+    again = {index: fileio.read_json(marker)["run_ids"] for index, *_, marker in rounds}
+
+    assert again == first and [sorted(first[0]), sorted(first[1])] == [["0", "1"], ["2", "3"]]
+    client, found = mlflow_runs(uri, "study")
+    trial_runs = [run for run in found if run.data.tags.get("role") == "trial"]
+    study_run = fileio.read_json(tmp_path / "tpe.json")["run_id"]
+    assert sorted(run.data.tags["trial"] for run in trial_runs) == ["0", "1", "2", "3"]
+    assert {run.data.tags["mlflow.parentRunId"] for run in trial_runs} == {study_run}
+    assert {run.data.tags["round"] for run in trial_runs} == {"0", "1"}
+    for run in trial_runs:
+        assert run.info.status == "FINISHED"
+        assert len(client.get_metric_history(run.info.run_id, "objective")) == 1
+
+
+def _study_rounds(tmp_path) -> list[tuple]:
+    """Two rounds of a study's results as per_round / per_study write them: a trial with a
+    per-epoch history and a NaN epoch, a diverged one, a failed one with its reason."""
+    def trial(t, status="ok", objective=None, history=None, reason=None):
+        score = {"trial": t, "params": {"x": float(t), "kind": "a"}, "seed": t, "folds": 2,
+                 "objective": objective, "status": status,
+                 "metrics": {"loss_mean": 0.5 + t, "loss_std": 0.1}}
+        folds = [{"trial": t, "fold": k, "seed": 10 * t + k, "status": status,
+                  "epochs_run": 3, "history": history or {},
+                  "metrics": {"loss": 0.4 + k, "accuracy": 0.9}} for k in range(2)]
+        if reason:
+            score["reason"] = folds[0]["reason"] = reason
+        timings = [{"trial": t, "fold": k, "fit_seconds": 0.25 * k, "fit_cpu_seconds": 0.5}
+                   for k in range(2)]
+        return score, folds, timings
+
+    made = [trial(0, objective=0.7, history={"loss": [1.0, float("nan"), 0.4]}),
+            trial(1, "diverged"), trial(2, "failed", reason="out of memory"),
+            trial(3, objective=0.2, history={"loss": [0.9, 0.5, 0.3], "val": [2.0, 1.0, 1.0]})]
+    rounds = []
+    for index, trials in enumerate([made[:2], made[2:]]):
+        results = {"scores": [s for s, _, _ in trials], "folds": [f for _, fs, _ in trials
+                                                                  for f in fs]}
+        rounds.append((index, results, [t for _, _, ts in trials for t in ts],
+                       str(tmp_path / f"round_{index}_mlflow.json")))
+    return rounds
+
+
+def _logged_study(tmp_path, monkeypatch, bulk_writes: bool) -> dict:
+    """The rounds above logged by log_rounds into a fresh store, with or without the bulk
+    writer; every trial run as what MLflow's client reads back of it."""
+    from mlflow import MlflowClient
+
+    from hpstudy.tracking import bulk, runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # Each call patches MLflow's own functions afresh (a test's patches last to its end).
+    monkeypatch.setattr(bulk, "sql_store", SQL_STORE if bulk_writes else lambda: None)
+    writes = []
+    monkeypatch.setattr(bulk, "create_finished_runs",
+                        lambda *args: writes.append(len(args[2])) or CREATE_RUNS(*args))
+    runs.init_tracking("study", str(tmp_path / "experiment.json"))
+    runs.start_study(str(tmp_path / "experiment.json"), "tpe", "tpe", "hash1",
+                     str(tmp_path / "tpe.json"), seed=3, budget=4)
+    runs.log_rounds(str(tmp_path / "tpe.json"), "tpe", "tpe", _study_rounds(tmp_path), None)
+    assert writes == ([2, 2] if bulk_writes else [])  # a transaction per round, or none
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("study").experiment_id
+    logged = {}
+    for run in client.search_runs([experiment], "tags.role = 'trial'"):
+        info, start = run.info, run.info.start_time
+        assert start <= info.end_time
+        assert info.artifact_uri.endswith(f"/{info.run_id}/artifacts")
+        assert run.data.tags["mlflow.parentRunId"] == \
+            client.search_runs([experiment], "tags.role = 'study'")[0].info.run_id
+        tags = {k: v for k, v in run.data.tags.items() if k != "mlflow.parentRunId"}
+        logged[tags["trial"]] = {
+            "info": (info.run_name, info.status, info.lifecycle_stage, info.user_id),
+            "params": run.data.params, "tags": tags, "metrics": run.data.metrics,
+            # NaN as text: it equals nothing, itself included.
+            "history": {key: sorted((m.step, m.timestamp - start,
+                                     "nan" if math.isnan(m.value) else m.value)
+                                    for m in client.get_metric_history(info.run_id, key))
+                        for key in run.data.metrics},
+            "found_by": [r.info.run_id for r in client.search_runs(
+                [experiment], f"metrics.objective < 0.5 and params.x = '{tags['trial']}.0'")]
+            == ([info.run_id] if tags["trial"] == "3" else []),
+        }
+    return logged
+
+
+def test_runs_written_in_one_transaction_read_back_as_the_clients_own(tmp_path, monkeypatch):
+    """hpstudy.tracking.bulk writes MLflow's tables itself: what MLflow's client reads back
+    of those runs (info, params, tags, latest metrics, every metric's history with its
+    steps and timestamps, NaN included; searches by metric and param) must be what its own
+    create_run, log_batch and set_terminated calls leave."""
+    by_client = _logged_study(tmp_path / "client", monkeypatch, bulk_writes=False)
+    by_bulk = _logged_study(tmp_path / "bulk", monkeypatch, bulk_writes=True)
+    assert sorted(by_bulk) == ["0", "1", "2", "3"]
+    assert by_bulk == by_client
+    assert by_bulk["2"]["info"][1] == "FAILED" and by_bulk["2"]["tags"]["reason"] == \
+        "out of memory"
+    losses = [value for _, _, value in by_bulk["0"]["history"]["fold_0/loss"]]
+    assert losses == [1.0, "nan", 0.4]
+    assert all(run["found_by"] for run in by_bulk.values())

@@ -364,6 +364,17 @@ def test_config_errors_name_the_key(strategies, words):
         assert word in str(caught.value)
 
 
+@pytest.mark.parametrize("fold_jobs", ["per_round", "per_study"])
+def test_jobs_that_cannot_continue_a_promoted_trial_are_refused_by_name(fold_jobs):
+    """A promoted trial trains on from its parent's checkpoint, a file of a job of its own:
+    the modes that evaluate a round or a study in one job have none."""
+    config = cnn_config(hyperband={"max_resource": 2}, random={"budget": 3})
+    config["execution"] = {"fold_jobs": fold_jobs}
+    with pytest.raises(ConfigError, match=rf"execution\.fold_jobs: {fold_jobs} cannot "
+                                          r"continue strategies\.hyperband's promoted"):
+        resolve(config)
+
+
 def test_an_objective_without_a_fidelity_is_rejected_by_name():
     config = copy.deepcopy(load_config("branin"))
     config["strategies"] = {"sha": {}, "random": {"budget": 3}}

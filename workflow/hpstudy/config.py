@@ -299,8 +299,9 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
     for name, settings in config["strategies"].items():
         if strategy_class(name).multi_fidelity:
             errors += _fidelity_errors(name, objective, objective_settings, space)
-            if config["execution"]["fold_jobs"] == "per_round":
-                errors.append(f"execution.fold_jobs: per_round cannot continue strategies."
+            fold_jobs = config["execution"]["fold_jobs"]
+            if fold_jobs in ("per_round", "per_study"):
+                errors.append(f"execution.fold_jobs: {fold_jobs} cannot continue strategies."
                               f"{name}'s promoted trials from their checkpoints; use "
                               f"per_trial or per_fold")
         errors += strategy_class(name).check(settings, space)

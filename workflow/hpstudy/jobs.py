@@ -239,6 +239,30 @@ def evaluate_round(objective: str, settings: Mapping, round_path: str, folds: Se
     fileio.write_json(output, {"scores": scores, "folds": records})
 
 
+def evaluate_study(strategy: str, space_config: Mapping, settings: Mapping, study_seed: int,
+                   rounds: Sequence[Sequence[int]], round_parents: Sequence[int | None],
+                   objective: str, objective_settings: Mapping, folds: Sequence[int],
+                   data_paths: Mapping[str, str] | None, threads: int,
+                   round_outputs: Sequence[str], results_outputs: Sequence[str],
+                   timings_outputs: Sequence[str], attempt: tuple[int, int] = (1, 1)) -> None:
+    """A whole study in one job (execution.fold_jobs: per_study): each round proposed, then
+    evaluated, in order, into the same files, byte for byte, that per_round's propose and
+    evaluate_round jobs write. For objectives whose trials cost microseconds, where even a
+    job per round costs more than the round: a study's rounds are a chain anyway (each
+    waits for the scores of the one it follows), so one job loses no parallelism; studies
+    still run side by side. A killed job leaves its rounds to be remade: seconds."""
+    for index, trial_ids in enumerate(rounds):
+        parent = round_parents[index]
+        if parent is not None and parent >= index:
+            raise ValueError(f"round {index} follows round {parent}, which is not before it")
+        propose_round(strategy, space_config, settings, study_seed, index, trial_ids,
+                      previous_round=None if parent is None else round_outputs[parent],
+                      previous_scores=[] if parent is None else [results_outputs[parent]],
+                      output=round_outputs[index])
+        evaluate_round(objective, objective_settings, round_outputs[index], folds, data_paths,
+                       threads, results_outputs[index], timings_outputs[index], attempt)
+
+
 def best_score(score_paths: Sequence[str]) -> dict[str, Any] | None:
     """The trial with the lowest objective among those with status ok (ties: lowest id);
     of a multi-fidelity strategy, among those trained to the full fidelity (as the report's

@@ -125,7 +125,7 @@ def study_progress(plan: Plan, name: str, directory: Path) -> Progress:
     def at(relative: str) -> Path:  # hpstudy.paths are relative to the study directory
         return directory / relative
 
-    if plan.fold_jobs == "per_round":
+    if plan.fold_jobs in ("per_round", "per_study"):
         rounds = range(len(plan.rounds(name)))
         scores = [r for i in rounds for r in _records(at(paths.round_results(name, i)),
                                                       "scores", progress)]

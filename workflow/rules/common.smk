@@ -74,15 +74,17 @@ wildcard_constraints:
     fold=r"\d+",
 
 
-# execution.fold_jobs: per_round evaluates, and logs, a whole round in one job: the files of
-# a trial's results are then a round's.
+# execution.fold_jobs: per_round evaluates, and logs, a whole round in one job, per_study a
+# whole study: the files of a trial's results are then a round's (ROUND_FILES).
 PER_ROUND = PLAN.fold_jobs == "per_round"
+PER_STUDY = PLAN.fold_jobs == "per_study"
+ROUND_FILES = PER_ROUND or PER_STUDY
 
 
 def trial_results(study, trials):
     """The files holding these trials' scores (and fold records): one per trial, or, with
-    per_round, one per round they belong to."""
-    if PER_ROUND:
+    per_round or per_study, one per round they belong to."""
+    if ROUND_FILES:
         rounds = sorted({PLAN.round_of(study, t) for t in trials})
         return [round_results(study, r) for r in rounds]
     return [score_file(study, t) for t in trials]
@@ -90,7 +92,7 @@ def trial_results(study, trials):
 
 def study_logs(study):
     """The markers of a study's trials logged to MLflow: one per trial, or per round."""
-    if PER_ROUND:
+    if ROUND_FILES:
         return [round_logged(study, r) for r in range(len(PLAN.rounds(study)))]
     return [logged_file(study, t) for t in PLAN.trials(study)]
 
@@ -181,6 +183,33 @@ def round_inputs(wildcards):
 
 
 @known_signature
+def study_inputs(wildcards):
+    """What a study's one job (per_study) reads: the data and the objective's files."""
+    inputs = dict(OBJECTIVE_FILES)
+    if PLAN.needs_data:
+        inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
+    return inputs
+
+
+@known_signature
+def log_study_inputs(wildcards):
+    rounds = range(len(PLAN.rounds(wildcards.study)))
+    inputs = {
+        "tracking": study_tracking(wildcards.study),
+        "results": [round_results(wildcards.study, r) for r in rounds],
+        "timings": [round_timings(wildcards.study, r) for r in rounds],
+    }
+    if PLAN.needs_data:
+        inputs["dataset"] = DATA["metadata"]
+    return inputs
+
+
+def strategy_studies(strategy):
+    """A regex of a strategy's studies (its own and its repeats')."""
+    return "|".join(map(re.escape, PLAN.repeat_studies(strategy)))
+
+
+@known_signature
 def score_inputs(wildcards):
     return [fold_file(wildcards.study, wildcards.trial, k) for k in range(PLAN.folds)]
 
@@ -193,7 +222,7 @@ def trial_timings(study, trial):
 def summary_inputs(wildcards):
     study = wildcards.study
     rounds = range(len(PLAN.rounds(study)))
-    if PER_ROUND:
+    if ROUND_FILES:
         timings = [round_timings(study, r) for r in rounds]
     else:
         timings = [path for t in PLAN.trials(study) for path in trial_timings(study, t)]

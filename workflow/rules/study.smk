@@ -12,11 +12,14 @@
 #   per_round           evaluate_round (round)   rounds/round_<r>_results.json (the round's
 #                                                fold records and scores), round_<r>_timings.json
 #                       log_round (round)        rounds/round_<r>_mlflow.json
+#   per_study           evaluate_study_<strategy> (study): per_round's files of every round
+#                       (its propose and evaluate_round in one job)
+#                       log_study_<strategy> (study): every round's round_<r>_mlflow.json
 #
 # A multi-fidelity strategy's studies (sha, hyperband, bohb) train with train_rung_fold or
 # train_rung_trial instead, which also write each fold's model, trials/<t>/fold_<k>.keras
-# (temporary), and continue a promoted trial from the rung below's; per_round refuses them
-# (pre-flight). Both training rules of a mode always exist, each matching only its studies;
+# (temporary), and continue a promoted trial from the rung below's; per_round and per_study
+# refuse them (pre-flight). Both training rules of a mode always exist, each matching only its studies;
 # log_trial and log_round both exist too, and the targets ask for one of them.
 # execution.group (cluster jobs only): none, every job its own and score_trial beside
 # Snakemake (localrules); trial, a trial's train_* and score_trial as one (per_round: no
@@ -24,29 +27,32 @@
 # evaluate_round, as one.
 
 
-rule propose:
-    input:
-        unpack(propose_inputs),
-    output:
-        round_file("{study}", "{round}"),
-    params:
-        **job_params(
-            strategy=lambda w: PLAN.strategy_of(w.study),
-            space=PLAN.config["space"],
-            settings=lambda w: PLAN.settings(w.study),
-            seed=lambda w: PLAN.study_seed(w.study),
-            trial_ids=lambda w: PLAN.rounds(w.study)[int(w.round)],
-        ),
-    conda:
-        "../../envs/search.yaml"
-    resources:
-        **job_resources("propose"),
-    group:
-        ROUND_GROUP
-    log:
-        "results/logs/{study}/propose_round_{round}.log",
-    shell:
-        launch("propose")
+# per_study proposes inside its study's job (evaluate_study_<strategy>).
+if not PER_STUDY:
+
+    rule propose:
+        input:
+            unpack(propose_inputs),
+        output:
+            round_file("{study}", "{round}"),
+        params:
+            **job_params(
+                strategy=lambda w: PLAN.strategy_of(w.study),
+                space=PLAN.config["space"],
+                settings=lambda w: PLAN.settings(w.study),
+                seed=lambda w: PLAN.study_seed(w.study),
+                trial_ids=lambda w: PLAN.rounds(w.study)[int(w.round)],
+            ),
+        conda:
+            "../../envs/search.yaml"
+        resources:
+            **job_resources("propose"),
+        group:
+            ROUND_GROUP
+        log:
+            "results/logs/{study}/propose_round_{round}.log",
+        shell:
+            launch("propose")
 
 
 from hpstudy.jobs import ATTEMPT_ENV, ATTEMPTS_ENV
@@ -73,9 +79,51 @@ TRAIN_ATTEMPT = f"{ATTEMPT_ENV}={{resources.attempt}} {ATTEMPTS_ENV}={TRAIN_RETR
 
 # Fold training, at the granularity `execution.fold_jobs` asks for (the table above): per_fold
 # spreads a trial's folds over more cores or cluster nodes, per_trial gives Snakemake fewer
-# jobs to schedule, per_round fewer still, for objectives whose trials cost microseconds.
-# Same fold records and scores each way.
-if PER_ROUND:
+# jobs to schedule, per_round fewer still, for objectives whose trials cost microseconds, and
+# per_study fewest. Same fold records and scores each way.
+if PER_STUDY:
+    # A rule per strategy: a study's outputs are its rounds' files, and how many rounds
+    # there are is the strategy's (its repeats share it).
+    for strategy_name in PLAN.strategies:
+        study_rounds = range(len(PLAN.rounds(strategy_name)))
+
+        rule:
+            name:
+                f"evaluate_study_{strategy_name}"
+            wildcard_constraints:
+                study=strategy_studies(strategy_name),
+            input:
+                unpack(study_inputs),
+            output:
+                rounds=[round_file("{study}", r) for r in study_rounds],
+                results=[round_results("{study}", r) for r in study_rounds],
+                timings=[round_timings("{study}", r) for r in study_rounds],
+            params:
+                **job_params(
+                    strategy=strategy_name,
+                    space=PLAN.config["space"],
+                    settings=lambda w: PLAN.settings(w.study),
+                    seed=lambda w: PLAN.study_seed(w.study),
+                    rounds=PLAN.rounds(strategy_name),
+                    round_parents=[
+                        PLAN.round_parent(strategy_name, r) for r in study_rounds
+                    ],
+                    objective=PLAN.objective_name,
+                    objective_settings=PLAN.objective_settings,
+                    folds=list(range(PLAN.folds)),
+                ),
+            threads: job_threads("train")
+            retries: TRAIN_RETRIES
+            resources:
+                **TRAIN_RESOURCES,
+            conda:
+                "../../envs/study.yaml"
+            log:
+                "results/logs/{study}/evaluate_study.log",
+            shell:
+                TRAIN_ATTEMPT + launch("evaluate_study")
+
+elif PER_ROUND:
 
     rule evaluate_round:
         input:

@@ -13,7 +13,6 @@ localrules:
     init_tracking,
     start_study,
     log_trial,
-    log_round,
     finish_study,
 
 
@@ -80,22 +79,55 @@ rule log_trial:
 
 
 # execution.fold_jobs: per_round: a round's trials, logged by one job as its results come.
-rule log_round:
-    input:
-        unpack(log_round_inputs),
-    output:
-        round_logged("{study}", "{round}"),
-    params:
-        **job_params(
-            strategy=lambda w: PLAN.strategy_of(w.study),
-            tracking_uri=TRACKING_URI_REDACTED,
-        ),
-    conda:
-        "../../envs/tracking.yaml"
-    log:
-        "results/logs/{study}/log_round_{round}.log",
-    shell:
-        launch("log_round")
+if not PER_STUDY:
+
+    rule log_round:
+        input:
+            unpack(log_round_inputs),
+        output:
+            round_logged("{study}", "{round}"),
+        params:
+            **job_params(
+                strategy=lambda w: PLAN.strategy_of(w.study),
+                tracking_uri=TRACKING_URI_REDACTED,
+            ),
+        localrule: True
+        conda:
+            "../../envs/tracking.yaml"
+        log:
+            "results/logs/{study}/log_round_{round}.log",
+        shell:
+            launch("log_round")
+
+else:
+    # execution.fold_jobs: per_study: a study's trials, logged by one job once they are all
+    # in (a rule per strategy, as evaluate_study_<strategy>: the markers are its rounds').
+    for strategy_name in PLAN.strategies:
+
+        rule:
+            name:
+                f"log_study_{strategy_name}"
+            wildcard_constraints:
+                study=strategy_studies(strategy_name),
+            input:
+                unpack(log_study_inputs),
+            output:
+                [
+                    round_logged("{study}", r)
+                    for r in range(len(PLAN.rounds(strategy_name)))
+                ],
+            params:
+                **job_params(
+                    strategy=strategy_name,
+                    tracking_uri=TRACKING_URI_REDACTED,
+                ),
+            localrule: True
+            conda:
+                "../../envs/tracking.yaml"
+            log:
+                "results/logs/{study}/log_study.log",
+            shell:
+                launch("log_study")
 
 
 rule finish_study:

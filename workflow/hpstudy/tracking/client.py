@@ -31,6 +31,7 @@ KEY_TAG = "hpstudy.key"
 PARENT_TAG = "mlflow.parentRunId"
 MAX_BATCH_ENTITIES = 1000  # MLflow's log_batch limits: entities in all, params, tags
 MAX_BATCH_PARAMS_TAGS = 100
+SEARCH_PAGE = 1000  # the most runs one search_runs call returns from a SQL store
 T = TypeVar("T")
 
 
@@ -206,6 +207,27 @@ def find_run(client, experiment_id: str, key: str):
     return runs[0] if runs else None
 
 
+def find_runs(client, experiment_id: str, prefix: str) -> dict:
+    """Every run (deleted ones too) whose key starts with `prefix`, by key: one search, in
+    pages of MLflow's maximum, instead of one per key. (LIKE's `_` matches any character:
+    the keys are checked exactly here.)"""
+    from mlflow.entities import ViewType
+
+    pattern = prefix.replace("%", "_") + "%"
+    found, token = {}, None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` LIKE "
+                                  f"'{pattern}'", run_view_type=ViewType.ALL,
+                                  max_results=SEARCH_PAGE, page_token=token)
+        for run in page:
+            key = run.data.tags.get(KEY_TAG, "")
+            if key.startswith(prefix):
+                found.setdefault(key, run)
+        token = page.token
+        if not token:
+            return found
+
+
 def _restored(client, run):
     if run.info.lifecycle_stage == "deleted":
         client.restore_run(run.info.run_id)
@@ -219,9 +241,11 @@ def _create_run(client, experiment_id: str, key: str, name: str, parent_id: str 
     return client.create_run(experiment_id, run_name=name, tags=tags)
 
 
-def ensure_run(client, experiment_id: str, key: str, name: str, parent_id: str | None = None):
-    """The run with this key: found (after a kill or a --forcerun) or created."""
-    run = find_run(client, experiment_id, key)
+def ensure_run(client, experiment_id: str, key: str, name: str, parent_id: str | None = None,
+               known: dict | None = None):
+    """The run with this key: found (after a kill or a --forcerun) or created. known: the
+    runs of a find_runs search that covered this key (absent from it: none exists yet)."""
+    run = known.get(key) if known is not None else find_run(client, experiment_id, key)
     if run is not None:
         return _restored(client, run)
     return _create_run(client, experiment_id, key, name, parent_id)

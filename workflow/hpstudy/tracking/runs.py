@@ -24,11 +24,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hpstudy import fileio, provenance
-from hpstudy.tracking import notes
+from hpstudy.tracking import bulk, notes
 from hpstudy.tracking.client import (
+    KEY_TAG,
     _client,
     create_sqlite_atomically,
     ensure_run,
+    find_runs,
     local_artifact_location,
     log_batch,
     redact,
@@ -159,74 +161,159 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     fileio.write_json(output, {"run_id": run_id})
 
 
-@releases_sqlite
 def log_round(tracking_path: str, study: str, strategy: str, round_index: int,
               results: Mapping, timings: Sequence[Mapping], data_checksum: str | None,
               output: str) -> None:
     """Log every trial of a round (execution.fold_jobs: per_round) in one job, each as
     log_trial would, then mark the round. A rerun after a failure finds the runs already
     logged (by their key) and logs nothing twice."""
+    log_rounds(tracking_path, study, strategy, [(round_index, results, timings, output)],
+               data_checksum)
+
+
+@releases_sqlite
+def log_rounds(tracking_path: str, study: str, strategy: str,
+               rounds: Sequence[tuple[int, Mapping, Sequence[Mapping], str]],
+               data_checksum: str | None) -> None:
+    """Log the trials of several rounds, each round (index, results, timings, marker) then
+    marked (execution.fold_jobs: per_study logs a study's rounds in one job). The study's
+    trial runs already in MLflow are found with one search, not one per trial, and updated
+    (a rerun after a failure: nothing logged twice); with a SQL store (sqlite, PostgreSQL)
+    a round's new runs are written in one transaction (hpstudy.tracking.bulk), else through
+    MLflow's client one by one."""
     tracking = fileio.read_json(tracking_path)
-    run_ids = {}
-    for score in results["scores"]:
-        trial = score["trial"]
-        run_ids[str(trial)] = _log_trial_run(
-            tracking, study, strategy, round_index, score,
-            [r for r in results["folds"] if r["trial"] == trial],
-            [t for t in timings if t["trial"] == trial], data_checksum)
-    fileio.write_json(output, {"run_ids": run_ids})
+    prefix = f"{study_key(tracking['study_hash'], study)}/trial-"
+    known = retry(lambda: find_runs(_client(), tracking["experiment_id"], prefix),
+                  f"search for the {study} study's trial runs")
+    store = bulk.sql_store()
+    for round_index, results, timings, output in rounds:
+        trials = [(score, [r for r in results["folds"] if r["trial"] == score["trial"]],
+                   [t for t in timings if t["trial"] == score["trial"]])
+                  for score in results["scores"]]
+        keys = [trial_key(tracking, study, score) for score, _, _ in trials]
+        new = [k for k in keys if k not in known and keys.count(k) == 1] if store else []
+        run_ids = _create_runs(store, tracking, study, strategy, round_index,
+                               [t for t, k in zip(trials, keys, strict=True) if k in new],
+                               new, data_checksum) if new else {}
+        for (score, folds, fold_timings), key in zip(trials, keys, strict=True):
+            if key not in run_ids:
+                run_ids[key] = _log_trial_run(tracking, study, strategy, round_index, score,
+                                              folds, fold_timings, data_checksum, known)
+        fileio.write_json(output, {"run_ids": {
+            str(score["trial"]): run_ids[key]
+            for (score, _, _), key in zip(trials, keys, strict=True)}})
+
+
+def _create_runs(store, tracking: Mapping, study: str, strategy: str, round_index: int,
+                 trials: Sequence[tuple], keys: Sequence[str],
+                 data_checksum: str | None) -> dict[str, str]:
+    """New trial runs in one transaction: {key: run id}. A retry after a failed attempt
+    first looks for what a commit that raised afterwards may have written."""
+    from mlflow.utils.time import get_current_time_millis
+
+    attempts = []
+
+    def create():
+        pending = list(zip(trials, keys, strict=True))
+        found = {}
+        if attempts:
+            existing = find_runs(_client(), tracking["experiment_id"],
+                                 f"{study_key(tracking['study_hash'], study)}/trial-")
+            found = {key: existing[key].info.run_id for key in keys if key in existing}
+            pending = [(trial, key) for trial, key in pending if key not in found]
+        attempts.append(1)
+        start = get_current_time_millis()
+        runs = [{"key": key, "name": f"{study} trial {score['trial']}", "start_time": start,
+                 **trial_content(tracking, study, strategy, round_index, score, folds,
+                                 fold_timings, data_checksum, start)}
+                for (score, folds, fold_timings), key in pending]
+        ids = bulk.create_finished_runs(store, tracking["experiment_id"], runs,
+                                        tracking["run_id"], KEY_TAG)
+        return {**found, **dict(zip([key for _, key in pending], ids, strict=True))}
+
+    created = retry(create, f"logging of {study} round {round_index}'s trials")
+    log.info("logged %s round %d: %d trials as new runs in one transaction", study,
+             round_index, len(created))
+    return created
+
+
+def trial_key(tracking: Mapping, study: str, score: Mapping) -> str:
+    """The key of a trial's run. A multi-fidelity config is one run across its rungs: each
+    rung's trial logs onto the run of the config's first trial."""
+    config_trial = score.get("config_trial", score["trial"])
+    return f"{study_key(tracking['study_hash'], study)}/trial-{config_trial}"
+
+
+def trial_content(tracking: Mapping, study: str, strategy: str, round_index: int,
+                  score: Mapping, fold_records: Sequence[Mapping],
+                  fold_timings: Sequence[Mapping], data_checksum: str | None,
+                  base: int) -> dict:
+    """What a trial's run holds: {"metrics", "params", "tags" (MLflow entities, sorted),
+    "status"}; metric timestamps count from `base`, the run's start time (milliseconds), so
+    that logging the same trial again adds no value."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    study_hash, trial = tracking["study_hash"], score["trial"]
+    # A multi-fidelity trial's values go at step = the rung's fidelity (epochs), so that
+    # MLflow's chart of objective against step shows the halving.
+    config_trial, step = score.get("config_trial", trial), score.get("fidelity", 0)
+    timings = {timing["fold"]: timing for timing in fold_timings}
+    metrics = {"duration_s": sum(t["fit_seconds"] for t in fold_timings),
+               "cpu_seconds": sum(t["fit_cpu_seconds"] for t in fold_timings),
+               **score["metrics"]}
+    if score["objective"] is not None:
+        metrics["objective"] = score["objective"]
+    tags = {"strategy": strategy, "study": study, "trial": trial, "round": round_index,
+            "seed": score["seed"], "status": score["status"],
+            "study_hash": study_hash, "data_checksum": data_checksum or "none",
+            "git_commit": provenance.git_commit(), "package_versions": package_versions(),
+            "role": "trial"}
+    if "fidelity" in score:  # the latest rung logged; each rung's own trial id
+        tags.update({key: score[key] for key in ("fidelity", "bracket", "rung")})
+        tags.update({"trial": config_trial, f"rung_{score['rung']}.trial": trial})
+    if "reason" in score:  # a failed trial: why (hpstudy.outcome.failure_reason)
+        tags["reason"] = score["reason"]
+    for record in fold_records:
+        prefix = f"fold_{record['fold']}"
+        tags.update({f"{prefix}.status": record["status"], f"{prefix}.seed": record["seed"],
+                     f"{prefix}.epochs_run": record.get("epochs_run", 0)})
+        if "reason" in record:
+            tags[f"{prefix}.reason"] = record["reason"]
+    return {
+        "metrics": [Metric(k, float(v), base + step, step)
+                    for k, v in sorted(metrics.items()) if _number(v) is not None]
+        + [metric for record in fold_records
+           for metric in fold_metrics(record, timings[record["fold"]], base, step)],
+        "params": [Param(k, str(v)) for k, v in sorted(score["params"].items())],
+        "tags": [RunTag(k, str(v)) for k, v in sorted(tags.items())],
+        # A failed trial shows as failed in the UI's run table (for a multi-fidelity trial:
+        # as its latest rung did).
+        "status": "FAILED" if score["status"] == "failed" else "FINISHED",
+    }
 
 
 def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: int,
                    score: Mapping, fold_records: Sequence[Mapping],
-                   fold_timings: Sequence[Mapping], data_checksum: str | None) -> str:
-    from mlflow.entities import Metric, Param, RunTag
-
-    study_hash, trial = tracking["study_hash"], score["trial"]
-    # A multi-fidelity config is one run across its rungs: each rung's trial logs onto the
-    # run of the config's first trial, its values at step = the rung's fidelity (epochs), so
-    # that MLflow's chart of objective against step shows the halving.
-    config_trial, step = score.get("config_trial", trial), score.get("fidelity", 0)
-    trial_key = f"{study_key(study_hash, study)}/trial-{config_trial}"
+                   fold_timings: Sequence[Mapping], data_checksum: str | None,
+                   known: dict | None = None) -> str:
+    """Log one trial through MLflow's client: its run found or created, then its content.
+    known: the study's trial runs by key (find_runs), when searched for already; a run this
+    creates is added to it."""
+    trial, key = score["trial"], trial_key(tracking, study, score)
+    name = f"{study} trial {score.get('config_trial', trial)}"
 
     def log_all():
         client = _client()
-        run = ensure_run(client, tracking["experiment_id"], trial_key,
-                         f"{study} trial {config_trial}", tracking["run_id"])
-        run_id, base = run.info.run_id, run.info.start_time
-        timings = {timing["fold"]: timing for timing in fold_timings}
-        metrics = {"duration_s": sum(t["fit_seconds"] for t in fold_timings),
-                   "cpu_seconds": sum(t["fit_cpu_seconds"] for t in fold_timings),
-                   **score["metrics"]}
-        if score["objective"] is not None:
-            metrics["objective"] = score["objective"]
-        tags = {"strategy": strategy, "study": study, "trial": trial, "round": round_index,
-                "seed": score["seed"], "status": score["status"],
-                "study_hash": study_hash, "data_checksum": data_checksum or "none",
-                "git_commit": provenance.git_commit(), "package_versions": package_versions(),
-                "role": "trial"}
-        if "fidelity" in score:  # the latest rung logged; each rung's own trial id
-            tags.update({key: score[key] for key in ("fidelity", "bracket", "rung")})
-            tags.update({"trial": config_trial, f"rung_{score['rung']}.trial": trial})
-        if "reason" in score:  # a failed trial: why (hpstudy.outcome.failure_reason)
-            tags["reason"] = score["reason"]
-        for record in fold_records:
-            prefix = f"fold_{record['fold']}"
-            tags.update({f"{prefix}.status": record["status"], f"{prefix}.seed": record["seed"],
-                         f"{prefix}.epochs_run": record.get("epochs_run", 0)})
-            if "reason" in record:
-                tags[f"{prefix}.reason"] = record["reason"]
-        log_batch(client, run_id,
-                  metrics=[Metric(k, float(v), base + step, step)
-                           for k, v in sorted(metrics.items()) if _number(v) is not None]
-                  + [metric for record in fold_records
-                     for metric in fold_metrics(record, timings[record["fold"]], base, step)],
-                  params=[Param(k, str(v)) for k, v in sorted(score["params"].items())],
-                  tags=[RunTag(k, str(v)) for k, v in sorted(tags.items())])
-        # A failed trial shows as failed in the UI's run table (for a multi-fidelity trial:
-        # as its latest rung did).
-        client.set_terminated(run_id, "FAILED" if score["status"] == "failed" else "FINISHED")
-        return run_id
+        run = ensure_run(client, tracking["experiment_id"], key, name, tracking["run_id"],
+                         known)
+        if known is not None:
+            known[key] = run
+        content = trial_content(tracking, study, strategy, round_index, score, fold_records,
+                                fold_timings, data_checksum, run.info.start_time)
+        log_batch(client, run.info.run_id, metrics=content["metrics"],
+                  params=content["params"], tags=content["tags"])
+        client.set_terminated(run.info.run_id, content["status"])
+        return run.info.run_id
 
     run_id = retry(log_all, f"logging of {study} trial {trial}")
     log.info("logged %s trial %d as run %s (%d folds)", study, trial, run_id,

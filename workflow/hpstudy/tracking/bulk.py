@@ -1,0 +1,90 @@
+"""New trial runs written straight into MLflow's SQL store, many in one transaction.
+
+MLflow's client writes a run in four calls, each its own transaction that reads the run back
+(create_run, log_batch, which reads it three more times, set_terminated): 42 ms of CPU per
+trial here, 146 of a tabular benchmark's 738 CPU s (7 strategies x 10 seeds x 50 trials,
+measured). A study's trials logged by one job (execution.fold_jobs: per_study, per_round)
+are new runs with everything known at once: this writes them as MLflow's own
+SqlAlchemyStore would (its ORM models; the rows create_run, log_batch and set_terminated
+make, checked against those calls in tests/test_tracking.py), in one session.
+
+The models are MLflow's internals, pinned with it (requirements.lock): a version whose
+store lacks them, or a tracking server (REST, whose store is the server's), gets None from
+`sql_store` and the client's calls instead. A run that already exists (a rerun) is the
+client's to update.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+
+log = logging.getLogger(__name__)
+
+
+def sql_store():
+    """MLflow's SQL store behind the current tracking URI, or None (a server, or an MLflow
+    whose store this module does not know)."""
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        from mlflow.tracking._tracking_service.utils import _get_store
+    except ImportError:
+        return None
+    store = _get_store()
+    return store if isinstance(store, SqlAlchemyStore) else None
+
+
+def create_finished_runs(store, experiment_id: str, runs: Sequence[Mapping],
+                         parent_id: str, key_tag: str) -> list[str]:
+    """Create, in one transaction, a finished run per entry of `runs` ({"key", "name",
+    "start_time" (ms), "metrics", "params", "tags", "status"}: runs.trial_content's plus
+    the run's key, name and start), each a child of `parent_id`; their run ids, in order."""
+    from mlflow.entities import LifecycleStage, RunStatus, SourceType
+    from mlflow.store.tracking.dbmodels.models import (
+        SqlLatestMetric,
+        SqlMetric,
+        SqlParam,
+        SqlRun,
+        SqlTag,
+    )
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+    from mlflow.utils.time import get_current_time_millis
+    from mlflow.utils.uri import append_to_uri_path
+
+    experiment = store.get_experiment(experiment_id)
+    if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
+        raise ValueError(f"experiment {experiment_id} is {experiment.lifecycle_stage}")
+    rows, ids = [], []
+    for run in runs:
+        run_id = uuid.uuid4().hex
+        ids.append(run_id)
+        tags = {key_tag: run["key"], MLFLOW_PARENT_RUN_ID: parent_id,
+                MLFLOW_RUN_NAME: run["name"], **{t.key: t.value for t in run["tags"]}}
+        sql_run = SqlRun(
+            name=run["name"], run_uuid=run_id, experiment_id=int(experiment_id),
+            artifact_uri=append_to_uri_path(experiment.artifact_location, run_id,
+                                            store.ARTIFACTS_FOLDER_NAME),
+            source_type=SourceType.to_string(SourceType.UNKNOWN), source_name="",
+            entry_point_name="", user_id="unknown",
+            status=RunStatus.to_string(RunStatus.from_string(run["status"])),
+            start_time=run["start_time"], end_time=get_current_time_millis(),
+            deleted_time=None, source_version="", lifecycle_stage=LifecycleStage.ACTIVE)
+        sql_run.tags = [SqlTag(key=key, value=value) for key, value in tags.items()]
+        rows.append(sql_run)
+        rows += [SqlParam(run_uuid=run_id, key=p.key, value=p.value) for p in run["params"]]
+        latest: dict[str, tuple] = {}
+        for metric in dict.fromkeys(run["metrics"]):  # MLflow drops exact duplicates
+            is_nan, value = store.sanitize_metric_value(metric.value)
+            rows.append(SqlMetric(run_uuid=run_id, key=metric.key, value=value,
+                                  timestamp=metric.timestamp, step=metric.step, is_nan=is_nan))
+            # The latest value of a key: its largest (step, timestamp, value), as MLflow's.
+            order = (metric.step, metric.timestamp, value)
+            if metric.key not in latest or order > latest[metric.key][0]:
+                latest[metric.key] = (order, is_nan)
+        rows += [SqlLatestMetric(run_uuid=run_id, key=key, value=value, timestamp=timestamp,
+                                 step=step, is_nan=is_nan)
+                 for key, ((step, timestamp, value), is_nan) in latest.items()]
+    with store.ManagedSessionMaker(read_only=False) as session:  # one commit
+        session.add_all(rows)
+    return ids
