@@ -16,6 +16,7 @@ from hpstudy.report.aggregate import (
     auc_scores,
     average_ranks,
     cliques,
+    complete_block,
     final_scores,
     holm,
     iqm,
@@ -185,3 +186,18 @@ def test_ranks_by_kind_average_each_kinds_benchmarks_ranks_among_all_strategies(
     tabular = table[table["kind"] == "tabular benchmark"]
     assert tabular["strategy"].tolist() == ["random", "tpe", "gp"]
     assert set(table["benchmarks"]) == {2, 1}
+
+
+def test_the_complete_block_leaves_out_what_a_strategy_could_not_run_not_the_strategy():
+    """Ranks and paired tests need every strategy on every benchmark compared. CMA-ES cannot
+    run on a space of choices only (NAS-Bench-201): those benchmarks are left out, not
+    CMA-ES. A strategy that ran on fewer than half the benchmarks is left out instead."""
+    everything = ["random", "tpe", "cmaes"]
+    assert complete_block({"b1": everything, "b2": everything}) == (["b1", "b2"], everything)
+    ran = {"f1": everything, "nas1": ["random", "tpe"], "f2": ["tpe", "cmaes", "random"],
+           "nas2": ["random", "tpe"], "f3": everything}
+    assert complete_block(ran) == (["f1", "f2", "f3"], everything)
+    ran = {"b1": ["random", "tpe", "late"], "b2": ["random", "tpe"], "b3": ["random", "tpe"]}
+    assert complete_block(ran) == (["b1", "b2", "b3"], ["random", "tpe"])
+    # Exactly half: kept, and the other half of the benchmarks left out.
+    assert complete_block({"b1": ["a", "b"], "b2": ["a"]}) == (["b1"], ["a", "b"])

@@ -205,6 +205,33 @@ def test_ranks_friedman_and_nemenyi_agree_with_scipy_and_the_verdict_names_the_w
     assert power.startswith("With 6 benchmarks and 3 strategies even the same order")
 
 
+def test_a_benchmark_a_strategy_could_not_run_is_left_out_of_ranks_and_said_so():
+    """CMA-ES cannot run on a space of choices only: the benchmarks without it leave the
+    ranks and the Friedman test (complete blocks, scipy's on the rest), and the page says
+    which and why."""
+    from hpstudy.report.suite_page import left_out_sentences
+
+    medians = {f"b{i}": [0.1 * i, 0.5 + i, 9.0 + i] for i in range(4)}
+    regret = regret_frame(medians)
+    missing = pd.DataFrame([{"benchmark": "nas", "strategy": s, RANKED_BY: v}
+                            for s, v in (("tpe", 5.0), ("random", 0.1))])
+    with_nas = pd.concat([regret, missing], ignore_index=True)
+    assert rank_table(with_nas).equals(rank_table(regret))
+    test = friedman_table(with_nas).iloc[0]
+    assert test["n"] == 4 and test["p_value"] == pytest.approx(
+        friedmanchisquare(*np.array(list(medians.values())).T).pvalue)
+    ran = {b: ["tpe", "gp", "random"] for b in medians} | {"nas": ["tpe", "random"]}
+    assert left_out_sentences(ran, list(medians), ["tpe", "gp", "random"]) == [
+        "Left out of the comparisons across benchmarks (every strategy compared must have "
+        "run on each): nas (no gp). Their results per benchmark are in the regret table and "
+        "figures."]
+    assert left_out_sentences({"a": ["tpe", "late"], "b": ["tpe"], "c": ["tpe"]},
+                              ["a", "b", "c"], ["tpe"]) == [
+        "late is left out of the comparisons across benchmarks: it did not run on b, c."]
+    everywhere = {b: ["tpe", "gp", "random"] for b in medians}
+    assert left_out_sentences(everywhere, list(medians), ["tpe", "gp", "random"]) == []
+
+
 def test_few_benchmarks_detect_nothing_and_the_report_says_why():
     regret = regret_frame({"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]})  # full agreement
     friedman = friedman_table(regret)
@@ -271,7 +298,7 @@ def suite(tmp_path_factory):
     benchmarks = {}
     for name, space in BENCHMARKS.items():
         config = function_config(name, space, copy.deepcopy(SUITE_STRATEGIES), repeats=3)
-        config["execution"] = {"fold_jobs": "per_round"}
+        config["execution"] = {"fold_jobs": "per_study"}
         config["tracking"] = {"uri": "sqlite:///results/mlflow.db"}  # in the benchmark's dir
         run = Workdir(root / name)
         run.path.mkdir()
@@ -401,8 +428,8 @@ def test_a_suite_of_two_real_benchmarks_is_reported_reproducibly(suite):
 
 
 @pytest.mark.e2e
-def test_the_hartmann3_benchmark_runs_per_round_and_tests_the_exact_value(suite):
-    """Each study of the Hartmann-3 benchmark (3 strategies x 3 seeds, a job per round):
+def test_the_hartmann3_benchmark_runs_per_study_and_tests_the_exact_value(suite):
+    """Each study of the Hartmann-3 benchmark (3 strategies x 3 seeds, a job per study):
     x1..x3 in the unit cube, each fold's value Hartmann-3 plus the noise its own seed draws,
     the objective their mean, and the best trial tested at the exact, noise-free value."""
     root, benchmarks = suite
@@ -434,6 +461,6 @@ def test_the_hartmann3_benchmark_runs_per_round_and_tests_the_exact_value(suite)
         assert [test["params"][n] for n in names] == pytest.approx(list(best[names]),
                                                                    rel=1e-12)
     tpe_rounds = len(Plan.from_config(config).rounds("tpe"))
-    assert tpe_rounds > 1  # a job per round, each proposed from the rounds before
+    assert tpe_rounds > 1  # rounds in one job, each proposed from the rounds before
     assert len(list(results.glob("tpe/rounds/round_*_results.json"))) == tpe_rounds
-    assert not list(results.glob("*/trials")), "per_round wrote per-trial files"
+    assert not list(results.glob("*/trials")), "per_study wrote per-trial files"

@@ -32,7 +32,7 @@ Every random draw comes from the seed given (the suite config's).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -72,10 +72,23 @@ def normalised_curves(curves: Mapping[str, Mapping[str, np.ndarray]]
     return out
 
 
+def complete_block(ran: Mapping[str, Iterable[str]]) -> tuple[list[str], list[str]]:
+    """(benchmarks, strategies) that the comparisons across benchmarks use, from {benchmark:
+    the strategies that ran on it}: ranks and paired tests need every strategy on every
+    benchmark (complete blocks). A strategy that some benchmarks cannot run (CMA-ES on a
+    space of choices only) leaves those benchmarks out; one that ran on fewer than half of
+    them is left out instead. Both in order of first appearance."""
+    ran = {benchmark: list(strategies) for benchmark, strategies in ran.items()}
+    seen = list(dict.fromkeys(s for strategies in ran.values() for s in strategies))
+    kept = [s for s in seen
+            if 2 * sum(s in strategies for strategies in ran.values()) >= len(ran)]
+    benchmarks = [b for b, strategies in ran.items() if set(kept) <= set(strategies)]
+    return benchmarks, kept
+
+
 def complete_strategies(curves: Mapping[str, Mapping[str, np.ndarray]]) -> list[str]:
-    """The strategies every benchmark ran, in order of first appearance."""
-    seen = list(dict.fromkeys(s for strategies in curves.values() for s in strategies))
-    return [s for s in seen if all(s in strategies for strategies in curves.values())]
+    """The strategies of the complete block (complete_block), in order of first appearance."""
+    return complete_block(curves)[1]
 
 
 def final_scores(normalised: Mapping[str, Mapping[str, np.ndarray]]

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.plan import Plan
-from hpstudy.report.aggregate import normalised_curves
+from hpstudy.report.aggregate import complete_block, normalised_curves
 from hpstudy.report.tables import read_trials, result_mask, trial_numbers
 
 ALPHA = 0.05
@@ -185,11 +185,11 @@ def regret_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_matrix(regret: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray]:
-    """(benchmarks, strategies, benchmarks x strategies task means (RANKED_BY)): the strategies
-    that every benchmark ran (complete blocks), in order of first appearance."""
-    benchmarks = list(dict.fromkeys(regret["benchmark"]))
-    ran = regret.groupby("strategy", sort=False)["benchmark"].nunique()
-    strategies = [s for s in dict.fromkeys(regret["strategy"]) if ran[s] == len(benchmarks)]
+    """(benchmarks, strategies, benchmarks x strategies task means (RANKED_BY)) of the
+    complete block (aggregate.complete_block), in order of first appearance."""
+    ran = {benchmark: list(group["strategy"])
+           for benchmark, group in regret.groupby("benchmark", sort=False)}
+    benchmarks, strategies = complete_block(ran)
     wide = regret.pivot(index="benchmark", columns="strategy", values=RANKED_BY)
     return benchmarks, strategies, wide.loc[benchmarks, strategies].to_numpy(dtype=float)
 

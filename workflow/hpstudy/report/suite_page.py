@@ -196,6 +196,26 @@ def suite_sentences(ranks: pd.DataFrame, friedman: pd.DataFrame) -> list[str]:
     return [verdict, power]
 
 
+def left_out_sentences(ran: dict[str, list[str]], compared: list[str],
+                       ranked: list[str]) -> list[str]:
+    """What the comparisons across benchmarks leave out to have complete blocks
+    (aggregate.complete_block), and why: none when every strategy ran everywhere."""
+    sentences = []
+    for strategy in dict.fromkeys(s for strategies in ran.values() for s in strategies):
+        if strategy not in ranked:
+            missing = [b for b, strategies in ran.items() if strategy not in strategies]
+            sentences.append(f"{strategy} is left out of the comparisons across benchmarks: "
+                             f"it did not run on {', '.join(missing)}.")
+    skipped = [b for b in ran if b not in compared]
+    if skipped:
+        why = {b: [s for s in ranked if s not in ran[b]] for b in skipped}
+        sentences.append("Left out of the comparisons across benchmarks (every strategy "
+                         "compared must have run on each): " + "; ".join(
+                             f"{b} (no {', '.join(why[b])})" for b in skipped)
+                         + ". Their results per benchmark are in the regret table and figures.")
+    return sentences
+
+
 # pairwise.csv's columns on the page, with short headers (the CSV keeps every column).
 PAIRWISE_SHOWN = {"strategy": "strategy", "other": "against", "wins": "better on",
                   "losses": "worse on", "p_holm": "p (Holm)", "significant": "significant",
@@ -329,17 +349,19 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
     friedman = friedman_table(regret, alpha)
     curves = regret_curves(frame)
     normalised = across.normalised_curves(curves)
-    ranked = across.complete_strategies(normalised)
+    compared, ranked = across.complete_block(normalised)
     finals = {b: {s: v for s, v in per.items() if s in ranked}
-              for b, per in across.final_scores(normalised).items()}
+              for b, per in across.final_scores(normalised).items() if b in compared}
+    aucs = {b: per for b, per in across.auc_scores(normalised).items() if b in compared}
     mean_ranks = across.average_ranks(across.task_means(finals, ranked))
     order = list(mean_ranks.index)
     pairwise = across.pairwise_table(finals, order, seed, alpha)
-    aggregate = across.aggregate_table(finals, across.auc_scores(normalised), mean_ranks, seed)
+    aggregate = across.aggregate_table(finals, aucs, mean_ranks, seed)
     kinds = {name: _kind(config) for name, (config, _) in benchmarks.items()}
     by_kind = across.kind_table(across.task_means(finals, order), kinds)
-    sentences = suite_sentences(ranks, friedman) + aggregate_sentences(aggregate, pairwise,
-                                                                       by_kind, alpha)
+    sentences = suite_sentences(ranks, friedman) + left_out_sentences(
+        {b: list(per) for b, per in curves.items()}, compared, ranked) + aggregate_sentences(
+        aggregate, pairwise, by_kind, alpha)
     tables = {"regret_trials": frame, "regret": regret, "ranks": ranks, "friedman": friedman,
               "aggregate": aggregate, "pairwise": pairwise, "by_kind": by_kind}
     written: dict[str, Any] = {"html": str(out / "index.html"), "sentences": sentences,
