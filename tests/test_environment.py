@@ -102,7 +102,7 @@ JOB_CODE = {
                 "top": ["records.py"]}
        for script in ("train_folds", "evaluate_round", "evaluate_test")},
     "evaluate_study": {"all": ["objectives", "outcome.py", "data.py", "fileio.py",
-                               "strategies", "space.py"], "top": ["records.py"]},
+                               "strategies", "space.py", "records.py"]},
     "score_trial": {"all": ["records.py", "outcome.py", "fileio.py"], "top": ["objectives"]},
     "summarize_study": {"all": ["records.py", "fileio.py"]},
     "report": {"all": ["report", "records.py", "fileio.py"], "top": ["space.py"]},

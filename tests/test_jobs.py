@@ -143,10 +143,11 @@ def test_evaluate_study_writes_the_files_of_its_rounds_jobs_byte_for_byte(tmp_pa
     rounds = plan.rounds("tpe")
     parents = [plan.round_parent("tpe", r) for r in range(len(rounds))]
     one_job = study_files(tmp_path, "study", len(rounds))
+    tables = [str(tmp_path / "study" / name) for name in ("trials.csv", "timings.csv")]
     jobs.evaluate_study("tpe", plan.config["space"], plan.settings("tpe"),
                         plan.study_seed("tpe"), rounds, parents, plan.objective_name,
                         plan.objective_settings, FOLDS, None, 1, one_job["rounds"],
-                        one_job["results"], one_job["timings"])
+                        one_job["results"], one_job["timings"], plan.space.names, *tables)
 
     by_round = study_files(tmp_path, "rounds", len(rounds))
     for index in range(len(rounds)):
@@ -160,6 +161,13 @@ def test_evaluate_study_writes_the_files_of_its_rounds_jobs_byte_for_byte(tmp_pa
     for kind in ("rounds", "results"):
         for mine, theirs in zip(one_job[kind], by_round[kind], strict=True):
             assert Path(mine).read_bytes() == Path(theirs).read_bytes(), mine
+    # And summarize_study's tables, as its own job writes them from these files.
+    again = [str(tmp_path / "rounds" / name) for name in ("trials.csv", "timings.csv")]
+    jobs.summarize_study(plan.space.names, by_round["rounds"], by_round["results"],
+                         by_round["timings"], *again)
+    assert Path(tables[0]).read_bytes() == Path(again[0]).read_bytes()
+    assert pd.read_csv(tables[0])["trial"].tolist() == list(range(6))
+    assert len(pd.read_csv(tables[1])) == 6
     last = fileio.read_json(one_job["rounds"][-1])
     assert [h["trial"] for h in last["history"]] == [0, 1, 2, 3]
     assert all(h["objective"] is not None for h in last["history"])
@@ -174,7 +182,8 @@ def test_evaluate_study_refuses_a_round_that_follows_a_later_one(tmp_path):
         jobs.evaluate_study("tpe", plan.config["space"], plan.settings("tpe"), 1,
                             [[0, 1], [2, 3]], [1, 0], plan.objective_name,
                             plan.objective_settings, FOLDS, None, 1, files["rounds"],
-                            files["results"], files["timings"])
+                            files["results"], files["timings"], plan.space.names,
+                            str(tmp_path / "trials.csv"), str(tmp_path / "timings.csv"))
 
 
 # --- train_folds, score_trial -------------------------------------------------------------

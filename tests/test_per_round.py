@@ -118,10 +118,13 @@ def test_per_study_runs_two_jobs_per_study_not_per_round(studies):
         studies_of = len(plan.repeat_studies(strategy))
         assert study_jobs.count(f"evaluate_study_{strategy}") == studies_of
         assert study_jobs.count(f"log_study_{strategy}") == studies_of
-    assert {"propose", "evaluate_round", "log_round"}.isdisjoint(study_jobs)
-    # per_round: three jobs a round (propose, evaluate, log); per_study: two a study.
-    fewer = sum(3 * len(plan.rounds(s)) - 2 for s in plan.studies)
-    assert fewer == 16  # grid and random: 1 round each; TPE and GP: 3
+    # Nor a job to start the study's run or to summarize it: those two do it.
+    assert {"propose", "evaluate_round", "log_round", "start_study",
+            "summarize_study"}.isdisjoint(study_jobs)
+    # per_round: three jobs a round (propose, evaluate, log), and a study's start and
+    # summary; per_study: two a study.
+    fewer = sum(3 * len(plan.rounds(s)) + 2 - 2 for s in plan.studies)
+    assert fewer == 24  # grid and random: 1 round each; TPE and GP: 3
     assert len(study_jobs) == len(round_jobs) - fewer, (study_jobs, round_jobs)
 
 

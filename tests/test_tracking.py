@@ -439,9 +439,10 @@ def _study_rounds(tmp_path) -> list[tuple]:
     return rounds
 
 
-def _logged_study(tmp_path, monkeypatch, bulk_writes: bool) -> dict:
-    """The rounds above logged by log_rounds into a fresh store, with or without the bulk
-    writer; every trial run as what MLflow's client reads back of it."""
+def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = False) -> dict:
+    """The rounds above logged by log_rounds (per_trial: by a log_trial per trial) into a
+    fresh store, with or without the bulk writer; every trial run as what MLflow's client
+    reads back of it."""
     from mlflow import MlflowClient
 
     from hpstudy.tracking import bulk, runs
@@ -456,8 +457,19 @@ def _logged_study(tmp_path, monkeypatch, bulk_writes: bool) -> dict:
     runs.init_tracking("study", str(tmp_path / "experiment.json"))
     runs.start_study(str(tmp_path / "experiment.json"), "tpe", "tpe", "hash1",
                      str(tmp_path / "tpe.json"), seed=3, budget=4)
-    runs.log_rounds(str(tmp_path / "tpe.json"), "tpe", "tpe", _study_rounds(tmp_path), None)
-    assert writes == ([2, 2] if bulk_writes else [])  # a transaction per round, or none
+    rounds = _study_rounds(tmp_path)
+    if per_trial:
+        for index, results, timings, _ in rounds:
+            for score in results["scores"]:
+                trial = score["trial"]
+                runs.log_trial(str(tmp_path / "tpe.json"), "tpe", "tpe", index, score,
+                               [f for f in results["folds"] if f["trial"] == trial],
+                               [t for t in timings if t["trial"] == trial], None,
+                               str(tmp_path / f"trial_{trial}_mlflow.json"))
+        assert writes == ([1, 1, 1, 1] if bulk_writes else [])  # a transaction per trial
+    else:
+        runs.log_rounds(str(tmp_path / "tpe.json"), "tpe", "tpe", rounds, None)
+        assert writes == ([2, 2] if bulk_writes else [])  # a transaction per round, or none
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("study").experiment_id
     logged = {}
@@ -497,3 +509,6 @@ def test_runs_written_in_one_transaction_read_back_as_the_clients_own(tmp_path, 
     losses = [value for _, _, value in by_bulk["0"]["history"]["fold_0/loss"]]
     assert losses == [1.0, "nan", 0.4]
     assert all(run["found_by"] for run in by_bulk.values())
+    # A job per trial (log_trial) writes its new run the same way.
+    assert _logged_study(tmp_path / "trials", monkeypatch, bulk_writes=True,
+                         per_trial=True) == by_client

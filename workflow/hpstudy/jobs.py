@@ -244,13 +244,16 @@ def evaluate_study(strategy: str, space_config: Mapping, settings: Mapping, stud
                    objective: str, objective_settings: Mapping, folds: Sequence[int],
                    data_paths: Mapping[str, str] | None, threads: int,
                    round_outputs: Sequence[str], results_outputs: Sequence[str],
-                   timings_outputs: Sequence[str], attempt: tuple[int, int] = (1, 1)) -> None:
+                   timings_outputs: Sequence[str], space_names: Sequence[str],
+                   trials_output: str, timings_table_output: str,
+                   attempt: tuple[int, int] = (1, 1)) -> None:
     """A whole study in one job (execution.fold_jobs: per_study): each round proposed, then
     evaluated, in order, into the same files, byte for byte, that per_round's propose and
-    evaluate_round jobs write. For objectives whose trials cost microseconds, where even a
-    job per round costs more than the round: a study's rounds are a chain anyway (each
-    waits for the scores of the one it follows), so one job loses no parallelism; studies
-    still run side by side. A killed job leaves its rounds to be remade: seconds."""
+    evaluate_round jobs write, then the study's trials.csv and timings.csv (summarize_study's).
+    For objectives whose trials cost microseconds, where even a job per round costs more
+    than the round: a study's rounds are a chain anyway (each waits for the scores of the
+    one it follows), so one job loses no parallelism; studies still run side by side. A
+    killed job leaves its rounds to be remade: seconds."""
     for index, trial_ids in enumerate(rounds):
         parent = round_parents[index]
         if parent is not None and parent >= index:
@@ -261,6 +264,8 @@ def evaluate_study(strategy: str, space_config: Mapping, settings: Mapping, stud
                       output=round_outputs[index])
         evaluate_round(objective, objective_settings, round_outputs[index], folds, data_paths,
                        threads, results_outputs[index], timings_outputs[index], attempt)
+    summarize_study(space_names, round_outputs, results_outputs, timings_outputs,
+                    trials_output, timings_table_output)
 
 
 def best_score(score_paths: Sequence[str]) -> dict[str, Any] | None:

@@ -195,7 +195,7 @@ def study_inputs(wildcards):
 def log_study_inputs(wildcards):
     rounds = range(len(PLAN.rounds(wildcards.study)))
     inputs = {
-        "tracking": study_tracking(wildcards.study),
+        "experiment": TRACKING,
         "results": [round_results(wildcards.study, r) for r in rounds],
         "timings": [round_timings(wildcards.study, r) for r in rounds],
     }

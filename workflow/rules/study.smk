@@ -1,7 +1,8 @@
-# The rules of a study, by config (docs/architecture.md, What runs). In every configuration
-# `propose` (a job per round) writes rounds/round_<r>.json and `summarize_study` (a job per
-# study) trials.csv and timings.csv (paths under results/<study>/). The rules that train, score
-# and log the trials (log_*: tracking.smk) follow execution.fold_jobs:
+# The rules of a study, by config (docs/architecture.md, What runs). `propose` (a job per
+# round) writes rounds/round_<r>.json and `summarize_study` (a job per study) trials.csv and
+# timings.csv (paths under results/<study>/), but with per_study, whose one job does all
+# three. The rules that train, score and log the trials (log_*: tracking.smk) follow
+# execution.fold_jobs:
 #
 #   fold_jobs           rule (a job per)         writes
 #   per_fold (default)  train_fold (trial, fold) trials/<t>/fold_<k>.json, fold_<k>_timing.json
@@ -13,8 +14,9 @@
 #                                                fold records and scores), round_<r>_timings.json
 #                       log_round (round)        rounds/round_<r>_mlflow.json
 #   per_study           evaluate_study_<strategy> (study): per_round's files of every round
-#                       (its propose and evaluate_round in one job)
+#                       (its propose and evaluate_round in one job), trials.csv, timings.csv
 #                       log_study_<strategy> (study): every round's round_<r>_mlflow.json
+#                       and the study run (start_study's tracking/<study>.json)
 #
 # A multi-fidelity strategy's studies (sha, hyperband, bohb) train with train_rung_fold or
 # train_rung_trial instead, which also write each fold's model, trials/<t>/fold_<k>.keras
@@ -98,8 +100,12 @@ if PER_STUDY:
                 rounds=[round_file("{study}", r) for r in study_rounds],
                 results=[round_results("{study}", r) for r in study_rounds],
                 timings=[round_timings("{study}", r) for r in study_rounds],
+                # summarize_study's tables too: a job fewer per study.
+                trials=trials_table("{study}"),
+                timings_table=timings_table("{study}"),
             params:
                 **job_params(
+                    names=PLAN.space.names,
                     strategy=strategy_name,
                     space=PLAN.config["space"],
                     settings=lambda w: PLAN.settings(w.study),
@@ -245,22 +251,22 @@ else:
             launch("score_trial")
 
 
-# Summaries are cheap: beside Snakemake, not as cluster jobs.
-localrules:
-    summarize_study,
+# Summaries are cheap: beside Snakemake, not as cluster jobs. (per_study:
+# evaluate_study_<strategy> writes them.)
+if not PER_STUDY:
 
-
-rule summarize_study:
-    input:
-        unpack(summary_inputs),
-    output:
-        trials=trials_table("{study}"),
-        timings=timings_table("{study}"),
-    params:
-        **job_params(names=PLAN.space.names),
-    conda:
-        "../../envs/report.yaml"
-    log:
-        "results/logs/{study}/summarize_study.log",
-    shell:
-        launch("summarize_study")
+    rule summarize_study:
+        localrule: True
+        input:
+            unpack(summary_inputs),
+        output:
+            trials=trials_table("{study}"),
+            timings=timings_table("{study}"),
+        params:
+            **job_params(names=PLAN.space.names),
+        conda:
+            "../../envs/report.yaml"
+        log:
+            "results/logs/{study}/summarize_study.log",
+        shell:
+            launch("summarize_study")

@@ -1,6 +1,7 @@
 # MLflow: the DB is created once (init_tracking) before anything is logged; each study's
-# parent run is made by its own job (start_study); each trial is logged as soon as it is
-# scored; a study's parent run is closed once the report exists.
+# parent run is made by its own job (start_study; per_study: by its log_study_<strategy>);
+# each trial is logged as soon as it is scored; a study's parent run is closed once the
+# report exists.
 #
 # On a cluster these jobs run where Snakemake runs (the login node), not as cluster jobs:
 # they are seconds each, that node reaches the team's tracking server, and the default
@@ -11,7 +12,6 @@ from hpstudy.tracking.notes import experiment_setup
 
 localrules:
     init_tracking,
-    start_study,
     log_trial,
     finish_study,
 
@@ -36,27 +36,31 @@ rule init_tracking:
         launch("init_tracking")
 
 
-rule start_study:
-    input:
-        experiment=TRACKING,
-    output:
-        study_tracking("{study}"),
-    params:
-        **job_params(
-            strategy=lambda w: PLAN.strategy_of(w.study),
-            # Only what this study's results depend on: another strategy's change
-            # keeps its runs. Seed and budget follow from it (the run's description).
-            study_hash=lambda w: PLAN.study_hash(w.study),
-            seed=lambda w: PLAN.study_seed(w.study),
-            budget=lambda w: PLAN.budget(w.study),
-            tracking_uri=TRACKING_URI_REDACTED,
-        ),
-    conda:
-        "../../envs/tracking.yaml"
-    log:
-        "results/logs/{study}/start_study.log",
-    shell:
-        launch("start_study")
+# per_study: its log_study_<strategy> job starts the study run.
+if not PER_STUDY:
+
+    rule start_study:
+        localrule: True
+        input:
+            experiment=TRACKING,
+        output:
+            study_tracking("{study}"),
+        params:
+            **job_params(
+                strategy=lambda w: PLAN.strategy_of(w.study),
+                # Only what this study's results depend on: another strategy's change
+                # keeps its runs. Seed and budget follow from it (the run's description).
+                study_hash=lambda w: PLAN.study_hash(w.study),
+                seed=lambda w: PLAN.study_seed(w.study),
+                budget=lambda w: PLAN.budget(w.study),
+                tracking_uri=TRACKING_URI_REDACTED,
+            ),
+        conda:
+            "../../envs/tracking.yaml"
+        log:
+            "results/logs/{study}/start_study.log",
+        shell:
+            launch("start_study")
 
 
 rule log_trial:
@@ -100,8 +104,9 @@ if not PER_STUDY:
             launch("log_round")
 
 else:
-    # execution.fold_jobs: per_study: a study's trials, logged by one job once they are all
-    # in (a rule per strategy, as evaluate_study_<strategy>: the markers are its rounds').
+    # execution.fold_jobs: per_study: a study's run started and its trials logged by one job
+    # once they are all in (a rule per strategy, as evaluate_study_<strategy>: the markers
+    # are its rounds').
     for strategy_name in PLAN.strategies:
 
         rule:
@@ -112,13 +117,18 @@ else:
             input:
                 unpack(log_study_inputs),
             output:
-                [
+                # start_study's output too: the study run is made here, a job fewer.
+                tracking=study_tracking("{study}"),
+                markers=[
                     round_logged("{study}", r)
                     for r in range(len(PLAN.rounds(strategy_name)))
                 ],
             params:
                 **job_params(
                     strategy=strategy_name,
+                    study_hash=lambda w: PLAN.study_hash(w.study),
+                    seed=lambda w: PLAN.study_seed(w.study),
+                    budget=lambda w: PLAN.budget(w.study),
                     tracking_uri=TRACKING_URI_REDACTED,
                 ),
             localrule: True
@@ -149,6 +159,10 @@ rule finish_study:
             # The experiment's description, now with the strategies and their seeds: what
             # changes it changes the report, which reruns this job anyway.
             setup=experiment_setup(PLAN),
+            # The report is the experiment's, one for all studies: its files go onto each
+            # strategy's main study run, not onto every repeat's (with 7 strategies x 10
+            # seeds, 70 copies of 42 figures: 300 MB and a third of these jobs' CPU).
+            report_artifacts=lambda w: PLAN.repeat_of(w.study) == 0,
             tracking_uri=TRACKING_URI_REDACTED,
         ),
     conda:

@@ -17,5 +17,8 @@ evaluate_study(
     round_outputs=output.rounds,
     results_outputs=output.results,
     timings_outputs=output.timings,
+    space_names=params.names,
+    trials_output=output.trials,
+    timings_table_output=output.timings_table,
     attempt=job_attempt(),
 )

@@ -30,6 +30,7 @@ from hpstudy.tracking.client import (
     _client,
     create_sqlite_atomically,
     ensure_run,
+    find_run,
     find_runs,
     local_artifact_location,
     log_batch,
@@ -154,10 +155,22 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
               fold_records: Sequence[Mapping], fold_timings: Sequence[Mapping],
               data_checksum: str | None, output: str) -> None:
     """Log one finished trial (a child of its study's run, its folds' metrics on it), then
-    mark it. fold_timings: each fold's measured fit_seconds and fit_cpu_seconds, in order."""
+    mark it. fold_timings: each fold's measured fit_seconds and fit_cpu_seconds, in order.
+    A new run in a SQL store is written in one transaction (hpstudy.tracking.bulk: one
+    search and one commit instead of MLflow's four); an existing one (a rerun, a promoted
+    multi-fidelity trial's config) is updated through the client."""
     tracking = fileio.read_json(tracking_path)
-    run_id = _log_trial_run(tracking, study, strategy, round_index, score, fold_records,
-                            fold_timings, data_checksum)
+    key, store, run_id = trial_key(tracking, study, score), bulk.sql_store(), None
+    if store is not None and score.get("config_trial", score["trial"]) == score["trial"]:
+        found = retry(lambda: find_run(_client(), tracking["experiment_id"], key),
+                      f"search for the run of {study} trial {score['trial']}")
+        if found is None:
+            run_id = _create_runs(store, tracking, study, strategy, round_index,
+                                  [(score, fold_records, fold_timings)], [key],
+                                  data_checksum)[key]
+    if run_id is None:
+        run_id = _log_trial_run(tracking, study, strategy, round_index, score, fold_records,
+                                fold_timings, data_checksum)
     fileio.write_json(output, {"run_id": run_id})
 
 
@@ -169,6 +182,18 @@ def log_round(tracking_path: str, study: str, strategy: str, round_index: int,
     logged (by their key) and logs nothing twice."""
     log_rounds(tracking_path, study, strategy, [(round_index, results, timings, output)],
                data_checksum)
+
+
+@releases_sqlite
+def log_study(experiment_path: str, study: str, strategy: str, study_hash: str, seed: int,
+              budget: int, tracking_output: str,
+              rounds: Sequence[tuple[int, Mapping, Sequence[Mapping], str]],
+              data_checksum: str | None) -> None:
+    """A study's run started (start_study) and its trials logged (log_rounds) by one job:
+    execution.fold_jobs: per_study, whose trials are all in before anything is logged."""
+    start_study(experiment_path, study, strategy, study_hash, tracking_output, seed=seed,
+                budget=budget)
+    log_rounds(tracking_output, study, strategy, rounds, data_checksum)
 
 
 @releases_sqlite
@@ -232,8 +257,8 @@ def _create_runs(store, tracking: Mapping, study: str, strategy: str, round_inde
         return {**found, **dict(zip([key for _, key in pending], ids, strict=True))}
 
     created = retry(create, f"logging of {study} round {round_index}'s trials")
-    log.info("logged %s round %d: %d trials as new runs in one transaction", study,
-             round_index, len(created))
+    log.info("logged %s round %d: trials %s as new runs in one transaction", study,
+             round_index, [score["trial"] for score, _, _ in trials])
     return created
 
 
