@@ -157,6 +157,10 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "[hpobench-australian]" in run.stderr  # the benchmarks' progress is visible
     suite = tmp_path / "results" / "suite"
+    # Two benchmarks at once (a core each claimed), each study run with both cores.
+    for name in ("branin", "hpobench-australian"):
+        log = (suite / "logs" / f"{name}.log").read_text(encoding="utf-8")
+        assert "Provided cores: 2" in log, name
     configs = study_configs(copy.deepcopy(suite_config))
     for name in configs:
         assert (suite / name / "results" / "report" / "index.html").is_file()
@@ -181,6 +185,14 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
         studies = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
         assert len(studies) == 2 * 4, (name, len(studies))
         assert len(runs) - len(studies) == 2 * 4 * budget  # a trial run each, no fold runs
+        # The benchmark's report and test go onto each strategy's first seed's run only.
+        for study in studies:
+            artifacts = {a.path for a in client.list_artifacts(study.info.run_id)}
+            if study.data.tags["study"].endswith("-repeat1"):
+                assert artifacts == {"trials.csv"}, study.data.tags["study"]
+            else:
+                assert {"trials.csv", "test.json", "index.html", "verdict.csv",
+                        "figures"} <= artifacts, study.data.tags["study"]
     # Rerun: nothing to do.
     again = subprocess.run([*command, "--dry-run"], capture_output=True, text=True,
                            timeout=600)
@@ -200,3 +212,15 @@ def test_the_surrogate_benchmark_is_checked_against_the_study_it_replays():
     assert found, line
     trials, spearman, rmse = int(found[1]), float(found[2]), float(found[3])
     assert trials == 64 and spearman > 0.9 and rmse < 0.15
+
+
+def test_each_benchmark_runs_its_study_with_every_core_of_the_suite(monkeypatch):
+    """A benchmark's job claims half the suite's cores (two run at once) and starts its
+    study with all of them: workflow/suite.smk exports the count for its jobs (the quick
+    suite's run checks its benchmarks' studies had both cores)."""
+    from hpstudy.suite import SUITE_CORES_ENV, suite_cores
+
+    monkeypatch.delenv(SUITE_CORES_ENV, raising=False)
+    assert suite_cores(3) == 3
+    monkeypatch.setenv(SUITE_CORES_ENV, "8")
+    assert suite_cores(4) == 8

@@ -151,6 +151,17 @@ def tracking_uri() -> str:
         f"sqlite:///{Path(SUITE_TRACKING).resolve()}"
 
 
+# The suite's --cores, for its benchmark jobs (workflow/suite.smk sets it): a job's own
+# threads are half of them, and Snakemake passes no other count that leaves a job's params,
+# and so its rerun triggers, alone.
+SUITE_CORES_ENV = "HPSTUDY_SUITE_CORES"
+
+
+def suite_cores(default: int) -> int:
+    """The suite run's cores (SUITE_CORES_ENV), else `default`."""
+    return int(os.environ.get(SUITE_CORES_ENV) or default)
+
+
 def run_benchmark(repo: Path, name: str, cores: int, log: str, tracking: str) -> None:
     """One benchmark's study: the workflow's own Snakefile in the benchmark's directory (a
     rerun resumes it: the same files, nothing logged twice), logging to `tracking`. Its
