@@ -120,6 +120,19 @@ def test_importance_is_deterministic_and_seeded(study):
     assert csv[0] != csv[2]
 
 
+def test_importance_of_more_results_than_it_fits_is_a_seeded_sample_of_them(study):
+    """Beyond max_trials results (1,000 by default: a benchmark of the suite pools 3,500)
+    the forest fits a seeded sample: n_trials says how many, the same seed the same table,
+    and the parameter that matters still comes first."""
+    tables = [parameter_importance(study["trials"], study["axes"], seed=seed, n_trees=20,
+                                   max_trials=20).table for seed in (0, 0, 1)]
+    assert (tables[0]["n_trials"] == 20).all()
+    assert tables[0].equals(tables[1]) and not tables[0].equals(tables[2])
+    assert tables[0]["parameter"].iloc[0] == "learning_rate"
+    every = parameter_importance(study["trials"], study["axes"], seed=0, n_trees=20)
+    assert (every.table["n_trials"] == sum(study["results"].values())).all()
+
+
 def test_importance_is_none_with_a_reason_when_it_would_mean_nothing(study):
     trials, axes = study["trials"], study["axes"]
     few = {"random": trials["random"].head(MIN_TRIALS)}  # one of them failed, one diverged

@@ -26,6 +26,10 @@ MIN_TRIALS = 8  # fewer results: a forest's ranking of them is noise
 N_TREES = 200
 N_REPEATS = 10  # shuffles per parameter
 N_FOLDS = 5
+# More results than this: a seeded sample of them. The forest's fits and the shuffles grow
+# with the results (a benchmark of the suite pools 3,500: 15 of its report's 46 CPU s); a
+# ranking of a handful of parameters is as clear from 1,000.
+MAX_TRIALS = 1000
 DECIMALS = 6  # CSV digits: stable bytes, far below the shuffles' spread
 IMPORTANCE_COLUMNS = ["parameter", "importance_mean", "importance_std", "share", "n_trials",
                       "surrogate_r2"]
@@ -79,7 +83,8 @@ def surrogate_data(trials: Mapping[str, pd.DataFrame],
 
 def parameter_importance(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
                          seed: int = 0, n_trees: int = N_TREES,
-                         n_repeats: int = N_REPEATS) -> Importance:
+                         n_repeats: int = N_REPEATS, max_trials: int = MAX_TRIALS
+                         ) -> Importance:
     """Permutation importance of each parameter for the objective, over all strategies'
     results: one row per parameter (IMPORTANCE_COLUMNS), most important first.
 
@@ -101,6 +106,10 @@ def parameter_importance(trials: Mapping[str, pd.DataFrame], axes: Sequence[Para
                                 f"the importance needs at least {MIN_TRIALS}")
     if np.ptp(objective) == 0:
         return Importance(None, "the objective is the same in every trial")
+    if len(objective) > max_trials:  # a seeded sample, in the results' order
+        keep = np.sort(np.random.default_rng(seed).choice(len(objective), max_trials,
+                                                          replace=False))
+        features, objective = features[keep], objective[keep]
     forest = RandomForestRegressor(n_estimators=n_trees, random_state=seed, n_jobs=1)
     folds = KFold(n_splits=min(N_FOLDS, len(objective)), shuffle=True, random_state=seed)
     # Shuffled folds: trials.csv rows come strategy by strategy, and unshuffled folds would
