@@ -512,3 +512,26 @@ def test_runs_written_in_one_transaction_read_back_as_the_clients_own(tmp_path, 
     # A job per trial (log_trial) writes its new run the same way.
     assert _logged_study(tmp_path / "trials", monkeypatch, bulk_writes=True,
                          per_trial=True) == by_client
+
+
+def test_a_store_that_cannot_be_opened_is_left_to_the_clients_retries(tmp_path, monkeypatch):
+    """The one-transaction writer needs MLflow's store open; when it cannot be (a full disk,
+    a damaged file), log_trial takes the client's path, whose retries end in the
+    TrackingError that names the trial, as before the writer existed."""
+    from hpstudy.tracking import bulk, runs
+    from hpstudy.tracking.client import TrackingError
+
+    database = tmp_path / "mlflow.db"
+    database.write_bytes(b"not an sqlite database, as a damaged file would be" * 100)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")
+    monkeypatch.setenv("HPSTUDY_MLFLOW_ATTEMPTS", "2")
+    monkeypatch.setenv("HPSTUDY_MLFLOW_RETRY_DELAY", "0")
+    assert bulk.sql_store() is None
+    (tmp_path / "tpe.json").write_text(json.dumps(
+        {"experiment_id": "1", "study": "tpe", "strategy": "tpe", "study_hash": "h",
+         "run_id": "0" * 32}), encoding="utf-8")
+    _, results, timings, _ = _study_rounds(tmp_path)[0]
+    with pytest.raises(TrackingError, match="MLflow logging of tpe trial 0 failed after 2 "
+                                            "attempts"):
+        runs.log_trial(str(tmp_path / "tpe.json"), "tpe", "tpe", 0, results["scores"][0],
+                       results["folds"][:2], timings[:2], None, str(tmp_path / "m.json"))

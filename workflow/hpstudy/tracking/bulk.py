@@ -24,14 +24,23 @@ log = logging.getLogger(__name__)
 
 
 def sql_store():
-    """MLflow's SQL store behind the current tracking URI, or None (a server, or an MLflow
-    whose store this module does not know)."""
+    """MLflow's SQL store behind the current tracking URI, or None (a server, an MLflow whose
+    store this module does not know, or a store that cannot be opened now: the client's
+    path then meets the same failure inside its retries, and says so as a TrackingError)."""
     try:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
         from mlflow.tracking._tracking_service.utils import _get_store
     except ImportError:
         return None
-    store = _get_store()
+    from hpstudy.tracking.client import _check_sqlite_store
+
+    try:
+        _check_sqlite_store()  # sqlite's own error at once, not MLflow's 100 s of retries
+        store = _get_store()
+    except Exception as error:  # a full disk, a DB server down: whatever opening it raises
+        log.warning("MLflow's store cannot be opened (%s): logging through its client",
+                    type(error).__name__)
+        return None
     return store if isinstance(store, SqlAlchemyStore) else None
 
 

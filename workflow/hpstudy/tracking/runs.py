@@ -162,12 +162,12 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     tracking = fileio.read_json(tracking_path)
     key, store, run_id = trial_key(tracking, study, score), bulk.sql_store(), None
     if store is not None and score.get("config_trial", score["trial"]) == score["trial"]:
-        found = retry(lambda: find_run(_client(), tracking["experiment_id"], key),
-                      f"search for the run of {study} trial {score['trial']}")
+        what = f"logging of {study} trial {score['trial']}"  # as the client path says it
+        found = retry(lambda: find_run(_client(), tracking["experiment_id"], key), what)
         if found is None:
             run_id = _create_runs(store, tracking, study, strategy, round_index,
                                   [(score, fold_records, fold_timings)], [key],
-                                  data_checksum)[key]
+                                  data_checksum, what)[key]
     if run_id is None:
         run_id = _log_trial_run(tracking, study, strategy, round_index, score, fold_records,
                                 fold_timings, data_checksum)
@@ -231,7 +231,7 @@ def log_rounds(tracking_path: str, study: str, strategy: str,
 
 def _create_runs(store, tracking: Mapping, study: str, strategy: str, round_index: int,
                  trials: Sequence[tuple], keys: Sequence[str],
-                 data_checksum: str | None) -> dict[str, str]:
+                 data_checksum: str | None, what: str | None = None) -> dict[str, str]:
     """New trial runs in one transaction: {key: run id}. A retry after a failed attempt
     first looks for what a commit that raised afterwards may have written."""
     from mlflow.utils.time import get_current_time_millis
@@ -256,7 +256,7 @@ def _create_runs(store, tracking: Mapping, study: str, strategy: str, round_inde
                                         tracking["run_id"], KEY_TAG)
         return {**found, **dict(zip([key for _, key in pending], ids, strict=True))}
 
-    created = retry(create, f"logging of {study} round {round_index}'s trials")
+    created = retry(create, what or f"logging of {study} round {round_index}'s trials")
     log.info("logged %s round %d: trials %s as new runs in one transaction", study,
              round_index, [score["trial"] for score, _, _ in trials])
     return created
