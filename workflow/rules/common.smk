@@ -139,11 +139,15 @@ def propose_inputs(wildcards):
     }
 
 
+# What every job that evaluates the objective reads: the objective's files and the data.
+EVALUATION_FILES = {
+    **OBJECTIVE_FILES,
+    **({key: DATA[key] for key in ("x", "y", "folds")} if PLAN.needs_data else {}),
+}
+
+
 def _training_inputs(study, round_index):
-    inputs = {"round": round_file(study, round_index), **OBJECTIVE_FILES}
-    if PLAN.needs_data:
-        inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
-    return inputs
+    return {"round": round_file(study, round_index), **EVALUATION_FILES}
 
 
 @known_signature
@@ -185,10 +189,7 @@ def round_inputs(wildcards):
 @known_signature
 def study_inputs(wildcards):
     """What a study's one job (per_study) reads: the data and the objective's files."""
-    inputs = dict(OBJECTIVE_FILES)
-    if PLAN.needs_data:
-        inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
-    return inputs
+    return dict(EVALUATION_FILES)
 
 
 @known_signature
@@ -268,10 +269,7 @@ def log_round_inputs(wildcards):
 def test_inputs(wildcards):
     """The held-out test reads every score of the study (to pick the best) and the data."""
     study = wildcards.study
-    inputs = {"scores": trial_results(study, PLAN.trials(study)), **OBJECTIVE_FILES}
-    if PLAN.needs_data:
-        inputs.update({key: DATA[key] for key in ("x", "y", "folds")})
-    return inputs
+    return {"scores": trial_results(study, PLAN.trials(study)), **EVALUATION_FILES}
 
 
 def job_threads(kind):
