@@ -1,18 +1,20 @@
-"""Benchmark suite: config/benchmark_suite.yaml (7 strategies x 20 benchmarks x 10 seeds x 50
+"""Benchmark suite: config/benchmark_suite.yaml (7 strategies x 23 benchmarks x 10 seeds x 50
 trials) by `snakemake --snakefile workflow/suite.smk` in an empty temporary directory, MLflow,
 the benchmarks' reports and the suite report included. Targets (issue 29): <= 60 min here,
 and everything but the strategies' proposals and the objectives' evaluations (the jobs that
 evaluate and propose: evaluate_study, evaluate_round, propose_round) <= 25 % of the run's
 CPU. Also reported: per benchmark its wall time and jobs, the CPU seconds of each kind of
-job, and the suite's verdict line.
+job, the suite's verdict line, and on the multi-fidelity benchmarks the resource Hyperband and
+BOHB spent to reach random search's final best (target <= 1/3 of random's, median over seeds).
 
 --only NAME...: those benchmarks of the full suite alone (what one benchmark costs).
---quick: config/benchmark_suite_quick.yaml (3 benchmarks x 3 seeds x 12 trials: CI's size).
+--quick: config/benchmark_suite_quick.yaml (4 benchmarks x 3 seeds x 12 trials: CI's size).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 import shutil
 import sys
@@ -26,6 +28,7 @@ import common  # noqa: E402
 
 TARGET_S = 3600
 TARGET_OVERHEAD = 0.25
+MF_TARGET = 1 / 3  # Hyperband's and BOHB's resource to reach random's best, of random's
 # The jobs whose CPU is the strategies' proposals and the objectives' evaluations.
 WORK_SCRIPTS = ("evaluate_study", "evaluate_round", "propose_round")
 
@@ -87,6 +90,18 @@ def main() -> int:
                 rows.append(common.row(f"benchmark {log.stem}: wall time",
                                        3600 * hours + 60 * minutes + seconds, "s",
                                        note=f"{len(jobs)} jobs"))
+        # The multi-fidelity benchmarks: what Hyperband and BOHB spent to reach random
+        # search's final best (each benchmark's report: resource.csv).
+        for resource in sorted(suite.glob("*/results/report/resource.csv")):
+            for row in csv.DictReader(resource.open(encoding="utf-8")):
+                benchmark = resource.parents[2].name
+                rows.append(common.row(
+                    f"benchmark {benchmark}: {row['strategy']}'s resource to reach random "
+                    f"search's final best, median over seeds, of random's",
+                    float(row["median_fraction"]), "", "<=", MF_TARGET,
+                    note=f"quartiles {float(row['q25_fraction']):.3g} to "
+                         f"{float(row['q75_fraction']):.3g}; {row['reached']} of "
+                         f"{row['seeds']} seeds got there"))
         verdict = suite / "report" / "index.html"
         if verdict.is_file():
             found = re.search(r"<li>(Across .*?)</li>", verdict.read_text(encoding="utf-8"),

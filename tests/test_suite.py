@@ -34,7 +34,7 @@ def test_a_benchmark_is_the_shared_keys_with_its_block_over_them():
     suite["benchmarks"]["branin"]["strategies"] = {"random": {"budget": 5}}
     suite["benchmarks"]["branin"]["cv"] = {"test_fraction": 0.3}
     configs = study_configs(suite)
-    assert list(configs) == ["branin", "hpobench-australian", "nasbench201-cifar10"]
+    assert list(configs) == ["branin", "hpobench-australian", "nasbench201-cifar10", "mf-branin"]
     # strategies (and objective, space) replace the shared ones whole; cv merges
     assert configs["branin"]["strategies"] == {"random": {"budget": 5}}
     assert configs["branin"]["cv"] == {"folds": 2, "test_fraction": 0.3}
@@ -48,16 +48,25 @@ def test_a_benchmark_is_the_shared_keys_with_its_block_over_them():
 
 def test_the_shipped_suites_are_valid_and_run_every_strategy_on_every_benchmark():
     quick = study_configs_in_repo(QUICK)
-    assert len({tuple(config["strategies"]) for config in quick.values()}) == 1
+    assert len({tuple(config["strategies"]) for name, config in quick.items()
+                if not name.startswith("mf-")}) == 1
+    assert set(quick["mf-branin"]["strategies"]) == {"random", "hyperband"}
     full = study_configs_in_repo(FULL)
     # Issue 29's size: >= 20 tasks, 7 strategies; every one on every benchmark but CMA-ES on
-    # NAS-Bench-201's choices only, which the comparisons across benchmarks leave out.
+    # NAS-Bench-201's choices only, which the comparisons across benchmarks leave out; the
+    # multi-fidelity ones on the multi-fidelity functions, with max / min resource >= 27.
     assert len(full) >= 20
     seven = {"random", "sobol", "tpe", "optuna_tpe", "gp", "gp_bayesopt", "optuna_cmaes"}
+    halving = {"sha", "hyperband", "bohb"}
     for name, config in full.items():
-        expected = seven - {"optuna_cmaes"} if name.startswith("nasbench201") else seven
+        expected = seven - {"optuna_cmaes"} if name.startswith("nasbench201") else set(seven)
+        expected |= halving if name.startswith("mf-") else set()
         assert set(config["strategies"]) == expected, name
-        assert {s["budget"] for s in config["strategies"].values()} == {50}, name
+        assert {s["budget"] for n, s in config["strategies"].items() if n in seven} == {50}
+        for strategy in halving & expected:
+            settings = resolve(config)["strategies"][strategy]
+            assert settings["max_resource"] / settings["min_resource"] >= 27, (name, strategy)
+    assert sum(name.startswith("mf-") for name in full) == 3
     assert full["cnn-digits-surrogate"]["experiment"] == \
         "benchmarks-cnn-digits-surrogate (surrogate replaying cnn_digits_grid8.csv)"
     assert {resolve(c)["objective"]["name"] for c in full.values()} == \
@@ -140,8 +149,9 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
     """The quick suite smaller still, for CI's time: 2 seeds (3 in the shipped file; 2 are
     enough to pair them), a table and a function (its NAS-Bench-201 table left out: the
     table objective reads each benchmark the same way, tests/objectives/test_table.py) x 4
-    strategies, 8 trials (2 rounds of TPE and GP); every benchmark's study in its own
-    directory, their runs in one MLflow store, the report."""
+    strategies, 8 trials (2 rounds of TPE and GP), and multi-fidelity Branin (random search
+    and Hyperband, by cost); every benchmark's study in its own directory, their runs in one
+    MLflow store, the report."""
     suite_config = quick_config()
     suite_config["repeats"] = 2
     del suite_config["benchmarks"]["nasbench201-cifar10"]
@@ -167,12 +177,19 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
         assert (suite / name / "config.yaml").is_file()
     regret = pd.read_csv(suite / "report" / "regret.csv")
     assert set(regret["benchmark"]) == set(configs)
-    assert set(regret["strategy"]) == {"random", "sobol", "tpe", "gp"}
+    assert set(regret["strategy"]) == {"random", "sobol", "tpe", "gp", "hyperband"}
     assert (regret["seeds"] == 2).all()
     assert (regret.filter(like="median").to_numpy() >= 0).all()  # known optima: exact
+    # Hyperband by cost: at most random search's 12 full evaluations' worth.
+    mf_budgets = regret[regret["benchmark"] == "mf-branin"].set_index("strategy")["budget"]
+    assert mf_budgets["random"] == 12 and 1 <= mf_budgets["hyperband"] <= 12
     ranks = pd.read_csv(suite / "report" / "ranks.csv")
-    assert set(ranks["strategy"]) == {"random", "sobol", "tpe", "gp"}
-    assert "Friedman" in (suite / "report" / "index.html").read_text(encoding="utf-8")
+    assert {"random", "sobol", "tpe", "gp"} <= set(ranks["strategy"])
+    page = (suite / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Friedman" in page and "hyperband" in page
+    # The benchmark's own report: what Hyperband spent to reach random search's best.
+    resource = pd.read_csv(suite / "mf-branin" / "results" / "report" / "resource.csv")
+    assert resource["strategy"].tolist() == ["hyperband"] and resource["seeds"].item() == 2
     # One store, one experiment per benchmark, named for what it is; study runs of 2 seeds x
     # 4 strategies in each.
     # (A client of its own: mlflow.set_tracking_uri would set MLFLOW_TRACKING_URI for every
@@ -183,8 +200,11 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
         experiment = experiments[config["experiment"]]
         runs = client.search_runs([experiment.experiment_id], max_results=5000)
         studies = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-        assert len(studies) == 2 * 4, (name, len(studies))
-        assert len(runs) - len(studies) == 2 * 4 * budget  # a trial run each, no fold runs
+        # A trial run each, no fold runs; Hyperband's a run per configuration (its 9 + 5 + 3
+        # first-rung trials; a promoted trial logs onto its configuration's run).
+        trial_runs = 2 * (12 + 17) if name == "mf-branin" else 2 * 4 * budget
+        assert len(studies) == 2 * len(config["strategies"]), (name, len(studies))
+        assert len(runs) - len(studies) == trial_runs, name
         # The benchmark's report and test go onto each strategy's first seed's run only.
         for study in studies:
             artifacts = {a.path for a in client.list_artifacts(study.info.run_id)}

@@ -97,3 +97,50 @@ def test_the_signed_rank_test_is_scipys_wilcoxon_with_ties_zeros_and_without():
     # More nonzero pairs than an exhaustive enumeration allows: scipy's own method.
     x, y = rng.normal(size=20), rng.normal(size=20)
     assert paired_wilcoxon(x, y)[1] == pytest.approx(scipy.stats.wilcoxon(x, y).pvalue)
+
+
+# --- multi-fidelity strategies by cost ----------------------------------------------------
+
+def _halving_table(objectives, fidelities, resources) -> pd.DataFrame:
+    return pd.DataFrame({"trial": range(len(objectives)), "objective": objectives,
+                         "status": "ok", "fidelity": fidelities, "resource": resources})
+
+
+def test_a_multi_fidelity_curve_is_by_cost_and_random_sets_the_unit():
+    from hpstudy.report.stats import cost_curve, full_evaluation_cost, stacked_curves
+
+    random = pd.DataFrame({"trial": range(4), "objective": [5.0, 3.0, 4.0, 2.0],
+                           "status": "ok", "resource": [10.0] * 4})
+    assert full_evaluation_cost({"random": [random, random]}) == 10.0
+    assert full_evaluation_cost({"tpe": [random]}) is None  # no reference: no unit
+    # Four cheap looks (2 each), two at 5, one full (10): spent 8, 18, 28 after trials 3, 5, 6.
+    halving = _halving_table([9, 8, 7, 6, 4.0, 3.5, 1.0], [1, 1, 1, 1, 5, 5, 10],
+                             [2, 2, 2, 2, 5, 5, 10])
+    # By hand: units end at 10, 20, 30 (the last a part unit: 28); the one full-fidelity
+    # result (1.0, trial 6) comes in the third.
+    assert np.array_equal(cost_curve(halving, 10.0), [np.nan, np.nan, 1.0], equal_nan=True)
+    curves = stacked_curves({"random": [random], "sha": [halving]}, cost_unit=10.0)
+    assert curves["random"].tolist() == [[5.0, 3.0, 3.0, 2.0]]  # random stays by trials
+    assert curves["sha"].shape == (1, 3)
+
+
+def test_the_resource_to_reach_randoms_best_by_hand():
+    from hpstudy.report.stats import resource_to_reference
+
+    random = pd.DataFrame({"trial": range(4), "objective": [5.0, 3.0, 4.0, 2.0],
+                           "status": "ok", "resource": [10.0] * 4})  # final best 2, spent 40
+    reaches = _halving_table([9, 8, 1.5, 0.5], [1, 1, 10, 10], [2, 2, 10, 10])  # at 14
+    never = _halving_table([9, 8, 2.5], [1, 1, 10], [2, 2, 10])
+    table = resource_to_reference({"random": [random] * 3,
+                                   "hyperband": [reaches, never, reaches],
+                                   "bohb": [never, reaches, never]}).set_index("strategy")
+    # Fractions 14/40, inf, 14/40: the lower quartiles are values of seeds (sorted 0.35,
+    # 0.35, inf: positions 0, 1, 1).
+    row = table.loc["hyperband"]
+    assert (row["seeds"], row["reached"]) == (3, 2)
+    assert row["q25_fraction"] == row["median_fraction"] == row["q75_fraction"] == 0.35
+    # inf, 14/40, inf: most seeds never got there, and the median says so.
+    row = table.loc["bohb"]
+    assert (row["reached"], row["q25_fraction"]) == (1, 0.35)
+    assert row["median_fraction"] == row["q75_fraction"] == math.inf
+    assert resource_to_reference({"random": [random], "tpe": [random]}).empty

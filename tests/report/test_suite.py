@@ -32,6 +32,7 @@ from hpstudy.report.suite import (
     nemenyi_q,
     quantiles,
     rank_table,
+    regret_curves,
     regret_table,
     typed_params,
 )
@@ -100,6 +101,33 @@ def test_the_incumbent_is_chosen_by_observed_objective_and_its_regret_is_noise_f
     seed1 = frame[frame["study"] == "random-repeat1"].iloc[0]
     assert (seed1["strategy"], seed1["seed"]) == ("random", 1)
     assert seed1["regret"] == pytest.approx(branin(1.0, 1.0) - optimum)
+
+
+def test_a_multi_fidelity_strategy_is_counted_by_cost_in_units_of_a_random_trial(tmp_path):
+    config = function_config("branin", BRANIN_SPACE)
+    config["objective"]["function"].update(budget=9, max_budget=9)
+    config["strategies"] = {"random": {"budget": 2}, "hyperband": {"eta": 3}}
+    config = resolve(config)
+    random = pd.DataFrame({"trial": [0, 1], "round": 0, "x": [0.0, PI], "y": [0.0, 2.275],
+                           "objective": [60.0, 0.5], "status": "ok", "resource": 18.0})
+    # Looks at fidelity 1 cost 2 each; the full-fidelity ones (trials 3, 4) 18: a unit is 18.
+    halving = pd.DataFrame({
+        "trial": [0, 1, 2, 3, 4], "round": [0, 0, 0, 1, 2], "x": [0.0, 1.0, PI, PI, 0.0],
+        "y": [0.0, 1.0, 2.275, 2.275, 0.0], "fidelity": [1, 1, 1, 9, 9],
+        "objective": [50.0, 20.0, 1.0, 0.45, 0.1], "status": "ok",
+        "resource": [2.0, 2.0, 2.0, 18.0, 18.0]})
+    paths = {"random": str(tmp_path / "r.csv"), "hyperband": str(tmp_path / "h.csv")}
+    random.to_csv(paths["random"], index=False)
+    halving.to_csv(paths["hyperband"], index=False)
+    frame = load_benchmark("mf", config, paths)
+    seed0 = frame[frame["strategy"] == "hyperband"]
+    # Spent 2, 4, 6, 24, 42: units ceil(./18) = 1, 1, 1, 2, 3; one row per unit, its last
+    # trial, up to random's 2 units (equal cost): trial 4 is past them.
+    assert seed0["trial"].tolist() == [2, 3] and seed0["number"].tolist() == [1, 2]
+    assert math.isnan(seed0["regret"].iloc[0])  # no full-fidelity result in unit 1
+    assert seed0["regret"].iloc[1] == pytest.approx(branin(PI, 2.275) - MINIMA["branin"][0])
+    curves = regret_curves(frame)["mf"]
+    assert curves["hyperband"].shape == curves["random"].shape == (1, 2)
 
 
 def test_without_a_known_optimum_regret_is_to_the_best_found_by_any_strategy(tmp_path):

@@ -64,6 +64,19 @@ def test_the_reference_can_win_and_the_sentence_says_so():
     assert row["sentence"].startswith("random beat gp on 7 of 7 seeds")
 
 
+def test_a_strategy_compared_by_cost_says_its_budget_is_cost():
+    """A multi-fidelity strategy's curve is by resource spent (stats.cost_curve): its
+    budget reads as that many full evaluations' cost, the others' as trials."""
+    random = curves_with(0.0, seed=4)
+    table = verdict_table({"random": random, "hyperband": random[:, :5] - 3.0,
+                           "tpe": random + 0.0}, by_cost=["hyperband"]).set_index("strategy")
+    assert table.loc["hyperband", "budget"] == 5
+    assert table.loc["hyperband", "sentence"].startswith(
+        "hyperband beat random on 7 of 7 seeds (100 %, 95 % CI")
+    assert "at 5 full evaluations' worth of resource (" in table.loc["hyperband", "sentence"]
+    assert f"at {BUDGET} trials:" in table.loc["tpe", "sentence"]
+
+
 def test_too_few_seeds_cannot_conclude_and_say_how_many_are_needed():
     random = curves_with(0.0, seeds=MIN_SEEDS - 1, seed=5)
     row = verdict_table({"random": random, "tpe": random - 5.0}).iloc[0]

@@ -376,8 +376,10 @@ def test_jobs_that_cannot_continue_a_promoted_trial_are_refused_by_name(fold_job
 
 
 def test_an_objective_without_a_fidelity_is_rejected_by_name():
-    config = copy.deepcopy(load_config("branin"))
-    config["strategies"] = {"sha": {}, "random": {"budget": 3}}
+    config = {"experiment": "table", "seed": 1, "cv": {"folds": 2},
+              "objective": {"name": "table", "table": {"benchmark": "hpobench",
+                                                       "dataset": "australian"}},
+              "strategies": {"sha": {}, "random": {"budget": 3}}}
     with pytest.raises(ConfigError, match=r"strategies\.sha: trains trials at several"):
         resolve(config)
 

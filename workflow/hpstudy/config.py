@@ -300,7 +300,7 @@ def _semantic_errors(config: Mapping[str, Any]) -> list[str]:
         if strategy_class(name).multi_fidelity:
             errors += _fidelity_errors(name, objective, objective_settings, space)
             fold_jobs = config["execution"]["fold_jobs"]
-            if fold_jobs in ("per_round", "per_study"):
+            if fold_jobs in ("per_round", "per_study") and objective_class(objective).continues:
                 errors.append(f"execution.fold_jobs: {fold_jobs} cannot continue strategies."
                               f"{name}'s promoted trials from their checkpoints; use "
                               f"per_trial or per_fold")

@@ -133,7 +133,7 @@ def evaluate_folds(objective: str, settings: Mapping, entry: Mapping, folds: Seq
     saves = dict(zip(folds, checkpoint_outputs, strict=True)) if checkpoint_outputs else {}
     for fold in folds:
         continuation = {}
-        if entry.get("promoted_from") is not None:
+        if entry.get("promoted_from") is not None and module.continues:
             continuation["start_from"] = (
                 parent_checkpoint(checkpoints, entry["promoted_from"], fold),
                 entry["from_fidelity"])
@@ -205,10 +205,12 @@ def trial_score(objective: str, settings: Mapping, entry: Mapping[str, Any],
     score.update({"trial": entry["trial"], "params": entry["params"], "seed": entry["seed"],
                   "folds": len(records),
                   **{key: entry[key] for key in MULTI_FIDELITY_KEYS if key in entry}})
-    # What the trial cost: epochs trained, summed over folds (no cost axis for a fidelity
-    # left unset: a python function that takes no `budget`).
+    # What the trial cost: epochs trained (or a test function's cost model: its record's
+    # `resource`), summed over folds (no cost axis for a fidelity left unset: a python
+    # function that takes no `budget`, a test function without one).
     if module.fidelity is not None and settings.get(module.fidelity) is not None:
-        score["resource"] = sum(record["epochs_run"] for record in records)
+        score["resource"] = sum(record.get("resource", record["epochs_run"])
+                                for record in records)
     log.info("trial %d: objective %s (%s)", score["trial"], objective_value, score["status"])
     return score
 

@@ -22,6 +22,7 @@ REPORT = {
     "training_time": f"{RESULTS}/report/training_time.csv",
     "repeats": f"{RESULTS}/report/repeats.csv",
     "verdict": f"{RESULTS}/report/verdict.csv",
+    "resource": f"{RESULTS}/report/resource.csv",
     "importance": f"{RESULTS}/report/importance.csv",
     "figures": f"{RESULTS}/report/figures",
 }

@@ -201,6 +201,11 @@ class Plan:
     def multi_fidelity(self, study: str) -> bool:
         return strategy_class(self.strategy_of(study)).multi_fidelity
 
+    def checkpoints(self, study: str) -> bool:
+        """Whether the study's trials save fold models for the next rung to continue: a
+        multi-fidelity strategy's, on an objective that continues them (Objective.continues)."""
+        return self.multi_fidelity(study) and self.objective.continues
+
     def round_of(self, study: str, trial: int) -> int:
         self.settings(study)
         return self._round_of[self.strategy_of(study)][trial]

@@ -159,24 +159,24 @@ def fold_inputs(wildcards):
     round_index = PLAN.round_of(study, trial)
     inputs = _training_inputs(study, round_index)
     continued = PLAN.continued_round(study, round_index)
-    if continued is not None:
+    if continued is not None and PLAN.checkpoints(study):
         folds = [wildcards.fold] if "fold" in wildcards.keys() else range(PLAN.folds)
         inputs["checkpoints"] = [checkpoint_file(study, parent, k) for parent in
                                  PLAN.rounds(study)[continued] for k in folds]
     return inputs
 
 
-def studies_pattern(multi_fidelity):
-    """A regex of the studies whose strategy is (or is not) multi-fidelity; one that matches
-    nothing when there are none."""
-    names = [s for s in PLAN.studies if PLAN.multi_fidelity(s) == multi_fidelity]
+def studies_pattern(checkpoints):
+    """A regex of the studies whose trials do (or do not) save checkpoints (Plan.checkpoints:
+    a multi-fidelity strategy's on a network); one that matches nothing when there are none."""
+    names = [s for s in PLAN.studies if PLAN.checkpoints(s) == checkpoints]
     return "|".join(map(re.escape, names)) or "(?!)"
 
 
-def checkpoint_outputs(multi_fidelity, folds):
+def checkpoint_outputs(checkpoints, folds):
     """A multi-fidelity trial's fold models, as temporary outputs (Snakemake removes them
     once the next rung has trained: nothing else reads them)."""
-    if not multi_fidelity:
+    if not checkpoints:
         return {}
     return {"checkpoints": [temp(checkpoint_file("{study}", "{trial}", k)) for k in folds]}
 

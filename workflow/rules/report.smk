@@ -72,6 +72,11 @@ rule report:
             caption="../report/importance.rst",
             category="Report",
         ),
+        resource=report(
+            REPORT["resource"],
+            caption="../report/resource.rst",
+            category="Report",
+        ),
         figures=report(
             directory(REPORT["figures"]),
             patterns=["{name}.png"],

@@ -158,21 +158,22 @@ elif PER_ROUND:
 
 elif PLAN.fold_jobs == "per_trial":
     # Two rules of one shape: a multi-fidelity study's trials also save each fold's model
-    # (temporary: for the promoted trials of the next rung) and continue from the rung below.
-    for multi_fidelity, rule_name in ((False, "train_trial"), (True, "train_rung_trial")):
+    # (temporary: for the promoted trials of the next rung) and continue from the rung below
+    # (Plan.checkpoints: not on a test function, whose promoted trials start anew).
+    for checkpoints, rule_name in ((False, "train_trial"), (True, "train_rung_trial")):
 
         rule:
             name:
                 rule_name
             wildcard_constraints:
-                study=studies_pattern(multi_fidelity),
+                study=studies_pattern(checkpoints),
             input:
                 unpack(fold_inputs),
             output:
                 folds=[fold_file("{study}", "{trial}", k) for k in range(PLAN.folds)],
                 timings=[timing_file("{study}", "{trial}", k) for k in range(PLAN.folds)],
                 score=score_file("{study}", "{trial}"),
-                **checkpoint_outputs(multi_fidelity, range(PLAN.folds)),
+                **checkpoint_outputs(checkpoints, range(PLAN.folds)),
             params:
                 **job_params(
                     objective=PLAN.objective_name,
@@ -193,19 +194,19 @@ elif PLAN.fold_jobs == "per_trial":
                 TRAIN_ATTEMPT + launch("train_folds")
 
 else:
-    for multi_fidelity, rule_name in ((False, "train_fold"), (True, "train_rung_fold")):
+    for checkpoints, rule_name in ((False, "train_fold"), (True, "train_rung_fold")):
 
         rule:
             name:
                 rule_name
             wildcard_constraints:
-                study=studies_pattern(multi_fidelity),
+                study=studies_pattern(checkpoints),
             input:
                 unpack(fold_inputs),
             output:
                 folds=[fold_file("{study}", "{trial}", "{fold}")],
                 timings=[timing_file("{study}", "{trial}", "{fold}")],
-                **checkpoint_outputs(multi_fidelity, ["{fold}"]),
+                **checkpoint_outputs(checkpoints, ["{fold}"]),
             params:
                 **job_params(
                     objective=PLAN.objective_name,

@@ -36,6 +36,10 @@ class Objective(ABC):
     # multi-fidelity strategies (successive halving, Hyperband, BOHB) lower for cheap
     # early looks. None: the objective has one fidelity only.
     fidelity: ClassVar[str | None] = None
+    # Whether a promoted trial continues each fold from its parent's checkpoint (a network
+    # trains on); False: it is evaluated anew at its fidelity (a test function), so its jobs
+    # save no checkpoints and a study may run in one job (execution.fold_jobs: per_study).
+    continues: ClassVar[bool] = True
 
     @classmethod
     def describe(cls, settings: Mapping[str, Any]) -> str:

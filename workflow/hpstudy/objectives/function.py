@@ -3,6 +3,15 @@
 They let the whole DAG run in seconds, and they have known minima, so they show whether an
 adaptive strategy really beats random search. Parameters are passed positionally, in the
 space's order. `noise_std` adds Gaussian noise per fold (seeded), like a CV score's noise.
+
+With `budget` set, Branin and Hartmann are their multi-fidelity versions (Kandasamy et al.
+2017, "Multi-fidelity Bayesian optimisation with continuous approximations", ICML, p. 18 of
+arXiv:1703.06240; the forms of its authors' Dragonfly demos, with one fidelity axis z for
+every fidelity coordinate, as mfhpo-benchmark-api 2.2.2 writes them): at z = budget /
+max_budget in (0, 1] the function is biased, z = 1 is the function itself, and an evaluation
+costs lambda(z) of a full one. Successive halving, Hyperband and BOHB lower `budget` per
+rung; a promoted trial is evaluated anew at its higher budget (no checkpoint: `continues`
+is False) and pays that budget's whole cost, as in the published cost models.
 """
 
 from __future__ import annotations
@@ -89,18 +98,72 @@ ARGUMENTS = {name: tuple(inspect.signature(function).parameters)
              for name, function in FUNCTIONS.items()}
 
 
+# --- multi-fidelity versions -------------------------------------------------------------
+# Branin's b, c and t move with the fidelity z: b - 0.01 (1 - z), c - 0.1 (1 - z),
+# t + 0.005 (1 - z); its cost is 0.05 + 0.95 z^1.5. Hartmann's well weights alpha_i move by
+# -0.1 (1 - z); its cost is 0.1 + 0.9 x the mean of (z, z^2, z^3) for 3 dimensions and of
+# (z, z, z^2, z^3) for 6 (Dragonfly's hartmann3_2 / hartmann6_4 costs on one axis).
+MULTI_FIDELITY = ("branin", "hartmann3", "hartmann6")
+
+
+def branin_at(z: float, x: float, y: float) -> float:
+    """Branin biased at fidelity z in (0, 1]; z = 1 is branin(x, y)."""
+    b = 5.1 / (4 * math.pi**2) - 0.01 * (1 - z)
+    c = 5 / math.pi - 0.1 * (1 - z)
+    r, s, t = 6.0, 10.0, 1 / (8 * math.pi) + 0.005 * (1 - z)
+    return (y - b * x**2 + c * x - r) ** 2 + s * (1 - t) * math.cos(x) + s
+
+
+def hartmann_at(z: float, x: tuple[float, ...]) -> float:
+    """Hartmann-3 or -6 (by len(x)) biased at fidelity z in (0, 1]."""
+    a, p = (HARTMANN3_A, HARTMANN3_P) if len(x) == 3 else (HARTMANN6_A, HARTMANN6_P)
+    return -sum((alpha - 0.1 * (1 - z))
+                * math.exp(-sum(a_ij * (x_j - p_ij) ** 2
+                                for a_ij, x_j, p_ij in zip(a_i, x, p_i, strict=True)))
+                for alpha, a_i, p_i in zip(HARTMANN_ALPHA, a, p, strict=True))
+
+
+def at_fidelity(name: str, z: float, arguments: tuple[float, ...]) -> float:
+    """The function `name` at fidelity z (1: the function itself)."""
+    if z == 1:
+        return FUNCTIONS[name](*arguments)
+    if name == "branin":
+        return branin_at(z, *arguments)
+    return hartmann_at(z, arguments)
+
+
+def cost(name: str, z: float) -> float:
+    """What an evaluation at fidelity z costs, as a fraction of one at z = 1."""
+    if name == "branin":
+        return 0.05 + 0.95 * z**1.5
+    powers = (1, 2, 3) if name == "hartmann3" else (1, 1, 2, 3)
+    return 0.1 + 0.9 * sum(z**k for k in powers) / len(powers)
+
+
+def fidelity_of(settings) -> float:
+    """z = budget / max_budget; 1 without a budget (the plain function)."""
+    budget = settings.get("budget")
+    return 1.0 if budget is None else budget / settings["max_budget"]
+
+
 def evaluate_fold(settings, params, fold, seed, data=None, threads=1) -> dict:
-    function = FUNCTIONS[settings["name"]]
-    value = function(*(float(v) for v in params.values()))
+    z = fidelity_of(settings)
+    value = at_fidelity(settings["name"], z, tuple(float(v) for v in params.values()))
     if settings["noise_std"]:
         value += settings["noise_std"] * float(np.random.default_rng(seed).standard_normal())
     status = "ok" if math.isfinite(value) else "diverged"
-    return {
+    record = {
         "status": status,
         "metrics": {"value": value if status == "ok" else None},
         "history": {},
         "epochs_run": 0,
     }
+    if settings.get("budget") is not None:
+        # The fold's cost in budget units (a full evaluation costs max_budget, as a full fit
+        # costs its epochs): what the report's cost axis sums.
+        record["epochs_run"] = settings["budget"]
+        record["resource"] = round(cost(settings["name"], z) * settings["max_budget"], 9)
+    return record
 
 
 def evaluate_test(settings, params, seed, data=None, threads=1) -> dict:
@@ -130,15 +193,39 @@ class TestFunction(Objective):
     name = "function"
     label = "test function"
     tunable = None  # the space's parameters are the function's arguments, in order
+    fidelity = "budget"  # with a budget: the multi-fidelity version (module docstring)
+    continues = False  # a promoted trial is evaluated anew at its budget
 
     @classmethod
     def describe(cls, settings):
-        return f"test function {settings.get('name', 'branin')}"
+        name = settings.get("name", "branin")
+        if settings.get("budget") is not None:
+            return f"multi-fidelity test function {name}"
+        return f"test function {name}"
+
+    @classmethod
+    def kind(cls, settings):
+        return "multi-fidelity" if settings.get("budget") is not None else cls.label
+
+    @classmethod
+    def fidelity_errors(cls, settings, strategy):
+        if settings["budget"] is None:
+            return [f"objective.function.budget: required by strategies.{strategy} (the full "
+                    f"budget, its last rung's; e.g. {settings['max_budget']}: the unbiased "
+                    f"function)"]
+        return []
 
     @classmethod
     def check(cls, settings, space):
         function, names = settings["name"], space.names
         arguments = ARGUMENTS[function]
+        budget = settings.get("budget")
+        if budget is not None and function not in MULTI_FIDELITY:
+            return [f"objective.function.budget: {function} has no published multi-fidelity "
+                    f"version; {', '.join(MULTI_FIDELITY)} have (or leave budget unset)"]
+        if budget is not None and budget > settings["max_budget"]:
+            return [f"objective.function.budget: {budget} > max_budget "
+                    f"{settings['max_budget']}: the fidelity budget / max_budget would pass 1"]
         takes = (f"the function objective ({function}) takes exactly {len(arguments)} "
                  f"numeric parameters ({', '.join(arguments)} in order), got {names}")
         errors = [f"space.{p.name}: a choice; {takes}" for p in space if p.kind == "choice"]

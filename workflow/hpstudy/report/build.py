@@ -40,8 +40,10 @@ from hpstudy.report.plotting import render_png
 from hpstudy.report.setup_section import setup_table
 from hpstudy.report.stats import (
     REPEATS_COLUMNS,
+    full_evaluation_cost,
     repeat_curves,
     repeats_table,
+    resource_to_reference,
     stacked_curves,
 )
 from hpstudy.report.tables import (
@@ -155,9 +157,15 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     # all its seeds; one without repeats (grid) with its one study.
     seeds = {s: [read_trials(path) for path in (repeats or {}).get(s) or [trials_paths[s]]]
              for s in strategies}
-    verdict = verdict_table(stacked_curves(seeds),
-                            methods={s: strategy_class(s).method for s in strategies})
+    # Multi-fidelity strategies against the others at equal cost (stats.cost_curve).
+    cost_unit = full_evaluation_cost(seeds)
+    verdict = verdict_table(stacked_curves(seeds, cost_unit),
+                            methods={s: strategy_class(s).method for s in strategies},
+                            by_cost=[s for s in strategies if cost_unit and
+                                     strategy_class(s).multi_fidelity])
     written["tables"]["verdict"] = _write_csv(out / "verdict.csv", verdict)
+    resource = resource_to_reference(seeds)
+    written["tables"]["resource"] = _write_csv(out / "resource.csv", resource)
     pooled = {s: pd.concat(tables, ignore_index=True) for s, tables in seeds.items()}
     importance = parameter_importance(pooled, axes, seed).table
     written["tables"]["importance"] = _write_csv(
@@ -178,6 +186,7 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
         written["captions"][name] = captions.plain(figure_captions[name])
 
     page = render_html(experiment, strategies, pngs, figure_captions, comparison, margin,
-                       repeats_frame, training_time, verdict, setup_frame, importance)
+                       repeats_frame, training_time, verdict, setup_frame, importance,
+                       resource if len(resource) else None)
     fileio.write_text(out / "index.html", page)
     return written

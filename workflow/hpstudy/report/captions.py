@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 
 CAPTION_DIR = Path(__file__).resolve().parents[2] / "report"  # workflow/report/
 STRATEGY = "<strategy>"  # in figures.rst: a figure that each strategy has
-TABLES = ("comparison", "training_time", "repeats", "verdict", "importance")
+TABLES = ("comparison", "training_time", "repeats", "verdict", "importance", "resource")
 _LITERAL = re.compile(r"``([^`]+)``")
 _TERM = re.compile(r"``([^`\s]+)``")
 

@@ -89,13 +89,14 @@ def _across_figure(trials, target, margin, by_time: bool, by_resource: bool = Fa
             axis.text(0.5, 0.5, "no training time recorded (CPU seconds = 0)",
                       transform=axis.transAxes, ha="center", color="0.4")
     elif by_resource:
-        axis.set_xlabel("epochs trained (summed over folds)")
+        axis.set_xlabel("resource spent, summed over folds (epochs; a test function: budget "
+                        "units)")
     else:
         axis.set_xlabel("trial number")
     axis.set_ylabel(BEST_LABEL)
     axis.set_title("Best objective so far, per strategy"
                    + (" (by training time)" if by_time else "")
-                   + (" (by epochs trained)" if by_resource else ""))
+                   + (" (by resource spent)" if by_resource else ""))
     axis.legend(loc="best")
     figure.tight_layout()
     return figure

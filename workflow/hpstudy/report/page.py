@@ -25,7 +25,7 @@ VERDICT_SHOWN = ["strategy", "reference", "seeds", "budget", "median_best",
                  "difference_high", "win_share", "p_corrected", "significant",
                  "holds_from_budget"]
 # Their headers on the page, short enough for a laptop's width (verdict.csv: the names above).
-VERDICT_HEADERS = {"reference": "against", "budget": "trials", "median_best": "median best",
+VERDICT_HEADERS = {"reference": "against", "budget": "at", "median_best": "median best",
                    "reference_median_best": "its median best",
                    "difference_estimate": "difference", "difference_low": "95 % CI low",
                    "difference_high": "95 % CI high", "win_share": "better on",
@@ -63,11 +63,13 @@ def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, b
                 training_time: pd.DataFrame | None = None,
                 verdict: pd.DataFrame | None = None,
                 setup: pd.DataFrame | None = None,
-                importance: pd.DataFrame | None = None) -> str:
+                importance: pd.DataFrame | None = None,
+                resource: pd.DataFrame | None = None) -> str:
     """The page. figure_captions: {figure name: caption (reStructuredText inline, see
     hpstudy.report.captions)} for every figure in pngs. verdict: hpstudy.report.verdict's
     table (its sentences open the page); setup: hpstudy.report.setup_section's (item, value) rows;
-    importance: hpstudy.report.importance's table (None: too few trials for one)."""
+    importance: hpstudy.report.importance's table (None: too few trials for one); resource:
+    hpstudy.report.stats.resource_to_reference's (None: no multi-fidelity strategy)."""
 
     def table(frame):
         return None if frame is None else Markup(html_table(frame))
@@ -84,4 +86,4 @@ def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, b
         verdict=None if verdict is None or not len(verdict) else table(
             verdict[VERDICT_SHOWN].rename(columns=VERDICT_HEADERS)),
         setup=None if setup is None else list(setup.itertuples(index=False)),
-        importance=table(importance))
+        importance=table(importance), resource=table(resource))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpstudy.report.tables import best_so_far, read_trials
+from hpstudy.report.tables import best_so_far, cumulative_resource, read_trials
 
 REFERENCE = "random"  # the strategy every other one is tested against in the repeats
 
@@ -32,16 +32,87 @@ def repeat_curves(repeats: Mapping[str, Sequence[str]]) -> dict[str, np.ndarray]
                            for strategy, paths in repeats.items()})
 
 
-def stacked_curves(tables: Mapping[str, Sequence[pd.DataFrame]]) -> dict[str, np.ndarray]:
-    """repeat_curves of trials.csv tables already read (read_trials), seeds in order."""
+def stacked_curves(tables: Mapping[str, Sequence[pd.DataFrame]],
+                   cost_unit: float | None = None) -> dict[str, np.ndarray]:
+    """repeat_curves of trials.csv tables already read (read_trials), seeds in order. With
+    `cost_unit` (full_evaluation_cost), a multi-fidelity strategy's curve is by cost
+    (cost_curve), so that it is compared with the others at equal resource spent."""
     curves = {}
     for strategy, seeds in tables.items():
-        series = [best_so_far(table).to_numpy(dtype=float) for table in seeds]
+        series = [cost_curve(table, cost_unit) if cost_unit and by_cost(table)
+                  else best_so_far(table).to_numpy(dtype=float) for table in seeds]
         if not series:
             continue
         length = min(len(s) for s in series)
         curves[strategy] = np.vstack([s[:length] for s in series])
     return curves
+
+
+def by_cost(table: pd.DataFrame) -> bool:
+    """Whether a strategy's trials are compared by resource spent: a multi-fidelity
+    strategy's (trials at several fidelities, each with its cost)."""
+    return "fidelity" in table.columns and "resource" in table.columns
+
+
+def full_evaluation_cost(tables: Mapping[str, Sequence[pd.DataFrame]],
+                         reference: str = REFERENCE) -> float | None:
+    """What one trial at the full fidelity costs: the reference's (random search trains every
+    trial to it) median resource per trial, over its seeds. None without the reference or
+    without a cost (an objective with one fidelity)."""
+    seeds = tables.get(reference) or []
+    costs = [table["resource"].to_numpy(dtype=float) for table in seeds
+             if "resource" in table.columns and not by_cost(table)]
+    costs = np.concatenate(costs) if costs else np.array([])
+    costs = costs[np.isfinite(costs) & (costs > 0)]
+    return float(np.median(costs)) if len(costs) else None
+
+
+def cost_curve(table: pd.DataFrame, unit: float) -> np.ndarray:
+    """Best-so-far by resource spent: element k-1 is the best result once k units (k full
+    evaluations' worth) have been spent, counting the trials finished within them; NaN before
+    the first result. One element per unit the strategy spent, the last one counting a part
+    unit's trials too (a bracket's one full-fidelity result often ends it)."""
+    spent = cumulative_resource(table)
+    best = best_so_far(table).to_numpy(dtype=float)
+    units = int(math.ceil(spent[-1] / unit - 1e-9)) if len(spent) else 0
+    # The last trial finished within k units (1e-9: a sum of costs that is k units exactly).
+    last = np.searchsorted(spent, unit * np.arange(1, units + 1) * (1 + 1e-9), side="right") - 1
+    return np.where(last >= 0, best[np.maximum(last, 0)], np.nan)
+
+
+RESOURCE_COLUMNS = ["strategy", "reference", "seeds", "reached", "median_fraction",
+                    "q25_fraction", "q75_fraction"]
+
+
+def resource_to_reference(tables: Mapping[str, Sequence[pd.DataFrame]],
+                          reference: str = REFERENCE) -> pd.DataFrame:
+    """Per multi-fidelity strategy: the resource it spent until its best-so-far reached the
+    reference's final best of the same seed, as a fraction of the reference's total resource
+    (paired by seed; a seed that never gets there counts as infinite). The quartiles are the
+    lower ones (a value of a seed, never between an infinite and a finite one): a median of
+    inf says most seeds never got there. Empty without the reference or a multi-fidelity
+    strategy."""
+    rows = []
+    base = tables.get(reference) or []
+    for strategy, seeds in tables.items():
+        if strategy == reference or not seeds or not all(map(by_cost, seeds)) or not base:
+            continue
+        fractions = []
+        for table, reference_table in zip(seeds, base, strict=False):
+            target = float(np.nanmin(best_so_far(reference_table).to_numpy(dtype=float),
+                                     initial=np.inf))
+            total = float(reference_table["resource"].sum()) \
+                if "resource" in reference_table.columns else math.nan
+            reached = (best_so_far(table) <= target).to_numpy()
+            if not (math.isfinite(target) and total > 0 and reached.any()):
+                fractions.append(math.inf)
+                continue
+            fractions.append(float(cumulative_resource(table)[reached.argmax()]) / total)
+        q25, median, q75 = np.percentile(fractions, [25, 50, 75], method="lower")
+        rows.append({"strategy": strategy, "reference": reference, "seeds": len(fractions),
+                     "reached": int(np.isfinite(fractions).sum()), "median_fraction":
+                     float(median), "q25_fraction": float(q25), "q75_fraction": float(q75)})
+    return pd.DataFrame(rows, columns=RESOURCE_COLUMNS)
 
 
 def nan_stats(values: np.ndarray, axis=None):

@@ -7,7 +7,11 @@ the first on ties: what the strategy would hand over. Its regret is its *noise-f
 (Objective.noise_free) minus the benchmark's optimum (Objective.optimum) or, when the
 objective knows none, minus the least noise-free value of any trial of any strategy and seed
 of that benchmark ("regret to the best found"). NaN before the first ok trial. In medians and
-ranks a seed without a result counts as worse than any with one (+inf).
+ranks a seed without a result counts as worse than any with one (+inf). A multi-fidelity
+strategy (successive halving, Hyperband, BOHB) is counted by cost, not by trials: its
+`number` is the units of cost spent, one unit what a trial of the benchmark's random search
+costs (report.stats.full_evaluation_cost), one row per unit (the incumbent once it is spent),
+up to random search's budget: the strategies are compared at equal cost.
 
 Across benchmarks (Demšar 2006, JMLR 7:1-30): within each benchmark the strategies are ranked
 by their task mean, the mean over seeds of the final normalised regret
@@ -32,7 +36,8 @@ import pandas as pd
 
 from hpstudy.plan import Plan
 from hpstudy.report.aggregate import complete_block, normalised_curves
-from hpstudy.report.tables import read_trials, result_mask, trial_numbers
+from hpstudy.report.stats import REFERENCE, by_cost, full_evaluation_cost
+from hpstudy.report.tables import cumulative_resource, read_trials, result_mask, trial_numbers
 
 ALPHA = 0.05
 SURROGATES = ("replay",)  # objectives whose benchmarks are surrogates of a real study
@@ -101,6 +106,9 @@ def load_benchmark(name: str, config: Mapping[str, Any], trials_paths: Mapping[s
     plan = Plan(dict(config))
     objective, settings, space = plan.objective, plan.objective_settings, plan.space
     tables = {study_name: read_trials(path) for study_name, path in trials_paths.items()}
+    references = [table for study_name, table in tables.items()
+                  if Plan.strategy_of(study_name) == REFERENCE]
+    unit = full_evaluation_cost({REFERENCE: references})
     parts = []
     for study_name, table in tables.items():
         missing = [p for p in space.names if p not in table.columns]
@@ -112,7 +120,7 @@ def load_benchmark(name: str, config: Mapping[str, Any], trials_paths: Mapping[s
             for row in table[space.names].to_dict("records")])
         incumbents = _incumbents(table)
         trials = table["trial"].astype(int).to_numpy()
-        parts.append(pd.DataFrame({
+        part = pd.DataFrame({
             "benchmark": name, "strategy": Plan.strategy_of(study_name), "study": study_name,
             "seed": Plan.repeat_of(study_name), "trial": trials,
             "number": trial_numbers(table), "objective": table["objective"].to_numpy(float),
@@ -120,7 +128,12 @@ def load_benchmark(name: str, config: Mapping[str, Any], trials_paths: Mapping[s
             "incumbent": pd.array([None if i is None else trials[i] for i in incumbents],
                                   dtype="Int64"),
             "incumbent_value": [math.nan if i is None else noise_free[i]
-                                for i in incumbents]}))
+                                for i in incumbents]})
+        if unit and by_cost(table):
+            part["number"] = np.ceil(cumulative_resource(table) / unit - 1e-9).astype(int)
+            part = part.groupby("number", sort=True).tail(1)
+            part = part[part["number"] <= max(map(len, references))]
+        parts.append(part)
     frame = pd.concat(parts, ignore_index=True)
     declared = objective_optimum(config)
     found = float(frame["noise_free"].min())  # NaN when none is known
@@ -136,10 +149,13 @@ def load_benchmark(name: str, config: Mapping[str, Any], trials_paths: Mapping[s
 
 def regret_curves(frame: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
     """{benchmark: {strategy: seeds x trials array of regret}}: seeds by repeat number, a
-    shorter seed padded with NaN."""
+    shorter seed padded with NaN. A multi-fidelity strategy's by units of cost: a unit that
+    no trial of a seed ended in keeps the incumbent of the one before."""
     curves: dict[str, dict[str, np.ndarray]] = {}
     for (benchmark, strategy), group in frame.groupby(["benchmark", "strategy"], sort=False):
         wide = group.pivot(index="seed", columns="number", values="regret").sort_index()
+        if len(wide.columns) and wide.columns.max() > len(wide.columns):  # units skipped
+            wide = wide.reindex(columns=range(1, wide.columns.max() + 1)).ffill(axis=1)
         curves.setdefault(benchmark, {})[strategy] = wide.to_numpy(dtype=float)
     return curves
 

@@ -70,7 +70,8 @@ def result_mask(table: pd.DataFrame) -> pd.Series:
 
 
 def cumulative_resource(table: pd.DataFrame) -> np.ndarray | None:
-    """The epochs trained so far (summed over folds) after each trial, in trial order; None
+    """The epochs trained so far (summed over folds) after each trial, in trial order (a
+    multi-fidelity test function: its cost model's budget units); None
     when the objective has no fidelity (no `resource` column)."""
     if "resource" not in table.columns:
         return None
@@ -169,11 +170,13 @@ def comparison_table(trials: Mapping[str, pd.DataFrame], parameters: Sequence[st
         row["best_trial"] = int(best["trial"]) if best is not None else None
         row["trials_to_margin"] = trials_to_margin(table, target, margin)
         if with_resource:  # the cost axis: what each strategy spent, and spent to get there
+            # Whole units: epochs, or a test function's budget units (a cost model's
+            # fractions, rounded).
             resource = cumulative_resource(table)
-            row["resource"] = int(resource[-1]) if resource is not None and len(resource) \
+            row["resource"] = round(resource[-1]) if resource is not None and len(resource) \
                 else None
             reached = resource_to_margin(table, target, margin)
-            row["resource_to_margin"] = None if reached is None else int(reached)
+            row["resource_to_margin"] = None if reached is None else round(reached)
         rows.append(row)
     frame = pd.DataFrame(rows)
     integers = ["best_trial", "trials_to_margin"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -127,12 +127,15 @@ def _p_at(curves, pairs, at_budget) -> list[float]:
 
 
 def verdict_table(curves: Mapping[str, np.ndarray], alpha: float = ALPHA,
-                  methods: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+                  methods: Mapping[str, str | None] | None = None,
+                  by_cost: Collection[str] = ()) -> pd.DataFrame:
     """One row per (strategy, reference) comparison, with its plain sentence.
 
     curves: {strategy: seeds x trials array of best-so-far} (hpstudy.report.stats
-    .repeat_curves; grid with its one row); methods: {strategy: Strategy.method}.
-    Comparisons run at the budget both strategies reached.
+    .repeat_curves; grid with its one row); methods: {strategy: Strategy.method}; by_cost:
+    the strategies whose curve is by resource spent, in full evaluations' worth
+    (stats.cost_curve: multi-fidelity ones), so that their budget is that many evaluations'
+    cost. Comparisons run at the budget both strategies reached.
     """
     pairs = comparisons_of(curves, methods)
     if not pairs:
@@ -169,7 +172,8 @@ def verdict_table(curves: Mapping[str, np.ndarray], alpha: float = ALPHA,
             "wilcoxon_p": p, "p_corrected": p_corrected, "significant": significant,
             "holds_from_budget": holds_from, "seeds_needed": needed}
         row["sentence"] = sentence(row, len(pairs), deterministic=curves[strategy].shape[0] == 1,
-                                   alpha=alpha)
+                                   alpha=alpha, unit=COST_UNIT if strategy in by_cost
+                                   else "trials")
         rows.append(row)
     frame = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     frame["holds_from_budget"] = pd.array(frame["holds_from_budget"].tolist(), dtype="Int64")
@@ -195,13 +199,17 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+# A multi-fidelity strategy's budget in the sentences: trials cost what their fidelity costs.
+COST_UNIT = "full evaluations' worth of resource"
+
+
 def sentence(row: Mapping, comparisons: int, deterministic: bool = False,
-             alpha: float = ALPHA) -> str:
-    """The comparison in one plain sentence."""
+             alpha: float = ALPHA, unit: str = "trials") -> str:
+    """The comparison in one plain sentence; budgets in `unit` (trials, or COST_UNIT)."""
     strategy, reference, seeds = row["strategy"], row["reference"], row["seeds"]
     if seeds == 0:  # more seeds would not help: no trial finished ok to compare
         return (f"Cannot conclude on {strategy} against {reference}: no seed has an ok trial "
-                f"on both sides by {row['budget']} trials.")
+                f"on both sides by {row['budget']} {unit}.")
     if seeds < MIN_SEEDS:
         return (f"Cannot conclude on {strategy} against {reference}: {seeds} paired seed(s), "
                 f"fewer than {MIN_SEEDS}; a paired test over {comparisons} comparison(s) needs "
@@ -221,15 +229,15 @@ def sentence(row: Mapping, comparisons: int, deterministic: bool = False,
         winner, loser = (strategy, reference) if better else (reference, strategy)
         count = row["wins"] if better else row["losses"]
         return (f"{winner} beat {loser} on {count} of {seeds} seeds ({_share(count, seeds)})"
-                f" at {row['budget']} trials ({medians}; {tests}{constant}); the difference "
-                f"holds from {row['holds_from_budget']} trials on. {size}")
+                f" at {row['budget']} {unit} ({medians}; {tests}{constant}); the difference "
+                f"holds from {row['holds_from_budget']} {unit} on. {size}")
     reason = ""
     if seeds < row["seeds_needed"]:
         reason = (f" With {seeds} seeds the smallest p a paired test can give is "
                   f"{_fmt(2.0 / 2 ** seeds)}; {row['seeds_needed']} seeds keep it below "
                   f"{alpha:g} / {comparisons} comparisons.")
     return (f"No detectable difference between {strategy} and {reference} at "
-            f"{row['budget']} trials: {strategy} was better on {row['wins']} of {seeds} "
+            f"{row['budget']} {unit}: {strategy} was better on {row['wins']} of {seeds} "
             f"seeds ({_share(row['wins'], seeds)}) ({medians}; {tests}{constant}). {size}"
             f"{reason}")
 

@@ -211,15 +211,22 @@ def log_rounds(tracking_path: str, study: str, strategy: str,
     known = retry(lambda: find_runs(_client(), tracking["experiment_id"], prefix),
                   f"search for the {study} study's trial runs")
     store = bulk.sql_store()
+    created: dict[str, str] = {}  # key: run id, of the runs this job wrote in one transaction
     for round_index, results, timings, output in rounds:
         trials = [(score, [r for r in results["folds"] if r["trial"] == score["trial"]],
                    [t for t in timings if t["trial"] == score["trial"]])
                   for score in results["scores"]]
         keys = [trial_key(tracking, study, score) for score, _, _ in trials]
+        # A promoted multi-fidelity trial logs onto the run its configuration's first trial
+        # got in an earlier round of this job: that run is known from now on.
+        for key in set(keys) & (set(created) - set(known)):
+            known[key] = retry(lambda key=key: _client().get_run(created[key]),
+                               f"reading the {study} study's run {created[key]}")
         new = [k for k in keys if k not in known and keys.count(k) == 1] if store else []
         run_ids = _create_runs(store, tracking, study, strategy, round_index,
                                [t for t, k in zip(trials, keys, strict=True) if k in new],
                                new, data_checksum) if new else {}
+        created.update(run_ids)
         for (score, folds, fold_timings), key in zip(trials, keys, strict=True):
             if key not in run_ids:
                 run_ids[key] = _log_trial_run(tracking, study, strategy, round_index, score,
