@@ -37,7 +37,7 @@ run: $(STAMP)
 		|| echo "make run: another 'make run' is running in this directory" >&2; \
 		exit $$status; }
 
-# The benchmark suite (docs/benchmarking.md): 7 strategies x 23 benchmarks (test functions,
+# The benchmark suite (docs/benchmarking.md): 7 strategies x 24 benchmarks (test functions,
 # published tables, a surrogate of the CNN, multi-fidelity functions) x 10 seeds, a report in
 # results/suite/report/. SUITE=config/benchmark_suite_quick.yaml: CI's small one.
 SUITE ?= config/benchmark_suite.yaml

@@ -1,4 +1,4 @@
-"""Benchmark suite: config/benchmark_suite.yaml (7 strategies x 23 benchmarks x 10 seeds x 50
+"""Benchmark suite: config/benchmark_suite.yaml (7 strategies x 24 benchmarks x 10 seeds x 50
 trials) by `snakemake --snakefile workflow/suite.smk` in an empty temporary directory, MLflow,
 the benchmarks' reports and the suite report included. Targets (issue 29): <= 60 min here,
 and everything but the strategies' proposals and the objectives' evaluations (the jobs that

@@ -66,7 +66,7 @@ def test_the_shipped_suites_are_valid_and_run_every_strategy_on_every_benchmark(
         for strategy in halving & expected:
             settings = resolve(config)["strategies"][strategy]
             assert settings["max_resource"] / settings["min_resource"] >= 27, (name, strategy)
-    assert sum(name.startswith("mf-") for name in full) == 3
+    assert sum(name.startswith("mf-") for name in full) == 4
     assert full["cnn-digits-surrogate"]["experiment"] == \
         "benchmarks-cnn-digits-surrogate (surrogate replaying cnn_digits_grid8.csv)"
     assert {resolve(c)["objective"]["name"] for c in full.values()} == \

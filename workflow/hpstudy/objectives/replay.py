@@ -15,7 +15,10 @@ What it does NOT reproduce, by construction:
   a region where the real model diverged reads as the surrogate's smooth guess;
 - the real noise's structure: fold noise is independent and the same everywhere (the real
   folds differ systematically, one fold harder for every trial, and by params);
-- training cost (fit times are 0) and fidelity (one fidelity: no successive halving);
+- training cost (fit times are 0); the fidelity only from a learning-curve source (`epochs`:
+  a surrogate per epoch, fitted on the source's scores after that many epochs, so a promoted
+  trial is the surrogate at its higher epoch, replayed anew: its resource counts every epoch,
+  as a fit from scratch would);
 - anything outside the source's points: there the surrogate is an extrapolation.
 Its optimum is the surrogate's, not the real problem's; `holdout_check` measures how well
 it predicts the real trials it was fitted on.
@@ -127,14 +130,27 @@ class Replay(Objective):
     name = "replay"
     label = "replay surrogate"
     tunable = None  # the space's parameters are the source study's
+    fidelity = "epochs"  # of a learning-curve source only (hpstudy.objectives.replay_curves)
+    continues = False  # a promoted trial is the surrogate at its epoch: nothing to continue
 
     @classmethod
     def describe(cls, settings):
-        return f"surrogate replaying {Path(str(settings.get('trials'))).name}"
+        name = Path(str(settings.get("trials"))).name
+        if settings.get("epochs") is not None:
+            return f"learning-curve surrogate replaying {name}"
+        return f"surrogate replaying {name}"
 
     @classmethod
     def kind(cls, settings):
-        return "surrogate of a real study"
+        return "multi-fidelity" if settings.get("epochs") is not None \
+            else "surrogate of a real study"
+
+    @classmethod
+    def fidelity_errors(cls, settings, strategy):
+        if settings["epochs"] is None:
+            return [f"objective.replay.epochs: required by strategies.{strategy} (the full "
+                    f"fidelity, of a learning-curve source: hpstudy.objectives.replay_curves)"]
+        return []
 
     @classmethod
     def check(cls, settings, space):
@@ -146,7 +162,8 @@ class Replay(Objective):
             return [f"objective.replay.trials: no file {path!r} (a relative path is read "
                     f"from the working directory)"]
         try:
-            source = read_source(path, settings["fold_metric"], settings["fold_scale"])
+            source = read_source(path, settings["fold_metric"], settings["fold_scale"],
+                                 settings.get("epochs"))
         except SourceError as error:
             return [str(error)]
         return _source_errors(settings, space, source)
@@ -184,7 +201,8 @@ class Replay(Objective):
         value = float(fitted.mean([params])[0])
         if fitted.fold_std > 0:
             value += fitted.fold_std * float(np.random.default_rng(seed).standard_normal())
-        return {"status": "ok", "metrics": {"value": value}, "history": {}, "epochs_run": 0}
+        return {"status": "ok", "metrics": {"value": value}, "history": {},
+                "epochs_run": settings.get("epochs") or 0}
 
     @classmethod
     def score_trial(cls, settings, fold_records):

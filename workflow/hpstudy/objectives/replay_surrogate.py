@@ -28,7 +28,7 @@ from hpstudy.objectives.keras_classifier import ERROR_FLOOR
 
 SCALES = ("linear", "log", "log_complement", "choice")
 # trials.csv's columns after the params that are not params (hpstudy.records.trials_table).
-_AFTER_PARAMS = ("fidelity", "bracket", "rung", "objective")
+_AFTER_PARAMS = ("fidelity", "bracket", "rung", "epoch", "objective")
 
 
 class SourceError(ValueError):
@@ -43,9 +43,13 @@ class Source:
     objective: np.ndarray  # their objective
     folds: np.ndarray  # their per-fold objectives (trials x folds), in objective units
     rows: int
+    epochs: tuple[int, ...] = ()  # a learning-curve source's epochs (replay_curves); else ()
 
 
-def read_source(path: str, fold_metric: str, fold_scale: str) -> Source:
+def read_source(path: str, fold_metric: str, fold_scale: str,
+                epoch: int | None = None) -> Source:
+    """The source's ok trials; of a learning-curve source (an `epoch` column:
+    hpstudy.objectives.replay_curves), their rows at `epoch`."""
     import pandas as pd
 
     try:
@@ -67,6 +71,19 @@ def read_source(path: str, fold_metric: str, fold_scale: str) -> Source:
         found = sorted(c for c in columns if c.startswith("fold_"))
         raise SourceError(f"objective.replay.fold_metric: no fold_<k>_{fold_metric} columns "
                           f"in {path!r}; its fold columns: {', '.join(found) or 'none'}")
+    epochs: tuple[int, ...] = ()
+    if "epoch" in columns:
+        epochs = tuple(sorted(int(e) for e in table["epoch"].unique()))
+        if epoch is None:
+            raise SourceError(f"objective.replay.epochs: required: {path!r} holds learning "
+                              f"curves (epochs {epochs[0]}..{epochs[-1]}); the epoch to replay")
+        if epoch not in epochs:
+            raise SourceError(f"objective.replay.epochs: {epoch}; {path!r} holds epochs "
+                              f"{epochs[0]}..{epochs[-1]}")
+        table = table[table["epoch"] == epoch]
+    elif epoch is not None:
+        raise SourceError(f"objective.replay.epochs: {epoch}, but {path!r} has no epoch "
+                          f"column (a learning-curve source: hpstudy.objectives.replay_curves)")
     ok = table[(table["status"] == "ok") & np.isfinite(table["objective"].astype(float))]
     if "fidelity" in columns:  # a multi-fidelity study: its full-fidelity trials only
         ok = ok[ok["fidelity"] == table["fidelity"].max()]
@@ -81,7 +98,7 @@ def read_source(path: str, fold_metric: str, fold_scale: str) -> Source:
     ok_columns = {n: [_plain(v) for v in ok[n]] for n in names}
     points = [{n: ok_columns[n][i] for n in names} for i in range(len(ok))]
     return Source(names, {n: [_plain(v) for v in table[n]] for n in names}, points,
-                  ok["objective"].to_numpy(dtype=float), folds, len(table))
+                  ok["objective"].to_numpy(dtype=float), folds, len(table), epochs)
 
 
 def _plain(value: Any) -> Any:
@@ -223,7 +240,7 @@ def surrogate(settings: Mapping[str, Any]) -> Surrogate:
     """The fitted surrogate of these settings (objective.replay), cached per process by the
     file's path, its sha256 and the settings."""
     path = str(Path(settings["trials"]).resolve())
-    keys = ("fold_metric", "fold_scale", "seed", "noise", "scales")
+    keys = ("fold_metric", "fold_scale", "seed", "noise", "scales", "epochs")
     key = json.dumps({k: settings.get(k) for k in keys}, sort_keys=True)
     return _fitted(path, file_digest(path), key)
 
@@ -231,7 +248,8 @@ def surrogate(settings: Mapping[str, Any]) -> Surrogate:
 @functools.cache
 def _fitted(path: str, digest: str, key: str) -> Surrogate:
     settings = json.loads(key)
-    source = read_source(path, settings["fold_metric"], settings["fold_scale"])
+    source = read_source(path, settings["fold_metric"], settings["fold_scale"],
+                         settings.get("epochs"))
     if len(source.objective) < 2:
         raise SourceError(f"objective.replay.trials: {len(source.objective)} ok trial(s) "
                           f"in {path!r}; nothing to fit")
