@@ -190,6 +190,11 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
     # The benchmark's own report: what Hyperband spent to reach random search's best.
     resource = pd.read_csv(suite / "mf-branin" / "results" / "report" / "resource.csv")
     assert resource["strategy"].tolist() == ["hyperband"] and resource["seeds"].item() == 2
+    # ... and the suite's, with the same numbers, and its sentence.
+    across = pd.read_csv(suite / "report" / "resource.csv")
+    assert across[["benchmark", "strategy"]].values.tolist() == [["mf-branin", "hyperband"]]
+    assert across["median_fraction"].item() == resource["median_fraction"].item()
+    assert "Multi-fidelity, by cost: the median share of random search" in page
     # One store, one experiment per benchmark, named for what it is; study runs of 2 seeds x
     # 4 strategies in each.
     # (A client of its own: mlflow.set_tracking_uri would set MLFLOW_TRACKING_URI for every

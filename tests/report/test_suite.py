@@ -253,9 +253,13 @@ def test_a_benchmark_a_strategy_could_not_run_is_left_out_of_ranks_and_said_so()
         "Left out of the comparisons across benchmarks (every strategy compared must have "
         "run on each): nas (no gp). Their results per benchmark are in the regret table and "
         "figures."]
+    # The shorter list: where it ran (a multi-fidelity strategy), or where it did not.
     assert left_out_sentences({"a": ["tpe", "late"], "b": ["tpe"], "c": ["tpe"]},
                               ["a", "b", "c"], ["tpe"]) == [
-        "late is left out of the comparisons across benchmarks: it did not run on b, c."]
+        "late is left out of the comparisons across benchmarks: it ran only on a."]
+    assert left_out_sentences({"a": ["tpe", "gp"], "b": ["tpe", "gp"], "c": ["tpe"]},
+                              ["a", "b", "c"], ["tpe"]) == [
+        "gp is left out of the comparisons across benchmarks: it did not run on c."]
     everywhere = {b: ["tpe", "gp", "random"] for b in medians}
     assert left_out_sentences(everywhere, list(medians), ["tpe", "gp", "random"]) == []
 
@@ -428,7 +432,7 @@ def test_a_suite_of_two_real_benchmarks_is_reported_reproducibly(suite):
     assert sorted(first) == ["aggregate.csv", "average_ranks.png", "by_kind.csv",
                              "critical_difference.png", "friedman.csv", "index.html",
                              "intervals.png", "pairwise.csv", "ranks.csv", "regret.csv",
-                             "regret_curves.png", "regret_trials.csv"]
+                             "regret_curves.png", "regret_trials.csv", "resource.csv"]
     build_suite_report(benchmarks, str(out))
     assert {path.name: path.read_bytes() for path in out.iterdir()} == first
 

@@ -36,6 +36,7 @@ SUITE_REPORT = {  # hpstudy.report.suite_page.build_suite_report writes them
     "aggregate": f"{SUITE_DIR}/report/aggregate.csv",
     "pairwise": f"{SUITE_DIR}/report/pairwise.csv",
     "by_kind": f"{SUITE_DIR}/report/by_kind.csv",
+    "resource": f"{SUITE_DIR}/report/resource.csv",
     "critical_difference": f"{SUITE_DIR}/report/critical_difference.png",
     "intervals": f"{SUITE_DIR}/report/intervals.png",
     "regret_curves": f"{SUITE_DIR}/report/regret_curves.png",

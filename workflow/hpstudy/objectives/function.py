@@ -140,10 +140,17 @@ def cost(name: str, z: float) -> float:
     return 0.1 + 0.9 * sum(z**k for k in powers) / len(powers)
 
 
+MAX_BUDGET = 81  # objective.function.max_budget's default: 3^4, budgets 1, 3, 9, 27, 81
+
+
+def max_budget(settings) -> int:
+    return settings.get("max_budget") or MAX_BUDGET
+
+
 def fidelity_of(settings) -> float:
     """z = budget / max_budget; 1 without a budget (the plain function)."""
     budget = settings.get("budget")
-    return 1.0 if budget is None else budget / settings["max_budget"]
+    return 1.0 if budget is None else budget / max_budget(settings)
 
 
 def evaluate_fold(settings, params, fold, seed, data=None, threads=1) -> dict:
@@ -162,7 +169,7 @@ def evaluate_fold(settings, params, fold, seed, data=None, threads=1) -> dict:
         # The fold's cost in budget units (a full evaluation costs max_budget, as a full fit
         # costs its epochs): what the report's cost axis sums.
         record["epochs_run"] = settings["budget"]
-        record["resource"] = round(cost(settings["name"], z) * settings["max_budget"], 9)
+        record["resource"] = round(cost(settings["name"], z) * max_budget(settings), 9)
     return record
 
 
@@ -211,7 +218,7 @@ class TestFunction(Objective):
     def fidelity_errors(cls, settings, strategy):
         if settings["budget"] is None:
             return [f"objective.function.budget: required by strategies.{strategy} (the full "
-                    f"budget, its last rung's; e.g. {settings['max_budget']}: the unbiased "
+                    f"budget, its last rung's; e.g. {max_budget(settings)}: the unbiased "
                     f"function)"]
         return []
 
@@ -223,9 +230,9 @@ class TestFunction(Objective):
         if budget is not None and function not in MULTI_FIDELITY:
             return [f"objective.function.budget: {function} has no published multi-fidelity "
                     f"version; {', '.join(MULTI_FIDELITY)} have (or leave budget unset)"]
-        if budget is not None and budget > settings["max_budget"]:
+        if budget is not None and budget > max_budget(settings):
             return [f"objective.function.budget: {budget} > max_budget "
-                    f"{settings['max_budget']}: the fidelity budget / max_budget would pass 1"]
+                    f"{max_budget(settings)}: the fidelity budget / max_budget would pass 1"]
         takes = (f"the function objective ({function}) takes exactly {len(arguments)} "
                  f"numeric parameters ({', '.join(arguments)} in order), got {names}")
         errors = [f"space.{p.name}: a choice; {takes}" for p in space if p.kind == "choice"]

@@ -26,7 +26,7 @@ from hpstudy.report import aggregate as across
 from hpstudy.report.aggregate_figures import critical_difference_figure, interval_figure
 from hpstudy.report.page import environment, html_table
 from hpstudy.report.plotting import new_figure, render_png, strategy_colour
-from hpstudy.report.stats import nan_stats
+from hpstudy.report.stats import RESOURCE_COLUMNS, nan_stats, resource_to_reference
 from hpstudy.report.suite import (
     ALPHA,
     SURROGATES,
@@ -40,6 +40,7 @@ from hpstudy.report.suite import (
     regret_curves,
     regret_table,
 )
+from hpstudy.report.tables import read_trials
 
 PANELS_PER_ROW = 3
 CAPTIONS = {
@@ -100,7 +101,8 @@ def regret_curves_figure(curves: Mapping[str, Mapping[str, np.ndarray]],
                       ha="right", va="bottom", fontsize=7, color="#555")
         surrogate = " (surrogate)" if benchmark in surrogates else ""
         axis.set_title(f"{benchmark}{surrogate}", fontsize=10)
-        axis.set_xlabel("trial")
+        axis.set_xlabel("trial (multi-fidelity: full evaluations' worth of cost)"
+                        if multi_fidelity(panel) else "trial")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("regret" if regret_to[benchmark] == "optimum"
                         else "regret to the best found")
@@ -204,8 +206,11 @@ def left_out_sentences(ran: dict[str, list[str]], compared: list[str],
     for strategy in dict.fromkeys(s for strategies in ran.values() for s in strategies):
         if strategy not in ranked:
             missing = [b for b, strategies in ran.items() if strategy not in strategies]
+            present = [b for b in ran if b not in missing]
+            where = (f"it ran only on {', '.join(present)}" if len(present) < len(missing)
+                     else f"it did not run on {', '.join(missing)}")
             sentences.append(f"{strategy} is left out of the comparisons across benchmarks: "
-                             f"it did not run on {', '.join(missing)}.")
+                             f"{where}.")
     skipped = [b for b in ran if b not in compared]
     if skipped:
         why = {b: [s for s in ranked if s not in ran[b]] for b in skipped}
@@ -317,6 +322,43 @@ def setup_lines(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping[str, s
     return lines
 
 
+def multi_fidelity(strategies) -> bool:
+    from hpstudy.strategies import strategy_class
+
+    return any(strategy_class(s).multi_fidelity for s in strategies)
+
+
+def resource_table(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]]
+                   ) -> pd.DataFrame:
+    """Per benchmark with multi-fidelity strategies: each one's resource to reach random
+    search's final best, paired by seed (report.stats.resource_to_reference)."""
+    parts = []
+    for name, (_, paths) in benchmarks.items():
+        seeds: dict[str, list[pd.DataFrame]] = {}
+        for study in sorted(paths, key=lambda s: (Plan.strategy_of(s), Plan.repeat_of(s))):
+            seeds.setdefault(Plan.strategy_of(study), []).append(read_trials(paths[study]))
+        if not multi_fidelity(seeds):
+            continue
+        table = resource_to_reference(seeds)
+        if len(table):
+            parts.append(table.assign(benchmark=name))
+    columns = ["benchmark", *RESOURCE_COLUMNS]
+    return pd.concat(parts, ignore_index=True)[columns] if parts \
+        else pd.DataFrame(columns=columns)
+
+
+def resource_sentences(resource: pd.DataFrame) -> list[str]:
+    """The multi-fidelity strategies' cost to reach random search's final best, one
+    sentence for all."""
+    if not len(resource):
+        return []
+    parts = [f"{row.strategy} {row.median_fraction:.2g} on {row.benchmark} ({row.reached} of "
+             f"{row.seeds} seeds got there)" for row in resource.itertuples()]
+    return ["Multi-fidelity, by cost: the median share of random search's resource spent to "
+            "reach its final best of the same seed (below 1/3: three times cheaper; inf: most "
+            "seeds never got there): " + "; ".join(parts) + " (resource.csv)."]
+
+
 def _write_csv(path: Path, frame: pd.DataFrame) -> str:
     fileio.write_text(path, frame.to_csv(index=False, lineterminator="\n"))
     return str(path)
@@ -359,11 +401,13 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
     aggregate = across.aggregate_table(finals, aucs, mean_ranks, seed)
     kinds = {name: _kind(config) for name, (config, _) in benchmarks.items()}
     by_kind = across.kind_table(across.task_means(finals, order), kinds)
+    resource = resource_table(benchmarks)
     sentences = suite_sentences(ranks, friedman) + left_out_sentences(
         {b: list(per) for b, per in curves.items()}, compared, ranked) + aggregate_sentences(
-        aggregate, pairwise, by_kind, alpha)
+        aggregate, pairwise, by_kind, alpha) + resource_sentences(resource)
     tables = {"regret_trials": frame, "regret": regret, "ranks": ranks, "friedman": friedman,
-              "aggregate": aggregate, "pairwise": pairwise, "by_kind": by_kind}
+              "aggregate": aggregate, "pairwise": pairwise, "by_kind": by_kind,
+              "resource": resource}
     written: dict[str, Any] = {"html": str(out / "index.html"), "sentences": sentences,
                                "tables": {name: _write_csv(out / f"{name}.csv", table)
                                           for name, table in tables.items()},
@@ -392,6 +436,7 @@ def build_suite_report(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping
         regret=Markup(html_table(regret)), ranks=Markup(html_table(ranks)),
         friedman=Markup(html_table(friedman)), aggregate=Markup(html_table(aggregate)),
         by_kind=Markup(html_table(by_kind)),
+        resource=Markup(html_table(resource)) if len(resource) else None,
         pairwise=Markup(html_table(pairwise[list(PAIRWISE_SHOWN)].rename(
             columns=PAIRWISE_SHOWN))),
         best_found=any(to != "optimum" for to in regret_to.values()))
