@@ -335,7 +335,7 @@ def resource_table(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping[str
     parts = []
     for name, (_, paths) in benchmarks.items():
         seeds: dict[str, list[pd.DataFrame]] = {}
-        for study in sorted(paths, key=lambda s: (Plan.strategy_of(s), Plan.repeat_of(s))):
+        for study in sorted(paths, key=Plan.repeat_of):  # strategies in the config's order
             seeds.setdefault(Plan.strategy_of(study), []).append(read_trials(paths[study]))
         if not multi_fidelity(seeds):
             continue
