@@ -8,6 +8,7 @@ job, the suite's verdict line, and on the multi-fidelity benchmarks the resource
 BOHB spent to reach random search's final best (target <= 1/3 of random's, median over seeds).
 
 --only NAME...: those benchmarks of the full suite alone (what one benchmark costs).
+The suite's report is copied to results/bench/suite-report/ (--keep keeps everything).
 --quick: config/benchmark_suite_quick.yaml (4 benchmarks x 3 seeds x 12 trials: CI's size).
 """
 
@@ -109,6 +110,15 @@ def main() -> int:
             rows.append(common.row("verdict", found.group(1).split(";")[0] if found else "",
                                    ""))
         common.write_item("suite", rows, args.quick)
+        # The suite's report outlives the work directory: an hour's results are not lost
+        # with it (the benchmarks' own reports: --keep).
+        if (suite / "report").is_dir():
+            kept = common.out_dir(args.quick) / "suite-report"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(suite / "report", kept)
+            for resource in suite.glob("*/results/report/resource.csv"):
+                shutil.copy(resource, kept / f"{resource.parents[2].name}-resource.csv")
+            print(f"kept the suite report in {kept.relative_to(common.REPO)}", flush=True)
         return 0 if result.returncode == 0 else 1
 
 
