@@ -117,7 +117,8 @@ def main() -> int:
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(suite / "report", kept)
             for resource in suite.glob("*/results/report/resource.csv"):
-                shutil.copy(resource, kept / f"{resource.parents[2].name}-resource.csv")
+                if len(resource.read_text(encoding="utf-8").splitlines()) > 1:  # has rows
+                    shutil.copy(resource, kept / f"{resource.parents[2].name}-resource.csv")
             print(f"kept the suite report in {kept.relative_to(common.REPO)}", flush=True)
         return 0 if result.returncode == 0 else 1
 
