@@ -21,7 +21,6 @@ same on a Fashion-MNIST subset (local IDX files).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -50,19 +49,6 @@ def study_config(seeds: int, epochs: int, limit: int | None, fashion: bool) -> d
     }
 
 
-def resource_fraction(random_table, table) -> float:
-    """The resource `table`'s strategy trained until its best-so-far reached random search's
-    final best, over random search's total resource; inf when it never did."""
-    from hpstudy.report.tables import best_so_far, cumulative_resource
-
-    target = best_so_far(random_table).min()
-    reached = (best_so_far(table) <= target).to_numpy()
-    if not math.isfinite(target) or not reached.any():
-        return math.inf
-    spent = cumulative_resource(table)[reached.argmax()]
-    return float(spent / random_table["resource"].sum())
-
-
 def quartiles(values: list[float]) -> tuple[float, float, float]:
     import numpy as np
 
@@ -82,6 +68,7 @@ def main() -> int:
     import pandas as pd
 
     from hpstudy.plan import Plan
+    from hpstudy.report.stats import resource_fraction
 
     seeds, epochs, limit = (2, 3, 300) if args.quick else (args.seeds, 9,
                                                          3000 if args.fashion else None)

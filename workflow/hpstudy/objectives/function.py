@@ -28,9 +28,7 @@ from hpstudy.outcome import trial_status
 
 def branin(x: float, y: float) -> float:
     """Branin-Hoo on x in [-5, 10], y in [0, 15]; minimum 0.397887 at three points."""
-    b, c = 5.1 / (4 * math.pi**2), 5 / math.pi
-    r, s, t = 6.0, 10.0, 1 / (8 * math.pi)
-    return (y - b * x**2 + c * x - r) ** 2 + s * (1 - t) * math.cos(x) + s
+    return branin_at(1.0, x, y)  # unbiased: the same floating-point operations
 
 
 def beale(x: float, y: float) -> float:
@@ -66,9 +64,11 @@ HARTMANN6_P = tuple(tuple(1e-4 * p for p in row) for row in (
     (4047, 8828, 8732, 5743, 1091, 381)))
 
 
-def _hartmann(x: tuple[float, ...], a, p) -> float:
-    return -sum(alpha * math.exp(-sum(a_ij * (x_j - p_ij) ** 2
-                                      for a_ij, x_j, p_ij in zip(a_i, x, p_i, strict=True)))
+def _hartmann(x: tuple[float, ...], a, p, bias: float = 0.0) -> float:
+    """bias: what the multi-fidelity version takes off every well's weight (0.1 (1 - z))."""
+    return -sum((alpha - bias) * math.exp(-sum(a_ij * (x_j - p_ij) ** 2
+                                               for a_ij, x_j, p_ij in zip(a_i, x, p_i,
+                                                                          strict=True)))
                 for alpha, a_i, p_i in zip(HARTMANN_ALPHA, a, p, strict=True))
 
 
@@ -117,19 +117,17 @@ def branin_at(z: float, x: float, y: float) -> float:
 def hartmann_at(z: float, x: tuple[float, ...]) -> float:
     """Hartmann-3 or -6 (by len(x)) biased at fidelity z in (0, 1]."""
     a, p = (HARTMANN3_A, HARTMANN3_P) if len(x) == 3 else (HARTMANN6_A, HARTMANN6_P)
-    return -sum((alpha - 0.1 * (1 - z))
-                * math.exp(-sum(a_ij * (x_j - p_ij) ** 2
-                                for a_ij, x_j, p_ij in zip(a_i, x, p_i, strict=True)))
-                for alpha, a_i, p_i in zip(HARTMANN_ALPHA, a, p, strict=True))
+    return _hartmann(x, a, p, bias=0.1 * (1 - z))
 
 
 def at_fidelity(name: str, z: float, arguments: tuple[float, ...]) -> float:
-    """The function `name` at fidelity z (1: the function itself)."""
-    if z == 1:
-        return FUNCTIONS[name](*arguments)
+    """The function `name` at fidelity z (1: the function itself; a function without a
+    multi-fidelity version, beale, has only that one)."""
     if name == "branin":
         return branin_at(z, *arguments)
-    return hartmann_at(z, arguments)
+    if name in MULTI_FIDELITY:
+        return hartmann_at(z, arguments)
+    return FUNCTIONS[name](*arguments)
 
 
 def cost(name: str, z: float) -> float:

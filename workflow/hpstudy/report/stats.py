@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpstudy.report.tables import best_so_far, cumulative_resource, read_trials
+from hpstudy.report.tables import (
+    best_so_far,
+    cumulative_resource,
+    read_trials,
+    resource_to_margin,
+)
 
 REFERENCE = "random"  # the strategy every other one is tested against in the repeats
 
@@ -80,6 +85,14 @@ def cost_curve(table: pd.DataFrame, unit: float) -> np.ndarray:
     return np.where(last >= 0, best[np.maximum(last, 0)], np.nan)
 
 
+def resource_fraction(reference: pd.DataFrame, table: pd.DataFrame) -> float:
+    """The resource `table`'s strategy spent until its best-so-far reached the reference's
+    final best, over the reference's total resource; inf when it never did."""
+    total = float(reference["resource"].sum()) if "resource" in reference.columns else math.nan
+    spent = resource_to_margin(table, float(best_so_far(reference).min()), 0.0)
+    return spent / total if spent is not None and total > 0 else math.inf
+
+
 RESOURCE_COLUMNS = ["strategy", "reference", "seeds", "reached", "median_fraction",
                     "q25_fraction", "q75_fraction"]
 
@@ -97,17 +110,8 @@ def resource_to_reference(tables: Mapping[str, Sequence[pd.DataFrame]],
     for strategy, seeds in tables.items():
         if strategy == reference or not seeds or not all(map(by_cost, seeds)) or not base:
             continue
-        fractions = []
-        for table, reference_table in zip(seeds, base, strict=False):
-            target = float(np.nanmin(best_so_far(reference_table).to_numpy(dtype=float),
-                                     initial=np.inf))
-            total = float(reference_table["resource"].sum()) \
-                if "resource" in reference_table.columns else math.nan
-            reached = (best_so_far(table) <= target).to_numpy()
-            if not (math.isfinite(target) and total > 0 and reached.any()):
-                fractions.append(math.inf)
-                continue
-            fractions.append(float(cumulative_resource(table)[reached.argmax()]) / total)
+        fractions = [resource_fraction(reference_table, table)
+                     for table, reference_table in zip(seeds, base, strict=False)]
         q25, median, q75 = np.percentile(fractions, [25, 50, 75], method="lower")
         rows.append({"strategy": strategy, "reference": reference, "seeds": len(fractions),
                      "reached": int(np.isfinite(fractions).sum()), "median_fraction":

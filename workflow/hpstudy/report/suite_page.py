@@ -41,6 +41,7 @@ from hpstudy.report.suite import (
     regret_table,
 )
 from hpstudy.report.tables import read_trials
+from hpstudy.strategies import strategy_class
 
 PANELS_PER_ROW = 3
 CAPTIONS = {
@@ -323,8 +324,6 @@ def setup_lines(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping[str, s
 
 
 def multi_fidelity(strategies) -> bool:
-    from hpstudy.strategies import strategy_class
-
     return any(strategy_class(s).multi_fidelity for s in strategies)
 
 
@@ -334,11 +333,11 @@ def resource_table(benchmarks: Mapping[str, tuple[Mapping[str, Any], Mapping[str
     search's final best, paired by seed (report.stats.resource_to_reference)."""
     parts = []
     for name, (_, paths) in benchmarks.items():
+        if not multi_fidelity({Plan.strategy_of(study) for study in paths}):
+            continue  # only these benchmarks' tables are read a second time
         seeds: dict[str, list[pd.DataFrame]] = {}
         for study in sorted(paths, key=Plan.repeat_of):  # strategies in the config's order
             seeds.setdefault(Plan.strategy_of(study), []).append(read_trials(paths[study]))
-        if not multi_fidelity(seeds):
-            continue
         table = resource_to_reference(seeds)
         if len(table):
             parts.append(table.assign(benchmark=name))
