@@ -59,7 +59,7 @@ def own_history(name: str, space: SearchSpace, budget: int, batch: int,
     """The history a study of this strategy makes itself, round by round (the trials in
     `failing` fail): what every later round of a real study is proposed from."""
     chosen = strategy(name, space=space, budget=budget, batch_size=batch,
-                      **{**STARTUP[name], **overrides})
+                      **{**STARTUP.get(name, {}), **overrides})
     objective, past = objective_of(space), []
     for trial_ids in chosen.plan_rounds(budget, chosen.settings):
         for trial, params in zip(trial_ids, chosen.propose(trial_ids, past), strict=True):
@@ -80,6 +80,46 @@ def test_a_batch_asked_with_the_liar_holds_distinct_points(name):
     for i, a in enumerate(batch):  # apart, not a hair apart
         for b in batch[i + 1:]:
             assert math.dist((a["x"], a["y"]), (b["x"], b["y"])) > 1e-3, batch
+
+
+def recorded_optimizers(monkeypatch) -> list:
+    """Every skopt.Optimizer `gp` makes from now on, in order."""
+    import skopt
+
+    made = []
+
+    class Recorded(skopt.Optimizer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(skopt, "Optimizer", Recorded)
+    return made
+
+
+def test_gp_lies_to_a_gp_of_the_kernel_fitted_on_the_real_observations(monkeypatch):
+    """The constant liar as Ginsbourger et al. (2010) define it: the kernel's
+    hyperparameters (noise level included) are fitted once per round, on the real
+    observations; each lie only adds a point to that GP's posterior."""
+    import numpy as np
+
+    past = own_history("gp", BRANIN_SPACE, 10, 5, n_initial_points=3)
+    made = recorded_optimizers(monkeypatch)
+    batch = strategy("gp", space=BRANIN_SPACE, budget=20, batch_size=5,
+                     n_initial_points=3).propose(list(range(10, 15)), past)
+    real, liar = made
+    assert len(real.models) == 1  # one fit of the hyperparameters, on the 10 real points
+    fitted = real.models[0]
+    assert fitted.X_train_.shape[0] == 10
+    # Four lies told (the last proposal is not), each refit keeping the real fit's kernel.
+    assert [m.X_train_.shape[0] for m in liar.models] == [11, 12, 13, 14]
+    for model in liar.models:
+        # kernel_ = amplitude x Matern + white noise (zeroed in kernel_ for predictions)
+        np.testing.assert_array_equal(model.kernel_.k1.theta, fitted.kernel_.k1.theta)
+        assert model.noise_ == fitted.noise_ > 0
+    lie = min(o.objective for o in past)
+    assert liar.yi[10:] == [lie] * 4
+    assert liar.Xi[10:] == [[p["x"], p["y"]] for p in batch[:4]]
 
 
 def test_bayes_opt_repeats_its_suggestion_without_the_liar():
@@ -341,7 +381,7 @@ def test_optuna_proposals_warn_and_log_nothing(capfd):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for name, overrides in (("optuna_tpe", {}), ("optuna_cmaes", {"with_margin": True})):
-            chosen = strategy(name, **{**STARTUP[name], **overrides})
+            chosen = strategy(name, **{**STARTUP.get(name, {}), **overrides})
             for past in ([], list(MIXED), list(history(8))):
                 assert_valid(chosen.propose([len(past), len(past) + 1], past), 2)
     assert [str(w.message) for w in caught] == []
@@ -404,17 +444,9 @@ def test_skopt_gp_path_of_gp_still_fits_a_gp_with_the_locked_scikit_learn(
     `gp` uses (cook_estimator, Optimizer with a GP, tell, ask with the constant liar) stop
     working with the scikit-learn of the lock."""
     import numpy as np
-    import skopt
     from sklearn.gaussian_process import GaussianProcessRegressor
 
-    made = []
-
-    class Recorded(skopt.Optimizer):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(skopt, "Optimizer", Recorded)
+    made = recorded_optimizers(monkeypatch)
     objective = objective_of(space)
     points = strategy("random", space=space).propose(list(range(12)), [])
     past = [Observation(t, p, objective(p)) for t, p in enumerate(points)]

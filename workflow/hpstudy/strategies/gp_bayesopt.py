@@ -34,7 +34,7 @@ import math
 from hpstudy.seeds import derive_seed
 from hpstudy.space import canonical_params
 from hpstudy.strategies.base import Strategy
-from hpstudy.strategies.gp import failure_penalty
+from hpstudy.strategies.gp import failure_penalty, unchecked_sklearn
 
 
 class BayesOptGP(Strategy):
@@ -115,15 +115,22 @@ class BayesOptGP(Strategy):
         for observation in sorted(history, key=lambda o: o.trial):
             value = float(observation.objective) if observation.usable else penalty
             optimizer.register(params=self.to_library(observation.params), target=-value)
+        with unchecked_sklearn():
+            return self._suggest(optimizer, trial_ids, bool(history))
+
+    def _suggest(self, optimizer, trial_ids, observed: bool) -> list[dict]:
+        """The round's proposals from an optimizer holding the history (the constant liar)."""
+        import numpy as np
+
         proposals = []
         for trial in trial_ids:
-            if trial < self.settings["n_initial_points"] or not history:
+            if trial < self.settings["n_initial_points"] or not observed:
                 point = optimizer.space.array_to_params(optimizer.space.random_sample(
                     random_state=np.random.RandomState(self.trial_seed(trial))))
             else:
                 point = optimizer.suggest()
             proposals.append(self.from_library(point))
-            if history:  # the constant liar: the best target so far, at the proposed point
+            if observed:  # the constant liar: the best target so far, at the proposed point
                 optimizer.register(params=self.to_library(proposals[-1]),
                                    target=float(optimizer.space.target.max()))
         return proposals
