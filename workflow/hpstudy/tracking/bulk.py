@@ -6,7 +6,8 @@ trial here, 146 of a tabular benchmark's 738 CPU s (7 strategies x 10 seeds x 50
 measured). A study's trials logged by one job (execution.fold_jobs: per_study, per_round)
 are new runs with everything known at once: this writes them as MLflow's own
 SqlAlchemyStore would (its ORM models; the rows create_run, log_batch and set_terminated
-make, checked against those calls in tests/test_tracking.py), in one session.
+make, checked against those calls in tests/test_tracking.py), in one session, a bulk INSERT
+per table.
 
 The models are MLflow's internals, pinned with it (requirements.lock): a version whose
 store lacks them, or a tracking server (REST, whose store is the server's), gets None from
@@ -60,17 +61,23 @@ def create_finished_runs(store, experiment_id: str, runs: Sequence[Mapping],
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
     from mlflow.utils.time import get_current_time_millis
     from mlflow.utils.uri import append_to_uri_path
+    from sqlalchemy import insert
 
     experiment = store.get_experiment(experiment_id)
     if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
         raise ValueError(f"experiment {experiment_id} is {experiment.lifecycle_stage}")
-    rows, ids = [], []
+    # Rows as dicts of the models' attributes, inserted with SQLAlchemy's ORM bulk INSERT
+    # (one executemany per table): the same rows as model instances, without building and
+    # flushing ~50 ORM objects per trial (two thirds of this function's CPU when it did).
+    rows: dict[type, list[dict]] = {SqlRun: [], SqlTag: [], SqlParam: [], SqlMetric: [],
+                                    SqlLatestMetric: []}
+    ids = []
     for run in runs:
         run_id = uuid.uuid4().hex
         ids.append(run_id)
         tags = {key_tag: run["key"], MLFLOW_PARENT_RUN_ID: parent_id,
                 MLFLOW_RUN_NAME: run["name"], **{t.key: t.value for t in run["tags"]}}
-        sql_run = SqlRun(
+        rows[SqlRun].append(dict(
             name=run["name"], run_uuid=run_id, experiment_id=int(experiment_id),
             artifact_uri=append_to_uri_path(experiment.artifact_location, run_id,
                                             store.ARTIFACTS_FOLDER_NAME),
@@ -78,22 +85,27 @@ def create_finished_runs(store, experiment_id: str, runs: Sequence[Mapping],
             entry_point_name="", user_id="unknown",
             status=RunStatus.to_string(RunStatus.from_string(run["status"])),
             start_time=run["start_time"], end_time=get_current_time_millis(),
-            deleted_time=None, source_version="", lifecycle_stage=LifecycleStage.ACTIVE)
-        sql_run.tags = [SqlTag(key=key, value=value) for key, value in tags.items()]
-        rows.append(sql_run)
-        rows += [SqlParam(run_uuid=run_id, key=p.key, value=p.value) for p in run["params"]]
+            deleted_time=None, source_version="", lifecycle_stage=LifecycleStage.ACTIVE))
+        rows[SqlTag] += [dict(run_uuid=run_id, key=key, value=value)
+                         for key, value in tags.items()]
+        rows[SqlParam] += [dict(run_uuid=run_id, key=p.key, value=p.value)
+                           for p in run["params"]]
         latest: dict[str, tuple] = {}
         for metric in dict.fromkeys(run["metrics"]):  # MLflow drops exact duplicates
             is_nan, value = store.sanitize_metric_value(metric.value)
-            rows.append(SqlMetric(run_uuid=run_id, key=metric.key, value=value,
-                                  timestamp=metric.timestamp, step=metric.step, is_nan=is_nan))
+            rows[SqlMetric].append(dict(run_uuid=run_id, key=metric.key, value=value,
+                                        timestamp=metric.timestamp, step=metric.step,
+                                        is_nan=is_nan))
             # The latest value of a key: its largest (step, timestamp, value), as MLflow's.
             order = (metric.step, metric.timestamp, value)
             if metric.key not in latest or order > latest[metric.key][0]:
                 latest[metric.key] = (order, is_nan)
-        rows += [SqlLatestMetric(run_uuid=run_id, key=key, value=value, timestamp=timestamp,
-                                 step=step, is_nan=is_nan)
-                 for key, ((step, timestamp, value), is_nan) in latest.items()]
+        rows[SqlLatestMetric] += [
+            dict(run_uuid=run_id, key=key, value=value, timestamp=timestamp, step=step,
+                 is_nan=is_nan)
+            for key, ((step, timestamp, value), is_nan) in latest.items()]
     with store.ManagedSessionMaker(read_only=False) as session:  # one commit
-        session.add_all(rows)
+        for model, model_rows in rows.items():  # runs first: the others refer to them
+            if model_rows:
+                session.execute(insert(model), model_rows)
     return ids
