@@ -86,7 +86,7 @@ def test_descriptions_are_rewritten_not_repeated(tmp_path, monkeypatch):
 
     from hpstudy.plan import Plan
     from hpstudy.tracking.notes import experiment_setup
-    from hpstudy.tracking.runs import finish_study, init_tracking, start_study
+    from hpstudy.tracking.runs import finish_studies, init_tracking, start_study
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -103,8 +103,8 @@ def test_descriptions_are_rewritten_not_repeated(tmp_path, monkeypatch):
     assert "- Strategies: one study run per strategy and seed (base seed 5)" in note
     for _ in range(2):
         start_study("experiment.json", "tpe", "tpe", "cafe", "tpe.json", seed=5, budget=3)
-        finish_study("tpe.json", "tpe", "trials.csv", [], "finished.json",
-                     verdict="verdict.csv", setup=experiment_setup(plan))
+        finish_studies([("tpe", "tpe.json", "trials.csv", [], "finished.json")],
+                       verdict="verdict.csv", setup=experiment_setup(plan))
     note = client.get_experiment_by_name("described").tags["mlflow.note.content"]
     assert "- Strategies: random, tpe; one study run per strategy and seed (random: 1 " \
            "seed; tpe: 1 seed; base seed 5)" in note
@@ -115,8 +115,8 @@ def test_descriptions_are_rewritten_not_repeated(tmp_path, monkeypatch):
         "  - tpe beat random on 6 of 7 seeds.")
     assert run.data.metrics["best_objective"] == 4.25 and run.data.tags["best_trial"] == "2"
     # No verdict file (a report without one): the results, no verdict, nothing else.
-    finish_study("tpe.json", "tpe", "trials.csv", [], "finished.json",
-                 verdict=str(tmp_path / "absent.csv"))
+    finish_studies([("tpe", "tpe.json", "trials.csv", [], "finished.json")],
+                   verdict=str(tmp_path / "absent.csv"))
     assert client.get_run(run.info.run_id).data.tags["mlflow.note.content"].endswith(
         "- Best objective 4.25, trial 2")
     untagged = client.create_experiment("untagged")
@@ -158,7 +158,7 @@ def test_forced_rerun_updates_instead_of_duplicating(tracked_study, config, tmp_
     history_before = client.get_metric_history(trial_run.info.run_id, "fold_0/value")
     assert len(history_before) == 1
     run.snakemake("--cores", "2", "--forcerun", "init_tracking", "start_study", "log_trial",
-                  "finish_study")
+                  "finish_studies")
     client, after = mlflow_runs(_sqlite(run), config["experiment"])
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
     assert client.get_metric_history(trial_run.info.run_id, "fold_0/value") == history_before

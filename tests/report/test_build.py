@@ -108,3 +108,28 @@ def test_workflow_call_without_space_still_works(branin_tables, tmp_path):
     with pytest.raises(ValueError, match="margin"):
         report.build_report(experiment="b", trials_paths=branin_tables["paths"],
                             out_dir=str(tmp_path), margin=-1.0)
+
+
+def test_comparison_figures_leave_out_each_strategys_own(branin_tables, tmp_path):
+    """report.figures: comparison draws the figures across strategies only, and the page has
+    no per-strategy section; the tables are the same as with every figure."""
+    full = report.build_report(experiment="b", trials_paths=branin_tables["paths"],
+                               out_dir=str(tmp_path / "all"))
+    short = report.build_report(experiment="b", trials_paths=branin_tables["paths"],
+                                out_dir=str(tmp_path / "comparison"), figures="comparison")
+    strategies = list(branin_tables["paths"])
+    own = {name for name in full["figures"] if name.split("_")[0] in strategies}
+    assert own and "grid_space" in own
+    assert set(short["figures"]) == set(full["figures"]) - own
+    assert {"best_so_far", "slices", "objective_edf"} <= set(short["figures"])
+    assert sorted(Path(tmp_path / "comparison").glob("*.png")) == sorted(
+        tmp_path / "comparison" / f"{name}.png" for name in short["figures"])
+    page = (tmp_path / "comparison" / "index.html").read_text()
+    assert "Per strategy" not in page and "Per strategy" in (
+        tmp_path / "all" / "index.html").read_text()
+    for table in ("comparison", "verdict", "importance"):
+        assert Path(short["tables"][table]).read_bytes() == Path(
+            full["tables"][table]).read_bytes()
+    with pytest.raises(ValueError, match="figures must be 'all' or 'comparison', not 'some'"):
+        report.build_report(experiment="b", trials_paths=branin_tables["paths"],
+                            out_dir=str(tmp_path / "bad"), figures="some")

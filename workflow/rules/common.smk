@@ -59,6 +59,11 @@ except PreflightError as error:
 # MLflow prints "View run ... at: <tracking URI>" to stdout for every run it ends on a server,
 # credentials included; jobs inherit this environment. (Set, not required: no `envvars:`.)
 os.environ.update(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true")
+# MLflow sends usage telemetry from every process that imports it unless told not to (a
+# thread that fetches its config over HTTP at import, events on every client call): 3 % of
+# a benchmark's CPU here, and a study's jobs should not phone home. A user's own setting
+# wins (setdefault).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 # MLFLOW_TRACKING_URI wins over config. Jobs read the URI from their environment, so
 # credentials in it never reach `params:` (stored by Snakemake), logs or MLflow tags.

@@ -89,6 +89,7 @@ rule report:
             strategies=PLAN.strategies,
             space=PLAN.config["space"],
             margin=PLAN.config["report"]["margin"],
+            figures=PLAN.config["report"]["figures"],
             repeats=repeat_trials(),
             fold_metric=PLAN.fold_metric,
             config=RESULTS_CONFIG,

@@ -31,4 +31,5 @@ build_report(
     fold_metric=snakemake.params.fold_metric,
     setup=setup,
     seed=snakemake.params.seed,
+    figures=snakemake.params.figures,
 )

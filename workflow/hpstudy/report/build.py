@@ -64,10 +64,12 @@ def make_figures(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
                  curves: Mapping[str, np.ndarray] | None = None,
                  fold_metric: str | None = None,
                  pooled: Mapping[str, pd.DataFrame] | None = None,
-                 importance: pd.DataFrame | None = None) -> dict[str, Figure]:
+                 importance: pd.DataFrame | None = None,
+                 per_strategy: bool = True) -> dict[str, Figure]:
     """Every figure of the report by name (the PNG's stem), in page order. pooled: {strategy:
     the trials of all its seeds} for the slices and EDF (default: `trials`); importance:
-    hpstudy.report.importance's table."""
+    hpstudy.report.importance's table; per_strategy: False leaves out each strategy's own
+    figures (config report.figures: comparison)."""
     target = overall_best(trials)
     figures: dict[str, Figure | None] = {
         "best_so_far": best_so_far_figure(trials, target, margin),
@@ -82,7 +84,7 @@ def make_figures(trials: Mapping[str, pd.DataFrame], axes: Sequence[ParamAxis],
     figures["slices"] = slices_figure(pooled or trials, axes)
     figures["objective_edf"] = objective_edf_figure(pooled or trials)
     grid_table = trials.get("grid")
-    for strategy, table in trials.items():
+    for strategy, table in trials.items() if per_strategy else ():
         figures[f"{strategy}_objective"] = objective_figure(strategy, table)
         figures[f"{strategy}_best_so_far"] = strategy_best_so_far_figure(strategy, table)
         if axes:
@@ -106,7 +108,8 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
                  figures_dir: str | None = None,
                  fold_metric: str | None = None,
                  setup: Mapping[str, Any] | None = None,
-                 seed: int = 0) -> dict[str, Any]:
+                 seed: int = 0,
+                 figures: str = "all") -> dict[str, Any]:
     """Write the report into out_dir (PNGs into figures_dir, default out_dir); return what
     was written.
 
@@ -119,7 +122,8 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     seed]}; a strategy without repeats has its one study in the verdict. fold_metric: the
     objective's per-fold metric (Objective.fold_metric) for the CV fold plots. setup: the
     keyword arguments of hpstudy.report.setup_section.setup_table, for the page's setup section.
-    seed: the importance surrogate's.
+    seed: the importance surrogate's. figures: config report.figures (all, or comparison:
+    without each strategy's own figures).
 
     Returns {"html": path of index.html, "figures": {name: PNG path}, "tables": {"comparison":
     path, "training_time": path, "repeats": path, "verdict": path, "importance": path},
@@ -174,9 +178,11 @@ def build_report(*, experiment: str, trials_paths: Mapping[str, str], out_dir: s
     setup_frame = setup_table(**setup) if setup is not None else None
 
     pngs, figure_captions = {}, {}
-    figures = make_figures(trials, axes, margin, test_results, curves, fold_metric, pooled,
-                           importance)
-    for name, figure in figures.items():
+    if figures not in ("all", "comparison"):
+        raise ValueError(f"figures must be 'all' or 'comparison', not {figures!r}")
+    drawn = make_figures(trials, axes, margin, test_results, curves, fold_metric, pooled,
+                         importance, per_strategy=figures == "all")
+    for name, figure in drawn.items():
         pngs[name] = render_png(figure)
         figure.clear()
         path = Path(figures_dir or out) / f"{name}.png"

@@ -79,7 +79,10 @@ def render_html(experiment: str, strategies: Sequence[str], pngs: Mapping[str, b
         images={name: base64.b64encode(png).decode("ascii") for name, png in pngs.items()},
         figure_captions=figure_captions,
         table_captions={name: captions.table_caption(name) for name in captions.TABLES},
-        per_strategy={s: [f"{s}_{kind}" for kind in PER_STRATEGY] for s in strategies},
+        # Only strategies with figures drawn (report.figures: comparison draws none).
+        per_strategy={s: names for s in strategies
+                      if (names := [f"{s}_{kind}" for kind in PER_STRATEGY
+                                    if f"{s}_{kind}" in pngs])},
         comparison=table(comparison), training_time=table(training_time),
         repeats=table(repeats),
         sentences=[] if verdict is None else verdict["sentence"].tolist(),

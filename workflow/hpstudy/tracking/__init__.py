@@ -1,6 +1,7 @@
 """MLflow: a run per study and per trial, logged from the results' files.
 
-- runs: the jobs' calls (init_tracking, start_study, log_trial, log_round, finish_study)
+- runs: the jobs' calls (init_tracking, start_study, log_trial, log_round, log_study,
+  finish_studies)
 - client: MLflow's client (where it writes, retries, runs by key, batched writes, the
   sqlite store)
 - notes: what MLflow's UI shows beyond the numbers (the experiment's kind, its description)

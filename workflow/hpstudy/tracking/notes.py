@@ -28,7 +28,7 @@ KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
 UI_PATH = "#/experiments/{experiment_id}/runs?workflowType=machine_learning"
-# finish_study replaces what follows this line of a study run's note (start_study writes
+# finish_studies replaces what follows this line of a study run's note (start_study writes
 # what precedes it): a rerun rewrites the results rather than appending them twice.
 RESULTS_HEADING = "\n\n**Results**\n\n"
 
@@ -76,7 +76,7 @@ def experiment_note(experiment: str, setup: Mapping) -> str:
                           for strategy, count in setup["seeds"].items())
         strategies = (f"{', '.join(setup['seeds'])}; one study run per strategy and seed "
                       f"({seeds}; base seed {setup['seed']})")
-    else:  # init_tracking's: finish_study names them (tracking.smk says why)
+    else:  # init_tracking's: finish_studies names them (tracking.smk says why)
         strategies = (f"one study run per strategy and seed (base seed {setup['seed']}), "
                       f"listed here once the studies are finished")
     space = "\n".join(f"  - {_parameter(name, spec)}"
@@ -102,7 +102,7 @@ def study_note(study: str, strategy: str, seed: int | None, budget: int | None) 
 
 
 def keep_results(note: str, current: str) -> str:
-    """A study run's new note (start_study), keeping the results section that finish_study
+    """A study run's new note (start_study), keeping the results section that finish_studies
     wrote into its current one: a rerun of start_study alone must not drop them."""
     _, found, results = current.partition(RESULTS_HEADING)
     return note + found + results

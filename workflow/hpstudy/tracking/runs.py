@@ -354,9 +354,19 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
 
 
 @releases_sqlite
-def finish_study(tracking_path: str, study: str, trials_csv: str,
-                 artifacts: Sequence[str], output: str, verdict: str | None = None,
-                 setup: Mapping | None = None) -> None:
+def finish_studies(studies: Sequence[tuple[str, str, str, Sequence[str], str]],
+                   verdict: str | None = None, setup: Mapping | None = None) -> None:
+    """Close every study's parent run (_finish_study), each (study, tracking_path,
+    trials_csv, artifacts, output), in one process: one MLflow store for all. The
+    experiment's description (`setup`) is written once."""
+    for index, (study, tracking_path, trials_csv, artifacts, output) in enumerate(studies):
+        _finish_study(tracking_path, study, trials_csv, artifacts, output, verdict,
+                      setup if index == 0 else None)
+
+
+def _finish_study(tracking_path: str, study: str, trials_csv: str,
+                  artifacts: Sequence[str], output: str, verdict: str | None,
+                  setup: Mapping | None) -> None:
     """Close a study's parent run: its best result (metric best_objective, tag best_trial,
     and in its description with the report's verdict sentences about its strategy, from
     `verdict`, a CSV that may not exist), its artifacts, FINISHED. With `setup`
