@@ -20,6 +20,7 @@ import yaml
 
 from hpstudy.tracking.bulk import create_finished_runs as CREATE_RUNS
 from hpstudy.tracking.bulk import sql_store as SQL_STORE
+from hpstudy.tracking.client import find_runs as FIND_RUNS
 from hpstudy.tracking.client import redact
 from tests.helpers.network import free_port
 from tests.helpers.studies import copy_study
@@ -535,3 +536,31 @@ def test_a_store_that_cannot_be_opened_is_left_to_the_clients_retries(tmp_path, 
                                             "attempts"):
         runs.log_trial(str(tmp_path / "tpe.json"), "tpe", "tpe", 0, results["scores"][0],
                        results["folds"][:2], timings[:2], None, str(tmp_path / "m.json"))
+
+
+def test_a_new_study_run_skips_the_search_for_its_trial_runs_and_a_rerun_finds_them(
+        tmp_path, monkeypatch):
+    """log_study: a study run created by the job has no trial runs, so the search for them
+    (a scan of every run's key in the store) is skipped; a rerun, whose study run exists,
+    searches, finds them and logs nothing twice."""
+    from mlflow import MlflowClient
+
+    from hpstudy.tracking import runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    searches = []
+    monkeypatch.setattr(runs, "find_runs",
+                        lambda *args: searches.append(args[2]) or FIND_RUNS(*args))
+    runs.init_tracking("study", str(tmp_path / "experiment.json"))
+    marked = []
+    for _ in range(2):
+        runs.log_study(str(tmp_path / "experiment.json"), "tpe", "tpe", "hash1", 3, 4,
+                       str(tmp_path / "tpe.json"), _study_rounds(tmp_path), None)
+        marked.append([json.loads(open(marker).read())["run_ids"]
+                       for *_, marker in _study_rounds(tmp_path)])
+    assert searches == ["hash1/tpe/trial-"]  # the rerun's search only
+    assert marked[0] == marked[1] and len({i for m in marked[0] for i in m.values()}) == 4
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("study").experiment_id
+    assert len(client.search_runs([experiment], "tags.role = 'trial'")) == 4

@@ -241,14 +241,21 @@ def _create_run(client, experiment_id: str, key: str, name: str, parent_id: str 
     return client.create_run(experiment_id, run_name=name, tags=tags)
 
 
-def ensure_run(client, experiment_id: str, key: str, name: str, parent_id: str | None = None,
-               known: dict | None = None):
-    """The run with this key: found (after a kill or a --forcerun) or created. known: the
-    runs of a find_runs search that covered this key (absent from it: none exists yet)."""
+def find_or_create_run(client, experiment_id: str, key: str, name: str,
+                       parent_id: str | None = None, known: dict | None = None):
+    """(the run with this key, whether it was created now): found (after a kill or a
+    --forcerun) or created. known: the runs of a find_runs search that covered this key
+    (absent from it: none exists yet)."""
     run = known.get(key) if known is not None else find_run(client, experiment_id, key)
     if run is not None:
-        return _restored(client, run)
-    return _create_run(client, experiment_id, key, name, parent_id)
+        return _restored(client, run), False
+    return _create_run(client, experiment_id, key, name, parent_id), True
+
+
+def ensure_run(client, experiment_id: str, key: str, name: str, parent_id: str | None = None,
+               known: dict | None = None):
+    """The run with this key, found or created (find_or_create_run)."""
+    return find_or_create_run(client, experiment_id, key, name, parent_id, known)[0]
 
 
 def log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
