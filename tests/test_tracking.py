@@ -20,8 +20,8 @@ import yaml
 
 from hpstudy.tracking.bulk import create_finished_runs as CREATE_RUNS
 from hpstudy.tracking.bulk import sql_store as SQL_STORE
+from hpstudy.tracking.client import KEY_TAG, redact
 from hpstudy.tracking.client import find_runs as FIND_RUNS
-from hpstudy.tracking.client import redact
 from tests.helpers.network import free_port
 from tests.helpers.studies import copy_study
 from tests.helpers.tracking import FAST_FAILURE, check_run_tree, mlflow_runs
@@ -564,3 +564,35 @@ def test_a_new_study_run_skips_the_search_for_its_trial_runs_and_a_rerun_finds_t
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("study").experiment_id
     assert len(client.search_runs([experiment], "tags.role = 'trial'")) == 4
+
+
+def test_init_tracking_indexes_the_runs_keys_of_a_new_and_an_older_store(tmp_path,
+                                                                          monkeypatch):
+    """A run is found by its key tag through an index (a scan of every run's tags without
+    it): init_tracking adds it to a new store, and to one made before it existed."""
+    import sqlite3
+
+    from hpstudy.tracking import runs
+    from hpstudy.tracking.client import RUN_KEY_INDEX
+
+    def indexes(db):
+        with sqlite3.connect(db) as connection:
+            names = {name for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index'")}
+            plan = " ".join(str(row) for row in connection.execute(
+                "EXPLAIN QUERY PLAN SELECT run_uuid FROM tags WHERE key = ? AND value = ?",
+                (KEY_TAG, "hash/study")))
+        return names, plan
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("new", "older"):
+        db = tmp_path / f"{name}.db"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+        runs.init_tracking(name, f"{name}.json")
+        if name == "older":  # a store from before the index: init_tracking adds it
+            with sqlite3.connect(db) as connection:
+                connection.execute(f"DROP INDEX {RUN_KEY_INDEX}")
+            assert RUN_KEY_INDEX not in indexes(db)[0]
+            runs.init_tracking(name, f"{name}.json")
+        names, plan = indexes(db)
+        assert RUN_KEY_INDEX in names and RUN_KEY_INDEX in plan, plan

@@ -269,6 +269,35 @@ def log_batch(client, run_id: str, metrics=(), params=(), tags=()) -> None:
         client.log_batch(run_id, metrics=batch_metrics, params=batch_params, tags=batch_tags)
 
 
+# MLflow's tags table is keyed by (key, run_uuid): finding a run by its value of a tag (a run
+# by KEY_TAG: find_run, find_runs) scans that tag of every run in the store. In the benchmark
+# suite's DB (1.3 GB, 117,585 runs) that was 0.37 CPU s per search, and every study's logging
+# job searched: a cost per study growing with the DB. With this index: 0.005 s.
+RUN_KEY_INDEX = "hpstudy_tags_key_value"
+
+
+def index_run_keys(uri: str) -> None:
+    """Add RUN_KEY_INDEX to an embedded sqlite store (once; seconds on a large DB that
+    lacks it, an instant on a new one). An index of MLflow's own table: MLflow's schema
+    checks look at its migration revision only, and its migrations carry a table's indexes
+    over. Failing to add it costs only speed: a warning."""
+    if not uri.startswith("sqlite:///"):
+        return
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(uri.removeprefix("sqlite:///"), timeout=60)
+        try:
+            connection.execute(
+                f"CREATE INDEX IF NOT EXISTS {RUN_KEY_INDEX} ON tags (key, value)")
+            connection.commit()
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        log.warning("could not index the runs' keys in %s (%s): searches stay slower",
+                    redact(uri), error)
+
+
 def create_sqlite_atomically(uri: str) -> None:
     """A new sqlite store is created and migrated under a temporary name, then renamed into
     place: a run killed during MLflow's migration (seconds of DDL) leaves no half-migrated DB

@@ -33,6 +33,7 @@ from hpstudy.tracking.client import (
     find_or_create_run,
     find_run,
     find_runs,
+    index_run_keys,
     local_artifact_location,
     log_batch,
     redact,
@@ -65,6 +66,7 @@ def init_tracking(experiment: str, output: str, setup: Mapping | None = None) ->
     in the UI stays) and described by `setup` (notes.experiment_setup; None: no
     description)."""
     create_sqlite_atomically(tracking_uri())
+    index_run_keys(tracking_uri())
 
     def create():
         client = _client()  # inside the retry: opening the store can fail too (full disk)
