@@ -108,6 +108,11 @@ def retry(action: Callable[[], T], what: str, attempts: int | None = None,
     raise AssertionError("unreachable")
 
 
+def sqlite_database(uri: str) -> Path | None:
+    """The file of an embedded sqlite store's URI (sqlite:///PATH); None for another store."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 def _check_sqlite_store() -> None:
     """Raises sqlite3's own error when the embedded store cannot be opened (a full disk: a
     write-ahead-logged DB needs room for its index even to be read). MLflow retries such an
@@ -117,9 +122,8 @@ def _check_sqlite_store() -> None:
     to create."""
     import sqlite3
 
-    uri = tracking_uri()
-    database = uri.removeprefix("sqlite:///")
-    if database == uri or not os.path.exists(database):
+    database = sqlite_database(tracking_uri())
+    if database is None or not database.exists():
         return
     connection = sqlite3.connect(database)
     try:
@@ -281,12 +285,13 @@ def index_run_keys(uri: str) -> None:
     lacks it, an instant on a new one). An index of MLflow's own table: MLflow's schema
     checks look at its migration revision only, and its migrations carry a table's indexes
     over. Failing to add it costs only speed: a warning."""
-    if not uri.startswith("sqlite:///"):
+    database = sqlite_database(uri)
+    if database is None:
         return
     import sqlite3
 
     try:
-        connection = sqlite3.connect(uri.removeprefix("sqlite:///"), timeout=60)
+        connection = sqlite3.connect(database, timeout=60)
         try:
             connection.execute(
                 f"CREATE INDEX IF NOT EXISTS {RUN_KEY_INDEX} ON tags (key, value)")
@@ -306,10 +311,8 @@ def create_sqlite_atomically(uri: str) -> None:
     The new DB is switched to write-ahead logging (persistent in the file): readers no longer
     block the writer, so concurrent log_trial jobs wait less for each other's locks (8
     writers on 2 cores: 0.49 -> 0.38 s per trial here)."""
-    if not uri.startswith("sqlite:///"):
-        return
-    database = Path(uri.removeprefix("sqlite:///"))
-    if database.exists():
+    database = sqlite_database(uri)
+    if database is None or database.exists():
         return
     import sqlite3
 
