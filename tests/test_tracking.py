@@ -440,10 +440,39 @@ def _study_rounds(tmp_path) -> list[tuple]:
     return rounds
 
 
-def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = False) -> dict:
-    """The rounds above logged by log_rounds (per_trial: by a log_trial per trial) into a
-    fresh store, with or without the bulk writer; every trial run as what MLflow's client
-    reads back of it."""
+def _multi_fidelity_rounds(tmp_path) -> list[tuple]:
+    """Three rounds of a Hyperband bracket's results: configurations 0-2 at 1 epoch, 0 and 2
+    promoted to 3 epochs (trials 3 and 4, continuing their curves from epoch 1), 2 to 9
+    (trial 5), where it fails."""
+    def rung(t, config, rung, fidelity, loss, status="ok"):
+        score = {"trial": t, "config_trial": config, "bracket": 0, "rung": rung,
+                 "fidelity": fidelity, "params": {"x": float(config)}, "seed": t, "folds": 1,
+                 "objective": loss if status == "ok" else None, "status": status,
+                 "metrics": {"loss_mean": loss}}
+        first = {1: 0, 3: 1, 9: 3}[fidelity]
+        folds = [{"trial": t, "fold": 0, "seed": 10 * t, "status": status, "epochs_run":
+                  fidelity - first, "first_epoch": first, "metrics": {"loss": loss},
+                  "history": {"loss": [loss + 0.1 * e for e in range(fidelity - first, 0,
+                                                                       -1)]}}]
+        if status == "failed":
+            score["reason"] = folds[0]["reason"] = "out of memory"
+        return score, folds, [{"trial": t, "fold": 0, "fit_seconds": 0.1 * fidelity,
+                               "fit_cpu_seconds": 0.2}]
+
+    made = [[rung(0, 0, 0, 1, 0.5), rung(1, 1, 0, 1, 0.9), rung(2, 2, 0, 1, 0.4)],
+            [rung(3, 0, 1, 3, 0.3), rung(4, 2, 1, 3, 0.2)],
+            [rung(5, 2, 2, 9, 0.0, "failed")]]
+    return [(index, {"scores": [s for s, _, _ in trials],
+                     "folds": [f for _, fs, _ in trials for f in fs]},
+             [t for _, _, ts in trials for t in ts], str(tmp_path / f"round_{index}_mlflow.json"))
+            for index, trials in enumerate(made)]
+
+
+def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = False,
+                  study_rounds=_study_rounds) -> dict:
+    """A study's rounds (_study_rounds) logged by log_rounds (per_trial: by a log_trial per
+    trial) into a fresh store, with or without the bulk writer; every trial run as what
+    MLflow's client reads back of it."""
     from mlflow import MlflowClient
 
     from hpstudy.tracking import bulk, runs
@@ -458,7 +487,7 @@ def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = Fa
     runs.init_tracking("study", str(tmp_path / "experiment.json"))
     runs.start_study(str(tmp_path / "experiment.json"), "tpe", "tpe", "hash1",
                      str(tmp_path / "tpe.json"), seed=3, budget=4)
-    rounds = _study_rounds(tmp_path)
+    rounds = study_rounds(tmp_path)
     if per_trial:
         for index, results, timings, _ in rounds:
             for score in results["scores"]:
@@ -470,7 +499,9 @@ def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = Fa
         assert writes == ([1, 1, 1, 1] if bulk_writes else [])  # a transaction per trial
     else:
         runs.log_rounds(str(tmp_path / "tpe.json"), "tpe", "tpe", rounds, None)
-        assert writes == ([2, 2] if bulk_writes else [])  # a transaction per round, or none
+        configs = {runs.trial_key({"study_hash": "hash1"}, "tpe", score)
+                   for _, results, _, _ in rounds for score in results["scores"]}
+        assert writes == ([len(configs)] if bulk_writes else [])  # one transaction, or none
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("study").experiment_id
     logged = {}
@@ -513,6 +544,27 @@ def test_runs_written_in_one_transaction_read_back_as_the_clients_own(tmp_path, 
     # A job per trial (log_trial) writes its new run the same way.
     assert _logged_study(tmp_path / "trials", monkeypatch, bulk_writes=True,
                          per_trial=True) == by_client
+
+
+def test_a_configurations_rungs_written_at_once_read_back_as_logged_one_by_one(tmp_path,
+                                                                               monkeypatch):
+    """A multi-fidelity study logged by one job (per_study): each configuration's run is
+    written once with all its rungs (runs.merged_content), and MLflow's client reads back
+    what its own calls leave when the first rung creates the run and each promotion logs
+    onto it: every rung's epochs on one curve, the latest rung's tags and status, each
+    rung's trial id."""
+    by_client = _logged_study(tmp_path / "client", monkeypatch, bulk_writes=False,
+                              study_rounds=_multi_fidelity_rounds)
+    by_bulk = _logged_study(tmp_path / "bulk", monkeypatch, bulk_writes=True,
+                            study_rounds=_multi_fidelity_rounds)
+    assert sorted(by_bulk) == ["0", "1", "2"] and by_bulk == by_client
+    config = by_bulk["2"]
+    assert config["info"][1] == "FAILED" and config["tags"]["reason"] == "out of memory"
+    assert [config["tags"][f"rung_{r}.trial"] for r in range(3)] == ["2", "4", "5"]
+    assert (config["tags"]["rung"], config["tags"]["fidelity"]) == ("2", "9")
+    assert [step for step, *_ in config["history"]["fold_0/loss"]] == list(range(9))
+    assert [step for step, *_ in config["history"]["objective"]] == [1, 3]
+    assert by_bulk["1"]["tags"]["rung"] == "0" and "rung_1.trial" not in by_bulk["1"]["tags"]
 
 
 def test_a_store_that_cannot_be_opened_is_left_to_the_clients_retries(tmp_path, monkeypatch):

@@ -170,9 +170,9 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
         what = f"logging of {study} trial {score['trial']}"  # as the client path says it
         found = retry(lambda: find_run(_client(), tracking["experiment_id"], key), what)
         if found is None:
-            run_id = _create_runs(store, tracking, study, strategy, round_index,
-                                  [(score, fold_records, fold_timings)], [key],
-                                  data_checksum, what)[key]
+            run_id = _create_runs(store, tracking, study, strategy,
+                                  [[(round_index, (score, fold_records, fold_timings))]],
+                                  [key], data_checksum, what)[key]
     if run_id is None:
         run_id = _log_trial_run(tracking, study, strategy, round_index, score, fold_records,
                                 fold_timings, data_checksum)
@@ -210,71 +210,101 @@ def log_rounds(tracking_path: str, study: str, strategy: str,
     trial runs already in MLflow are found with one search, not one per trial, and updated
     (a rerun after a failure: nothing logged twice); new_study (its run was created by this
     job) has none, and skips that search: a scan of every run's key in the store, 0.25 CPU
-    s per study at the end of the benchmark suite's 1.3 GB DB. With a SQL store (sqlite,
-    PostgreSQL) a round's new runs are written in one transaction (hpstudy.tracking.bulk),
-    else through MLflow's client one by one."""
+    s per study at the end of the benchmark suite's 1.3 GB DB.
+
+    With a SQL store (sqlite, PostgreSQL) the runs not in MLflow yet are written in one
+    transaction (hpstudy.tracking.bulk), a multi-fidelity configuration's run with every
+    rung of it these rounds hold (merged_content); else, and for the runs that exist,
+    through MLflow's client one by one."""
     tracking = fileio.read_json(tracking_path)
     prefix = f"{study_key(tracking['study_hash'], study)}/trial-"
     known = {} if new_study else retry(
         lambda: find_runs(_client(), tracking["experiment_id"], prefix),
         f"search for the {study} study's trial runs")
-    store = bulk.sql_store()
-    created: dict[str, str] = {}  # key: run id, of the runs this job wrote in one transaction
+    logged = []  # per round: its marker and its trials, each (round, trial, key)
     for round_index, results, timings, output in rounds:
         trials = [(score, [r for r in results["folds"] if r["trial"] == score["trial"]],
                    [t for t in timings if t["trial"] == score["trial"]])
                   for score in results["scores"]]
-        keys = [trial_key(tracking, study, score) for score, _, _ in trials]
-        # A promoted multi-fidelity trial logs onto the run its configuration's first trial
-        # got in an earlier round of this job: that run is known from now on.
-        for key in set(keys) & (set(created) - set(known)):
-            known[key] = retry(lambda key=key: _client().get_run(created[key]),
-                               f"reading the {study} study's run {created[key]}")
-        new = [k for k in keys if k not in known and keys.count(k) == 1] if store else []
-        run_ids = _create_runs(store, tracking, study, strategy, round_index,
-                               [t for t, k in zip(trials, keys, strict=True) if k in new],
-                               new, data_checksum) if new else {}
-        created.update(run_ids)
-        for (score, folds, fold_timings), key in zip(trials, keys, strict=True):
-            if key not in run_ids:
+        logged.append((output, [(round_index, trial, trial_key(tracking, study, trial[0]))
+                                for trial in trials]))
+    run_ids: dict[str, str] = {}
+    store = bulk.sql_store()
+    if store is not None:
+        rungs: dict[str, list] = {}  # key: its (round, trial) rungs, in order
+        for _, trials in logged:
+            for round_index, trial, key in trials:
+                if key not in known:
+                    rungs.setdefault(key, []).append((round_index, trial))
+        if rungs:
+            run_ids = _create_runs(store, tracking, study, strategy, list(rungs.values()),
+                                   list(rungs), data_checksum)
+    written = set(run_ids)  # every rung of these is in
+    for output, trials in logged:
+        for round_index, (score, folds, fold_timings), key in trials:
+            if key not in written:
                 run_ids[key] = _log_trial_run(tracking, study, strategy, round_index, score,
                                               folds, fold_timings, data_checksum, known)
-        fileio.write_json(output, {"run_ids": {
-            str(score["trial"]): run_ids[key]
-            for (score, _, _), key in zip(trials, keys, strict=True)}})
+        fileio.write_json(output, {"run_ids": {str(trial[0]["trial"]): run_ids[key]
+                                               for _, trial, key in trials}})
 
 
-def _create_runs(store, tracking: Mapping, study: str, strategy: str, round_index: int,
-                 trials: Sequence[tuple], keys: Sequence[str],
+def _create_runs(store, tracking: Mapping, study: str, strategy: str,
+                 rungs: Sequence[Sequence[tuple[int, tuple]]], keys: Sequence[str],
                  data_checksum: str | None, what: str | None = None) -> dict[str, str]:
-    """New trial runs in one transaction: {key: run id}. A retry after a failed attempt
-    first looks for what a commit that raised afterwards may have written."""
+    """New trial runs in one transaction: {key: run id}. Each run's `rungs`: its trials,
+    each (round index, (score, folds, fold timings)), one unless a multi-fidelity
+    configuration's promotions follow its first trial. A retry after a failed attempt first
+    looks for what a commit that raised afterwards may have written."""
     from mlflow.utils.time import get_current_time_millis
 
     attempts = []
 
     def create():
-        pending = list(zip(trials, keys, strict=True))
+        pending = list(zip(rungs, keys, strict=True))
         found = {}
         if attempts:
             existing = find_runs(_client(), tracking["experiment_id"],
                                  f"{study_key(tracking['study_hash'], study)}/trial-")
             found = {key: existing[key].info.run_id for key in keys if key in existing}
-            pending = [(trial, key) for trial, key in pending if key not in found]
+            pending = [(trials, key) for trials, key in pending if key not in found]
         attempts.append(1)
         start = get_current_time_millis()
-        runs = [{"key": key, "name": f"{study} trial {score['trial']}", "start_time": start,
-                 **trial_content(tracking, study, strategy, round_index, score, folds,
-                                 fold_timings, data_checksum, start)}
-                for (score, folds, fold_timings), key in pending]
+        runs = [{"key": key, "name": f"{study} trial {trials[0][1][0]['trial']}",
+                 "start_time": start,
+                 **merged_content([trial_content(tracking, study, strategy, round_index,
+                                                 score, folds, fold_timings, data_checksum,
+                                                 start)
+                                   for round_index, (score, folds, fold_timings) in trials])}
+                for trials, key in pending]
         ids = bulk.create_finished_runs(store, tracking["experiment_id"], runs,
                                         tracking["run_id"], KEY_TAG)
         return {**found, **dict(zip([key for _, key in pending], ids, strict=True))}
 
-    created = retry(create, what or f"logging of {study} round {round_index}'s trials")
-    log.info("logged %s round %d: trials %s as new runs in one transaction", study,
-             round_index, [score["trial"] for score, _, _ in trials])
+    created = retry(create, what or f"logging of the {study} study's trials")
+    log.info("logged %s trials %s as %d new runs in one transaction", study,
+             [score["trial"] for trials in rungs for _, (score, _, _) in trials], len(keys))
     return created
+
+
+def merged_content(contents: Sequence[Mapping]) -> dict:
+    """One run's content (trial_content) from its rungs' contents in order: what logging the
+    first as a new run and each later one onto it leaves (MLflow's log_batch and
+    set_terminated): every rung's metrics, the params (a configuration's are the same at
+    every rung), the tags with the later rung's value where both have one, the last rung's
+    status."""
+    if len(contents) == 1:
+        return dict(contents[0])
+    from mlflow.entities import RunTag
+
+    tags: dict[str, str] = {}
+    for content in contents:
+        tags.update((tag.key, tag.value) for tag in content["tags"])
+    return {"metrics": [metric for content in contents for metric in content["metrics"]],
+            "params": list({param.key: param for content in contents
+                            for param in content["params"]}.values()),
+            "tags": [RunTag(key, value) for key, value in sorted(tags.items())],
+            "status": contents[-1]["status"]}
 
 
 def trial_key(tracking: Mapping, study: str, score: Mapping) -> str:
