@@ -1,9 +1,13 @@
-"""hpstudy.snakemake_overhead against Snakemake's real JobScheduler class and
-get_function_params (theirs, not copies)."""
+"""hpstudy.snakemake_overhead against Snakemake's real JobScheduler class,
+get_function_params and logger (theirs, not copies), and a real Snakemake run."""
 
 import inspect
+import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from snakemake.common import get_function_params, get_input_function_aux_params
 from snakemake.scheduling.job_scheduler import JobScheduler
@@ -11,6 +15,8 @@ from snakemake.scheduling.job_scheduler import JobScheduler
 from hpstudy.snakemake_overhead import coalesce_reevaluations, known_signature
 
 DELAY = 0.05
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 
 
 def _scheduler(cls):
@@ -85,3 +91,89 @@ def test_snakemake_reads_a_known_signature_without_inspecting_again(monkeypatch)
 
     get_function_params(other)  # an undecorated function is inspected at every call
     assert calls == [other]
+
+
+DESCRIBED_SNAKEFILE = '''
+import sys
+sys.path.insert(0, {workflow!r})
+if config.get("fix"):
+    from hpstudy.snakemake_overhead import fix_snakemake_scheduler
+    fix_snakemake_scheduler()
+
+
+class Described:
+    """A param that notes each time Snakemake formats it into a job's shell command."""
+    def __format__(self, spec):
+        with open("formatted.txt", "a") as notes:
+            notes.write("formatted\\n")
+        return "described"
+
+
+rule all:
+    input: expand("out_{{i}}.txt", i=range(3))
+
+
+rule make:
+    output: "out_{{i}}.txt"
+    params: described=Described()
+    shell: "echo {{params.described}} > {{output}}"
+'''
+
+
+def _described_run(directory, *args, fix: bool) -> tuple[list[str], int]:
+    """A real Snakemake run of DESCRIBED_SNAKEFILE (fix: with skip_unwanted_job_info, as
+    common.smk applies it): its output without the lines that name the run, and how often
+    it formatted a job's shell command."""
+    directory.mkdir()
+    (directory / "Snakefile").write_text(DESCRIBED_SNAKEFILE.format(workflow=str(WORKFLOW)))
+    result = subprocess.run([SNAKEMAKE, *args, "--config", f"fix={int(fix)}"], cwd=directory,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    output = (result.stdout + result.stderr).splitlines()
+    formatted = directory / "formatted.txt"
+    return ([line.replace(str(directory), "DIR") for line in output
+             if not re.match(r"\s*(Date|Workflow ID|Command|Config MD5|host):", line)],
+            len(formatted.read_text().splitlines()) if formatted.exists() else 0)
+
+
+def test_a_quiet_dry_run_formats_no_job_description_and_prints_the_same(tmp_path):
+    """`snakemake -n --quiet rules` (planning a study: the table of jobs) formatted every
+    job's description, shell command included, for the logger to drop it; with the fix it
+    formats none and prints the same. Without --quiet the descriptions are printed, and a
+    real run still formats each command it runs."""
+    quiet = ["-n", "--quiet", "rules"]
+    as_released, formatted_before = _described_run(tmp_path / "a", *quiet, fix=False)
+    fixed, formatted_after = _described_run(tmp_path / "b", *quiet, fix=True)
+    assert formatted_before > 0 and formatted_after == 0
+    assert fixed == as_released and any("make" in line for line in fixed)  # the job table
+    described, formatted = _described_run(tmp_path / "c", "-n", fix=True)
+    assert formatted > 0 and sum("rule make:" in line for line in described) == 3
+    _, formatted = _described_run(tmp_path / "d", "--cores", "1", "--quiet", "rules", fix=True)
+    assert formatted > 0
+    assert (tmp_path / "d" / "out_2.txt").read_text() == "described\n"
+
+
+def test_a_handler_that_keeps_job_descriptions_still_gets_them(monkeypatch):
+    """handled() asks the handlers themselves: a quiet DefaultFilter drops JOB_INFO, an
+    unfiltered handler (a logger plugin's, say) keeps it, and so does one up the hierarchy."""
+    import logging
+
+    from snakemake.logging import DefaultFilter, LogEvent, logger
+    from snakemake.settings.enums import Quietness
+
+    from hpstudy.snakemake_overhead import handled
+
+    quiet = logging.NullHandler()
+    quiet.addFilter(DefaultFilter({Quietness.RULES}, False, False, True, False))
+    monkeypatch.setattr(logger, "handlers", [quiet])
+    monkeypatch.setattr(logger, "propagate", False)
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    assert not handled(logger, LogEvent.JOB_INFO)
+    assert handled(logger, LogEvent.PROGRESS) == (Quietness.PROGRESS not in quiet.filters[0]
+                                                  .quiet)
+    monkeypatch.setattr(logger, "handlers", [quiet, logging.NullHandler()])
+    assert handled(logger, LogEvent.JOB_INFO)
+    monkeypatch.setattr(logger, "handlers", [quiet])
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
+    assert handled(logger, LogEvent.JOB_INFO)
