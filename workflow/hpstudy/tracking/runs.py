@@ -166,7 +166,7 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     multi-fidelity trial's config) is updated through the client."""
     tracking = fileio.read_json(tracking_path)
     key, store, run_id = trial_key(tracking, study, score), bulk.sql_store(), None
-    if store is not None and score.get("config_trial", score["trial"]) == score["trial"]:
+    if store is not None and config_trial(score) == score["trial"]:
         what = f"logging of {study} trial {score['trial']}"  # as the client path says it
         found = retry(lambda: find_run(_client(), tracking["experiment_id"], key), what)
         if found is None:
@@ -270,7 +270,7 @@ def _create_runs(store, tracking: Mapping, study: str, strategy: str,
             pending = [(trials, key) for trials, key in pending if key not in found]
         attempts.append(1)
         start = get_current_time_millis()
-        runs = [{"key": key, "name": f"{study} trial {trials[0][1][0]['trial']}",
+        runs = [{"key": key, "name": f"{study} trial {config_trial(trials[0][1][0])}",
                  "start_time": start,
                  **merged_content([trial_content(tracking, study, strategy, round_index,
                                                  score, folds, fold_timings, data_checksum,
@@ -307,11 +307,15 @@ def merged_content(contents: Sequence[Mapping]) -> dict:
             "status": contents[-1]["status"]}
 
 
+def config_trial(score: Mapping) -> int:
+    """The trial whose run a trial logs onto: a multi-fidelity configuration's first."""
+    return score.get("config_trial", score["trial"])
+
+
 def trial_key(tracking: Mapping, study: str, score: Mapping) -> str:
     """The key of a trial's run. A multi-fidelity config is one run across its rungs: each
     rung's trial logs onto the run of the config's first trial."""
-    config_trial = score.get("config_trial", score["trial"])
-    return f"{study_key(tracking['study_hash'], study)}/trial-{config_trial}"
+    return f"{study_key(tracking['study_hash'], study)}/trial-{config_trial(score)}"
 
 
 def trial_content(tracking: Mapping, study: str, strategy: str, round_index: int,
@@ -326,7 +330,7 @@ def trial_content(tracking: Mapping, study: str, strategy: str, round_index: int
     study_hash, trial = tracking["study_hash"], score["trial"]
     # A multi-fidelity trial's values go at step = the rung's fidelity (epochs), so that
     # MLflow's chart of objective against step shows the halving.
-    config_trial, step = score.get("config_trial", trial), score.get("fidelity", 0)
+    step = score.get("fidelity", 0)
     timings = {timing["fold"]: timing for timing in fold_timings}
     metrics = {"duration_s": sum(t["fit_seconds"] for t in fold_timings),
                "cpu_seconds": sum(t["fit_cpu_seconds"] for t in fold_timings),
@@ -340,7 +344,7 @@ def trial_content(tracking: Mapping, study: str, strategy: str, round_index: int
             "role": "trial"}
     if "fidelity" in score:  # the latest rung logged; each rung's own trial id
         tags.update({key: score[key] for key in ("fidelity", "bracket", "rung")})
-        tags.update({"trial": config_trial, f"rung_{score['rung']}.trial": trial})
+        tags.update({"trial": config_trial(score), f"rung_{score['rung']}.trial": trial})
     if "reason" in score:  # a failed trial: why (hpstudy.outcome.failure_reason)
         tags["reason"] = score["reason"]
     for record in fold_records:
@@ -370,7 +374,7 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
     known: the study's trial runs by key (find_runs), when searched for already; a run this
     creates is added to it."""
     trial, key = score["trial"], trial_key(tracking, study, score)
-    name = f"{study} trial {score.get('config_trial', trial)}"
+    name = f"{study} trial {config_trial(score)}"
 
     def log_all():
         client = _client()
