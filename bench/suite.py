@@ -73,7 +73,8 @@ def main() -> int:
                 for job in common.job_usage(suite / log.stem / "results")]
         by_script: dict[str, float] = {}
         for job in jobs:
-            script = re.sub(r"_\d+$", "", job["job"])  # propose_round_3: propose_round
+            # propose_round_3: propose_round; log_studies_gp (a job per strategy): log_studies
+            script = re.sub(r"_\d+$|(?<=^log_studies)_.*", "", job["job"])
             by_script[script] = by_script.get(script, 0.0) + job["cpu_time_s"]
         work = sum(cpu for script, cpu in by_script.items() if script.startswith(WORK_SCRIPTS))
         if result.cpu_s > 0:

@@ -108,7 +108,7 @@ JOB_CODE = {
     "report": {"all": ["report", "records.py", "fileio.py"], "top": ["space.py"]},
     **{script: {"all": ["tracking", "records.py", "fileio.py"]}
        for script in ("init_tracking", "start_study", "log_trial", "log_round",
-                      "log_study", "finish_studies")},
+                      "log_studies", "finish_studies")},
 }
 
 

@@ -111,25 +111,25 @@ def test_per_round_runs_a_job_per_round_not_per_trial(studies):
     assert len(round_jobs) < len(fold_jobs) - trials, (len(round_jobs), len(fold_jobs))
 
 
-def test_per_study_runs_two_jobs_per_study_not_per_round(studies):
+def test_per_study_runs_a_job_per_study_and_a_log_job_per_strategy(studies):
     (_, round_jobs), (_, study_jobs) = studies["per_round"], studies["per_study"]
     plan = Plan.from_config(_config("per_study"))
     for strategy in plan.strategies:
-        studies_of = len(plan.repeat_studies(strategy))
-        assert study_jobs.count(f"evaluate_study_{strategy}") == studies_of
-        assert study_jobs.count(f"log_study_{strategy}") == studies_of
+        assert study_jobs.count(f"evaluate_study_{strategy}") == \
+            len(plan.repeat_studies(strategy))
+        assert study_jobs.count(f"log_studies_{strategy}") == 1
     # Nor a job to start the study's run or to summarize it: those two do it.
     assert {"propose", "evaluate_round", "log_round", "start_study",
             "summarize_study"}.isdisjoint(study_jobs)
     # per_round: three jobs a round (propose, evaluate, log), and a study's start and
-    # summary; per_study: two a study.
-    fewer = sum(3 * len(plan.rounds(s)) + 2 - 2 for s in plan.studies)
+    # summary; per_study: one a study, and one a strategy.
+    fewer = sum(3 * len(plan.rounds(s)) + 2 - 1 for s in plan.studies) - len(plan.strategies)
     assert fewer == 24  # grid and random: 1 round each; TPE and GP: 3
     assert len(study_jobs) == len(round_jobs) - fewer, (study_jobs, round_jobs)
 
 
 @pytest.mark.parametrize("mode, log_job", [("per_round", "log_round"),
-                                           ("per_study", "log_study_gp")])
+                                           ("per_study", "log_studies_gp")])
 def test_a_lost_marker_is_relogged_without_duplicates(studies, mode, log_job):
     """A log job killed after MLflow took its trials (the marker not yet written): the rerun
     finds the runs by their keys (per_study: with one search for the study's) and logs

@@ -210,6 +210,19 @@ def test_the_quick_suite_runs_end_to_end_and_resumes_as_a_no_op(tmp_path):
         trial_runs = 2 * (12 + 17) if name == "mf-branin" else 2 * 4 * budget
         assert len(studies) == 2 * len(config["strategies"]), (name, len(studies))
         assert len(runs) - len(studies) == trial_runs, name
+        # Each study's trials under its own run (a strategy's studies are logged by one
+        # job, log_studies_<strategy>): its trials.csv's objectives, trial by trial.
+        study_names = {r.info.run_id: r.data.tags["study"] for r in studies}
+        for study_name in study_names.values():
+            trials = pd.read_csv(suite / name / "results" / study_name / "trials.csv")
+            logged = {int(r.data.tags["trial"]): r.data.metrics.get("objective")
+                      for r in runs if study_names.get(r.data.tags.get("mlflow.parentRunId"))
+                      == study_name}
+            if "rung" in trials:  # a configuration's run: its first rung's trial id
+                assert sorted(logged) == sorted(trials[trials["rung"] == 0]["trial"]), study_name
+            else:
+                objectives = dict(zip(trials["trial"], trials["objective"], strict=True))
+                assert logged == pytest.approx(objectives), study_name
         # The benchmark's report and test go onto each strategy's first seed's run only.
         for study in studies:
             artifacts = {a.path for a in client.list_artifacts(study.info.run_id)}

@@ -618,6 +618,39 @@ def test_a_new_study_run_skips_the_search_for_its_trial_runs_and_a_rerun_finds_t
     assert len(client.search_runs([experiment], "tags.role = 'trial'")) == 4
 
 
+def test_a_strategys_studies_logged_by_one_job_each_under_its_own_run(tmp_path, monkeypatch):
+    """log_studies (per_study: one job per strategy, for its studies and repeats): each
+    study gets its run, described by its own seed, and its trials as that run's
+    children."""
+    from mlflow import MlflowClient
+
+    from hpstudy.tracking import runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    runs.init_tracking("study", str(tmp_path / "experiment.json"))
+    studies = []
+    for seed, study in enumerate(["tpe", "tpe-repeat1"]):
+        (tmp_path / study).mkdir()
+        studies.append({"study": study, "study_hash": f"hash-{study}", "seed": seed,
+                        "budget": 4, "tracking_output": str(tmp_path / f"{study}.json"),
+                        "rounds": _study_rounds(tmp_path / study)})
+    runs.log_studies(str(tmp_path / "experiment.json"), "tpe", studies, None)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("study").experiment_id
+    for study in studies:
+        run_id = json.loads(open(study["tracking_output"]).read())["run_id"]
+        run = client.get_run(run_id)
+        assert (run.data.tags["study"], run.data.tags["study_hash"]) == \
+            (study["study"], study["study_hash"])
+        children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run_id}'")
+        assert sorted(r.data.tags["trial"] for r in children) == ["0", "1", "2", "3"]
+        assert {r.data.tags["study"] for r in children} == {study["study"]}
+        markers = [json.loads(open(marker).read()) for *_, marker in study["rounds"]]
+        assert {i for m in markers for i in m["run_ids"].values()} == \
+            {r.info.run_id for r in children}
+
+
 def test_init_tracking_indexes_the_runs_keys_of_a_new_and_an_older_store(tmp_path,
                                                                           monkeypatch):
     """A run is found by its key tag through an index (a scan of every run's tags without

@@ -198,13 +198,15 @@ def study_inputs(wildcards):
     return dict(EVALUATION_FILES)
 
 
-@known_signature
-def log_study_inputs(wildcards):
-    rounds = range(len(PLAN.rounds(wildcards.study)))
+def log_studies_inputs(strategy):
+    """What a strategy's one logging job (per_study) reads: every round's results and
+    timings of each of its studies (its own and its repeats', in that order)."""
+    rounds = range(len(PLAN.rounds(strategy)))
+    studies = PLAN.repeat_studies(strategy)
     inputs = {
         "experiment": TRACKING,
-        "results": [round_results(wildcards.study, r) for r in rounds],
-        "timings": [round_timings(wildcards.study, r) for r in rounds],
+        "results": [round_results(s, r) for s in studies for r in rounds],
+        "timings": [round_timings(s, r) for s in studies for r in rounds],
     }
     if PLAN.needs_data:
         inputs["dataset"] = DATA["metadata"]

@@ -15,8 +15,9 @@
 #                       log_round (round)        rounds/round_<r>_mlflow.json
 #   per_study           evaluate_study_<strategy> (study): per_round's files of every round
 #                       (its propose and evaluate_round in one job), trials.csv, timings.csv
-#                       log_study_<strategy> (study): every round's round_<r>_mlflow.json
-#                       and the study run (start_study's tracking/<study>.json)
+#                       log_studies_<strategy> (strategy: its studies and repeats): each
+#                       study's round_<r>_mlflow.json and study run (start_study's
+#                       tracking/<study>.json)
 #
 # A multi-fidelity strategy's studies (sha, hyperband, bohb) train with train_rung_fold or
 # train_rung_trial instead, which also write each fold's model, trials/<t>/fold_<k>.keras

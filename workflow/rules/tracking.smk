@@ -1,5 +1,6 @@
 # MLflow: the DB is created once (init_tracking) before anything is logged; each study's
-# parent run is made by its own job (start_study; per_study: by its log_study_<strategy>);
+# parent run is made by its own job (start_study; per_study: by its strategy's
+# log_studies_<strategy>);
 # each trial is logged as soon as it is scored; a study's parent run is closed once the
 # report exists (finish_studies, one job for all).
 #
@@ -36,7 +37,7 @@ rule init_tracking:
         launch("init_tracking")
 
 
-# per_study: its log_study_<strategy> job starts the study run.
+# per_study: its strategy's log_studies_<strategy> job starts the study run.
 if not PER_STUDY:
 
     rule start_study:
@@ -104,40 +105,46 @@ if not PER_STUDY:
             launch("log_round")
 
 else:
-    # execution.fold_jobs: per_study: a study's run started and its trials logged by one job
-    # once they are all in (a rule per strategy, as evaluate_study_<strategy>: the markers
-    # are its rounds').
+    # execution.fold_jobs: per_study: a strategy's study runs started and their trials logged
+    # by one job once its studies are all in. One job per strategy, not per study: each job
+    # cost ~0.1 CPU s of start-up and Snakemake besides its logging (70 per benchmark of
+    # the suite), and a strategy's studies change together (a change of its settings
+    # reruns them all). Its outputs: every round's marker of each study, and the study runs
+    # (start_study's outputs: a job fewer per study).
     for strategy_name in PLAN.strategies:
+        logged_studies = PLAN.repeat_studies(strategy_name)
+        logged_rounds = range(len(PLAN.rounds(strategy_name)))
 
         rule:
             name:
-                f"log_study_{strategy_name}"
-            wildcard_constraints:
-                study=strategy_studies(strategy_name),
+                f"log_studies_{strategy_name}"
             input:
-                unpack(log_study_inputs),
+                **log_studies_inputs(strategy_name),
             output:
-                # start_study's output too: the study run is made here, a job fewer.
-                tracking=study_tracking("{study}"),
-                markers=[
-                    round_logged("{study}", r)
-                    for r in range(len(PLAN.rounds(strategy_name)))
-                ],
+                tracking=[study_tracking(s) for s in logged_studies],
+                markers=[round_logged(s, r) for s in logged_studies for r in logged_rounds],
             params:
                 **job_params(
                     strategy=strategy_name,
-                    study_hash=lambda w: PLAN.study_hash(w.study),
-                    seed=lambda w: PLAN.study_seed(w.study),
-                    budget=lambda w: PLAN.budget(w.study),
+                    # Each study's description; its hash keys its runs (study_key).
+                    studies=[
+                        {
+                            "study": s,
+                            "study_hash": PLAN.study_hash(s),
+                            "seed": PLAN.study_seed(s),
+                            "budget": PLAN.budget(s),
+                        }
+                        for s in logged_studies
+                    ],
                     tracking_uri=TRACKING_URI_REDACTED,
                 ),
             localrule: True
             conda:
                 "../../envs/tracking.yaml"
             log:
-                "results/logs/{study}/log_study.log",
+                f"results/logs/log_studies_{strategy_name}.log",
             shell:
-                launch("log_study")
+                launch("log_studies")
 
 
 # Every study run closed by one job: they all wait for the one report anyway, and a job per

@@ -1,6 +1,6 @@
 """MLflow: a run per study and per trial, logged from the results' files.
 
-- runs: the jobs' calls (init_tracking, start_study, log_trial, log_round, log_study,
+- runs: the jobs' calls (init_tracking, start_study, log_trial, log_round, log_studies,
   finish_studies)
 - client: MLflow's client (where it writes, retries, runs by key, batched writes, the
   sqlite store)

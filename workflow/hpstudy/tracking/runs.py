@@ -194,11 +194,24 @@ def log_study(experiment_path: str, study: str, strategy: str, study_hash: str, 
               budget: int, tracking_output: str,
               rounds: Sequence[tuple[int, Mapping, Sequence[Mapping], str]],
               data_checksum: str | None) -> None:
-    """A study's run started (start_study) and its trials logged (log_rounds) by one job:
-    execution.fold_jobs: per_study, whose trials are all in before anything is logged."""
+    """A study's run started (start_study) and its trials logged (log_rounds) at once:
+    execution.fold_jobs: per_study (log_studies), whose trials are all in before anything
+    is logged."""
     created = start_study(experiment_path, study, strategy, study_hash, tracking_output,
                           seed=seed, budget=budget)
     log_rounds(tracking_output, study, strategy, rounds, data_checksum, new_study=created)
+
+
+@releases_sqlite
+def log_studies(experiment_path: str, strategy: str, studies: Sequence[Mapping],
+                data_checksum: str | None) -> None:
+    """Every study of a strategy (its own and its repeats') logged by one job, each as
+    log_study would, in one process: execution.fold_jobs: per_study. Each study: {"study",
+    "study_hash", "seed", "budget", "tracking_output", "rounds"} (log_study's arguments)."""
+    for study in studies:
+        log_study(experiment_path, study["study"], strategy, study["study_hash"],
+                  study["seed"], study["budget"], study["tracking_output"], study["rounds"],
+                  data_checksum)
 
 
 @releases_sqlite
