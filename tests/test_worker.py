@@ -217,8 +217,8 @@ def test_a_users_function_is_preloaded_into_the_cache_its_jobs_inherit(tmp_path,
 
 
 REMEMBER = """
-import json, os, threadpoolctl
-import numpy, mlflow.store.db.utils as utils
+import json, os, sys, threadpoolctl
+import numpy, pandas, mlflow.store.db.utils as utils
 from hpstudy import launch, provenance, worker
 from hpstudy.tracking import runs
 head = utils._get_latest_schema_revision()
@@ -235,7 +235,7 @@ if os.fork() == 0:  # a job: what it inherits, and its thread limit
         "provenance_cached": [f.cache_info().currsize for f in
                               (runs.package_versions, provenance.git_commit)],
         "commit": provenance.git_commit(), "versions": runs.package_versions(),
-        "limited": limited}).encode())
+        "limited": limited, "csv_writer": "pandas.io.formats.csvs" in sys.modules}).encode())
     os._exit(0)
 os.close(write)
 print(os.read(read, 65536).decode())
@@ -244,13 +244,15 @@ print(os.read(read, 65536).decode())
 
 def test_the_worker_works_out_once_what_its_jobs_share():
     """worker.remember: the thread-limit controller (launch.threadpools), MLflow's schema
-    head and a logged trial's provenance (commit, package versions) are made before the first
-    fork, so a job reuses them (in a fresh interpreter: it changes MLflow's module)."""
+    head, a logged trial's provenance (commit, package versions) and pandas' table writing
+    are made before the first fork, so a job reuses them (in a fresh interpreter: it changes
+    MLflow's module)."""
     result = subprocess.run([sys.executable, "-c", REMEMBER], capture_output=True, text=True,
                             timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})
     assert result.returncode == 0, result.stderr[-2000:]
     child = json.loads(result.stdout)
     assert child["same_controller"] and child["schema_head_cached"] == 1
+    assert child["csv_writer"]  # a study's tables made once (records.warm_tables)
     assert child["provenance_cached"] == [1, 1]  # the job asked, and found them made
     from hpstudy import provenance
     from hpstudy.tracking import runs

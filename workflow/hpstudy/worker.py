@@ -278,13 +278,18 @@ def remember() -> None:
     """What every job would otherwise work out again, once, before the first fork, so that
     jobs inherit it: the objective registry (its modules imported), MLflow's schema head,
     the provenance a logged trial carries (the code's git commit, a `git` process, and the
-    package versions, read from their metadata: 0.04 CPU s per logging job, measured), and
+    package versions, read from their metadata: 0.04 CPU s per logging job, measured), a
+    study's tables made once (records.warm_tables: pandas' first use), and
     the BLAS and OpenMP libraries a job's thread limit applies to (launch.threadpools: last,
     after every import that loads one). 0.25 to 0.5 CPU s per job before (measured)."""
     from hpstudy.launch import threadpools
     from hpstudy.objectives import registry
 
     registry()
+    if "pandas" in sys.modules:
+        from hpstudy.records import warm_tables
+
+        warm_tables()
     if "mlflow" in sys.modules:
         from hpstudy import provenance
         from hpstudy.tracking.client import remember_schema_head
