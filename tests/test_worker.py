@@ -284,3 +284,62 @@ def test_the_worker_loads_the_objectives_table_once_for_every_job(capsys):
     worker.warm_objective("function", {"name": "branin"})  # nothing to warm: no message
     assert capsys.readouterr().out == ""
     load_table.cache_clear()
+
+
+LONG_SPEC_SNAKEFILE = '''
+import json, sys
+sys.path.insert(0, {workflow!r})
+from hpstudy.launch import JobSpec
+
+# A job that names 4,000 files, as finish_studies does for a study of as many trials.
+SPEC = json.dumps({{"input": {{"positional": [f"results/study/trials/{{t}}/mlflow.json"
+                                             for t in range(4000)]}}}})
+
+
+rule all:
+    input: "read.txt"
+
+
+rule read:
+    output: "read.txt"
+    # A function, as jobs.smk's job_params makes it (a plain string param Snakemake formats).
+    params: job=lambda wildcards: JobSpec(SPEC) if config.get("spec_file") else SPEC
+    shell: "python -c 'import sys; from hpstudy.launch import read_spec; "
+           "print(len(read_spec(sys.argv[1])[\\"input\\"][\\"positional\\"]))' "
+           "{{params.job:q}} > {{output}}"
+'''
+
+
+@pytest.mark.parametrize("spec_file", [False, True])
+def test_a_spec_too_long_for_a_command_line_goes_in_a_file(tmp_path, spec_file):
+    """Linux refuses one argument over 128 KiB, and Snakemake runs a job's command as one
+    (`bash -c`): a 180 KB spec inline fails the job ("Argument list too long"), as
+    finish_studies did at 1,600 trials; as JobSpec it reaches the job through a file."""
+    (tmp_path / "Snakefile").write_text(LONG_SPEC_SNAKEFILE.format(
+        workflow=str(REPO / "workflow")))
+    result = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--cores", "1",
+                             "--config", f"spec_file={int(spec_file)}"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})
+    if not spec_file:
+        assert result.returncode != 0 and "Argument list too long" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "read.txt").read_text() == "4000\n"
+    files = list((tmp_path / ".snakemake" / "hpstudy-jobs").glob("*.json"))
+    assert len(files) == 1 and len(files[0].read_text()) > 128 * 1024
+
+
+def test_a_job_spec_is_inline_when_short_and_recorded_as_its_text():
+    """JobSpec formats as its JSON up to SPEC_INLINE_LIMIT (the command says all), and
+    Snakemake records it as that text (repr: its params trigger sees no change)."""
+    from snakemake.utils import QuotedFormatter
+
+    from hpstudy.launch import SPEC_INLINE_LIMIT, JobSpec, read_spec
+
+    text = json.dumps({"input": {"positional": ["a b.json"]}, "params": {"x": "it's"}})
+    spec = JobSpec(text)
+    command = QuotedFormatter().format("launch {job:q}", job=spec)
+    assert command == "launch " + __import__("shlex").quote(text)
+    assert read_spec(__import__("shlex").split(command)[1]) == json.loads(text)
+    assert repr(spec) == repr(text) and spec == text and len(text) <= SPEC_INLINE_LIMIT

@@ -2,7 +2,8 @@
 
 Every rule's command is `python -m hpstudy.launch <script> <threads> <log> <spec>`, where
 <spec> is the job's named input, output, params and wildcards as JSON (made by the rule's
-`params.job`, common.smk). The job itself is the rule's adapter script in workflow/scripts/,
+`params.job`, jobs.smk), or `@<file>` holding it when it is too long for a command line
+(JobSpec). The job itself is the rule's adapter script in workflow/scripts/,
 run with a `snakemake` object that offers the same attributes as Snakemake's own, so the
 scripts stay what they were: a few lines that unpack a job and call hpstudy.jobs.
 
@@ -16,12 +17,14 @@ resume, -n); only where a job's Python starts from changes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
 import socket
 import struct
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +35,48 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 HEADER = struct.Struct("!Q")  # length of the JSON request that follows
 # How long a job waits for a worker that is still importing (it binds its socket when ready).
 STARTUP_WAIT_S = float(os.environ.get("HPSTUDY_WORKER_STARTUP_WAIT", "600"))
+
+
+# A job's spec travels in its shell command, which Snakemake runs as `bash -c <command>`, and
+# Linux refuses any one argument over 128 KiB (MAX_ARG_STRLEN: "Argument list too long").
+# A job that reads every trial's file (finish_studies, a large study's summary) passes that
+# at about 1,500 trials. Such a spec goes in a file, named by its content, and the command
+# carries `@<file>`; a spec up to this size stays inline (the command says all).
+SPEC_INLINE_LIMIT = 32 * 1024
+SPEC_DIR = Path(".snakemake") / "hpstudy-jobs"
+
+
+class JobSpec(str):
+    """A job's spec, the JSON text of the rules' `job` param: Snakemake records and compares
+    it as that text (its params trigger, repr), and formats it into the shell command
+    inline up to SPEC_INLINE_LIMIT characters, else as `@<file>` (spec_file)."""
+
+    def __format__(self, format_spec: str) -> str:
+        text = str.__str__(self)
+        if len(text) > SPEC_INLINE_LIMIT:
+            text = f"@{spec_file(text)}"
+        return format(text, format_spec)
+
+
+def spec_file(text: str) -> str:
+    """The path (relative to the working directory: the jobs' too) of a file holding `text`,
+    written atomically unless there: named by its content, so that jobs with the same spec
+    share it and a changed spec gets a new one."""
+    path = SPEC_DIR / f"{hashlib.sha256(text.encode('utf-8')).hexdigest()}.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    return str(path)
+
+
+def read_spec(argument: str) -> dict:
+    """A job's spec from its command-line argument: the JSON, or `@<file>` holding it."""
+    if argument.startswith("@"):
+        return json.loads(Path(argument[1:]).read_text(encoding="utf-8"))
+    return json.loads(argument)
 
 
 class Named:
@@ -215,8 +260,8 @@ def record_usage(log: str, usage: dict) -> None:
 
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
-    script, threads, log, spec_json = argv
-    spec = json.loads(spec_json)
+    script, threads, log, spec_argument = argv
+    spec = read_spec(spec_argument)
     threads = int(threads)
     connection = connect_worker()
     if connection is None:

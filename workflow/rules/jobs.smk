@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV
+from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV, JobSpec
 
 # Jobs run their scripts in fresh interpreters: let them import hpstudy too. (Set, not
 # required, so no `envvars:`; a user's own PYTHONPATH is kept after ours.)
@@ -54,17 +54,17 @@ def job_params(**params):
     }
 
     def spec(wildcards, input, output):
-        return json.dumps(
-            {
-                "input": _files(input),
-                "output": _files(output),
-                "params": {
-                    name: value(wildcards) if callable(value) else value
-                    for name, value in functions.items()
-                },
-                "wildcards": dict(wildcards.items()),
-            }
-        )
+        # JobSpec: inline in the command, or a file when too long for one (hpstudy.launch).
+        job = {
+            "input": _files(input),
+            "output": _files(output),
+            "params": {
+                name: value(wildcards) if callable(value) else value
+                for name, value in functions.items()
+            },
+            "wildcards": dict(wildcards.items()),
+        }
+        return JobSpec(json.dumps(job))
 
     return {**functions, "job": known_signature(spec)}
 
