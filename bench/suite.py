@@ -7,7 +7,8 @@ CPU. Also reported: per benchmark its wall time and jobs, the CPU seconds of eac
 job, the suite's verdict line, and on the multi-fidelity benchmarks the resource Hyperband and
 BOHB spent to reach random search's final best (target <= 1/3 of random's, median over seeds).
 
---only NAME...: those benchmarks of the full suite alone (what one benchmark costs).
+--only NAME...: those benchmarks of the full suite alone (what one benchmark costs), written
+to suite_only.csv and suite-report-only/, so that the full suite's figures and report stay.
 The suite's report is copied to results/bench/suite-report/ (--keep keeps everything).
 --quick: config/benchmark_suite_quick.yaml (4 benchmarks x 3 seeds x 12 trials: CI's size).
 """
@@ -43,7 +44,8 @@ def main() -> int:
     args = parser.parse_args()
     config = common.REPO / "config" / ("benchmark_suite_quick.yaml" if args.quick
                                        else "benchmark_suite.yaml")
-    common.start("suite", args.quick)
+    item = "suite_only" if args.only else "suite"  # a subset never replaces the full run's
+    common.start(item, args.quick)
     with common.work_directory("bench-suite-", args.keep) as directory:
         # The replay benchmark's source is a path relative to the suite's directory.
         shutil.copytree(common.REPO / "config" / "replay", directory / "config" / "replay")
@@ -110,11 +112,12 @@ def main() -> int:
                               re.DOTALL)
             rows.append(common.row("verdict", found.group(1).split(";")[0] if found else "",
                                    ""))
-        common.write_item("suite", rows, args.quick)
+        common.write_item(item, rows, args.quick)
         # The suite's report outlives the work directory: an hour's results are not lost
         # with it (the benchmarks' own reports: --keep).
         if (suite / "report").is_dir():
-            kept = common.out_dir(args.quick) / "suite-report"
+            kept = common.out_dir(args.quick) / ("suite-report-only" if args.only
+                                                 else "suite-report")
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(suite / "report", kept)
             for resource in suite.glob("*/results/report/resource.csv"):
