@@ -53,10 +53,13 @@ def trials_table(space_names: Sequence[str], round_paths: Sequence[str],
 
 def timings_table(timing_paths: Sequence[str]):
     """One row per trial: trial, folds, fit_seconds and fit_cpu_seconds summed over its folds."""
+    return _timings_frame(read_records(timing_paths, "timings"))
+
+
+def _timings_frame(timings: Sequence[dict]):
     import pandas as pd
 
-    records = pd.DataFrame(read_records(timing_paths, "timings"),
-                           columns=["trial", "fold", *TIMING_KEYS])
+    records = pd.DataFrame(timings, columns=["trial", "fold", *TIMING_KEYS])
     table = records.groupby("trial", sort=True).agg(
         folds=("fold", "count"), **{key: (key, "sum") for key in TIMING_KEYS})
     return table.round(3).reset_index()
@@ -75,7 +78,5 @@ def warm_tables() -> None:
     ok = scores.sort_values("trial").reset_index(drop=True)
     ok[ok["status"] == "ok"]["objective"].idxmin()
     ok.to_csv(index=False, lineterminator="\n")
-    folds = pd.DataFrame([{"trial": 0, "fold": 0, **dict.fromkeys(TIMING_KEYS, 0.5)}])
-    folds.groupby("trial", sort=True).agg(
-        folds=("fold", "count"), **{key: (key, "sum") for key in TIMING_KEYS}
-    ).round(3).reset_index().to_csv(index=False, lineterminator="\n")
+    _timings_frame([{"trial": 0, "fold": 0, **dict.fromkeys(TIMING_KEYS, 0.5)}]).to_csv(
+        index=False, lineterminator="\n")
