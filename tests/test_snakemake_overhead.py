@@ -177,3 +177,77 @@ def test_a_handler_that_keeps_job_descriptions_still_gets_them(monkeypatch):
     monkeypatch.setattr(logger, "propagate", True)
     monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
     assert handled(logger, LogEvent.JOB_INFO)
+
+
+COLLECTED_SNAKEFILE = '''
+import gc, sys
+sys.path.insert(0, {workflow!r})
+from hpstudy.snakemake_overhead import fix_snakemake_scheduler
+fix_snakemake_scheduler()
+
+
+def noted(wildcards):
+    """An input function: Snakemake calls it while it builds the DAG."""
+    with open("planning.txt", "a") as notes:
+        notes.write(f"{{gc.isenabled()}}\\n")
+    return []
+
+
+onstart:
+    with open("running.txt", "w") as notes:
+        notes.write(f"{{gc.isenabled()}} {{gc.get_freeze_count() > 0}}\\n")
+
+
+rule all:
+    input: expand("out_{{i}}.txt", i=range(3))
+
+
+rule make:
+    input: noted
+    output: "out_{{i}}.txt"
+    shell: "echo made > {{output}}"
+'''
+
+
+def test_the_collector_is_off_while_the_dag_is_built_and_on_with_it_frozen_for_the_run(
+        tmp_path):
+    """pause_collection_while_planning in a real Snakemake run: the input functions run with
+    the collector off, the jobs with it on and the plan's objects frozen; a dry run plans the
+    same way."""
+    for name, args in (("run", ["--cores", "1"]), ("dry", ["-n"])):
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "Snakefile").write_text(COLLECTED_SNAKEFILE.format(workflow=str(WORKFLOW)))
+        result = subprocess.run([SNAKEMAKE, *args], cwd=directory, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert (directory / "planning.txt").read_text().split() == ["False"] * 3
+    assert (tmp_path / "run" / "running.txt").read_text().split() == ["True", "True"]
+    assert (tmp_path / "run" / "out_2.txt").read_text() == "made\n"
+    assert not (tmp_path / "dry" / "running.txt").exists()
+
+
+def test_pausing_the_collector_applies_once_and_never_overrides_a_choice_to_keep_it_off():
+    import gc
+
+    from hpstudy.snakemake_overhead import pause_collection_while_planning
+
+    class Scheduler:
+        def __init__(self, value):
+            self.value = value
+
+    class Other(Scheduler):
+        pass
+
+    try:
+        assert pause_collection_while_planning(Scheduler)
+        assert not gc.isenabled()
+        assert not pause_collection_while_planning(Scheduler), "applied twice"
+        assert Scheduler(7).value == 7  # the original __init__ still runs
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.disable()  # someone else's choice: left alone
+        assert not pause_collection_while_planning(Other)
+        assert not gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
