@@ -468,6 +468,35 @@ def _multi_fidelity_rounds(tmp_path) -> list[tuple]:
             for index, trials in enumerate(made)]
 
 
+def test_run_ids_by_key_finds_what_find_run_finds_with_one_query(tmp_path, monkeypatch):
+    """bulk.run_ids_by_key (log_trial's check that its trial has no run yet) against
+    MLflow's own search (client.find_run): the same run for every key, deleted runs
+    included, another experiment's run with the same key not taken, the latest of two."""
+    from mlflow import MlflowClient
+
+    from hpstudy.tracking.bulk import run_ids_by_key
+    from hpstudy.tracking.client import KEY_TAG, find_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment, other = client.create_experiment("keys"), client.create_experiment("other")
+    keys = ["h/tpe/trial-0", "h/tpe/trial-1", "h/tpe/trial-2", "h/gp/trial-0"]
+    ids = {key: client.create_run(experiment, tags={KEY_TAG: key}, start_time=1000).info.run_id
+           for key in keys}
+    client.delete_run(ids["h/tpe/trial-1"])
+    client.create_run(other, tags={KEY_TAG: "h/tpe/trial-3"})
+    later = client.create_run(experiment, tags={KEY_TAG: "h/gp/trial-0"}, start_time=2000)
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    store = SQL_STORE()
+    asked = [*keys, "h/tpe/trial-3", "h/tpe/trial-"]
+    found = run_ids_by_key(store, experiment, asked, KEY_TAG)
+    assert found == {key: run.info.run_id for key in asked
+                     if (run := find_run(client, experiment, key)) is not None}
+    assert found == {**{key: ids[key] for key in keys[:3]}, "h/gp/trial-0": later.info.run_id}
+    assert run_ids_by_key(store, other, keys, KEY_TAG) == {}
+
+
 def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = False,
                   study_rounds=_study_rounds) -> dict:
     """A study's rounds (_study_rounds) logged by log_rounds (per_trial: by a log_trial per
@@ -513,7 +542,9 @@ def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = Fa
             client.search_runs([experiment], "tags.role = 'study'")[0].info.run_id
         tags = {k: v for k, v in run.data.tags.items() if k != "mlflow.parentRunId"}
         logged[tags["trial"]] = {
-            "info": (info.run_name, info.status, info.lifecycle_stage, info.user_id),
+            "info": (info.run_name, info.status, info.lifecycle_stage, info.user_id,
+                     info.artifact_uri.replace(info.run_id, "RUN").replace(
+                         tmp_path.resolve().as_uri(), "DIR")),
             "params": run.data.params, "tags": tags, "metrics": run.data.metrics,
             # NaN as text: it equals nothing, itself included.
             "history": {key: sorted((m.step, m.timestamp - start,

@@ -118,6 +118,7 @@ def test_jobs_fork_from_the_worker_and_match_a_fresh_interpreter(tmp_path, warm_
     # The job's own log lines reach the launcher's stderr (Snakemake's console) and its log.
     assert "trial 1: objective 2.5 (ok)" in warm.stderr
     assert "trial 1: objective 2.5 (ok)" in (tmp_path / "score_1.log").read_text()
+    assert "trial 1: objective 2.5 (ok)" in (tmp_path / "cold.log").read_text()
 
 
 def test_a_failing_job_fails_its_launcher_and_the_worker_goes_on(tmp_path, warm_worker):
@@ -228,6 +229,13 @@ read, write = os.pipe()
 if os.fork() == 0:  # a job: what it inherits, and its thread limit
     with launch.threadpools().limit(limits=1):
         limited = [pool["num_threads"] for pool in threadpoolctl.threadpool_info()]
+    import logging, tempfile
+    from hpstudy import jobs
+    levels_set, set_level = [], logging.Logger.setLevel
+    logging.Logger.setLevel = lambda self, level: levels_set.append(level) or set_level(self, level)
+    job_log = os.path.join(tempfile.mkdtemp(), "job.log")
+    jobs.setup_logging(job_log)
+    logging.getLogger("hpstudy.jobs").info("a job's line")
     os.write(write, json.dumps({
         "same_controller": launch.threadpools() is controller,
         "schema_head": utils._get_latest_schema_revision(),
@@ -235,7 +243,8 @@ if os.fork() == 0:  # a job: what it inherits, and its thread limit
         "provenance_cached": [f.cache_info().currsize for f in
                               (runs.package_versions, provenance.git_commit)],
         "commit": provenance.git_commit(), "versions": runs.package_versions(),
-        "limited": limited, "csv_writer": "pandas.io.formats.csvs" in sys.modules}).encode())
+        "limited": limited, "csv_writer": "pandas.io.formats.csvs" in sys.modules,
+        "levels_set": levels_set, "logged": "a job's line" in open(job_log).read()}).encode())
     os._exit(0)
 os.close(write)
 print(os.read(read, 65536).decode())
@@ -244,15 +253,18 @@ print(os.read(read, 65536).decode())
 
 def test_the_worker_works_out_once_what_its_jobs_share():
     """worker.remember: the thread-limit controller (launch.threadpools), MLflow's schema
-    head, a logged trial's provenance (commit, package versions) and pandas' table writing
-    are made before the first fork, so a job reuses them (in a fresh interpreter: it changes
-    MLflow's module)."""
+    head, a logged trial's provenance (commit, package versions), pandas' table writing and
+    the jobs' log level are made before the first fork, so a job reuses them (in a fresh
+    interpreter: it changes MLflow's module)."""
     result = subprocess.run([sys.executable, "-c", REMEMBER], capture_output=True, text=True,
                             timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "workflow")})
     assert result.returncode == 0, result.stderr[-2000:]
     child = json.loads(result.stdout)
     assert child["same_controller"] and child["schema_head_cached"] == 1
     assert child["csv_writer"]  # a study's tables made once (records.warm_tables)
+    # The jobs' log level is set: a job's setup_logging logs at it without setting it again
+    # (which clears a cache in every logger).
+    assert child["logged"] and child["levels_set"] == []
     assert child["provenance_cached"] == [1, 1]  # the job asked, and found them made
     from hpstudy import provenance
     from hpstudy.tracking import runs
@@ -343,3 +355,97 @@ def test_a_job_spec_is_inline_when_short_and_recorded_as_its_text():
     assert command == "launch " + __import__("shlex").quote(text)
     assert read_spec(__import__("shlex").split(command)[1]) == json.loads(text)
     assert repr(spec) == repr(text) and spec == text and len(text) <= SPEC_INLINE_LIMIT
+
+
+@pytest.fixture
+def sqlite_tracking(tmp_path, monkeypatch):
+    """An embedded sqlite store with a started study in this test's directory, its URI in
+    the environment (before warm_worker starts: request this first)."""
+    from hpstudy.tracking import runs
+    from hpstudy.tracking.client import release_sqlite
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    runs.init_tracking("worker", str(tmp_path / "experiment.json"))
+    runs.start_study(str(tmp_path / "experiment.json"), "random", "random", "h",
+                     str(tmp_path / "random.json"), seed=1, budget=1)
+    release_sqlite()
+    return uri
+
+
+def log_job(directory: Path, trial: int) -> list[str]:
+    """The command line of a real job logging a trial (log_trial) with one fold."""
+    files = {"tracking": str(directory / "random.json"),
+             "score": str(directory / f"score_{trial}.json"),
+             "folds": [str(directory / f"fold_{trial}.json")],
+             "timings": [str(directory / f"timing_{trial}.json")]}
+    write_json(files["score"], {"trial": trial, "seed": 5, "params": {"x": 1.0},
+                                "status": "ok", "objective": 2.0, "metrics": {"value": 2.0}})
+    write_json(files["folds"][0], {"trial": trial, "fold": 0, "seed": 0, "status": "ok",
+                                   "params": {"x": 1.0}, "metrics": {"value": 2.0}})
+    write_json(files["timings"][0], {"trial": trial, "fold": 0, "fit_seconds": 0.1,
+                                     "fit_cpu_seconds": 0.1})
+    spec = {"input": {"named": files, "positional": [files["tracking"], files["score"],
+                                                     *files["folds"], *files["timings"]]},
+            "output": {"named": {}, "positional": [str(directory / f"logged_{trial}.json")]},
+            "params": {"strategy": "random", "round": 0},
+            "wildcards": {"study": "random", "trial": str(trial)}}
+    return [sys.executable, "-m", "hpstudy.launch", "log_trial", "1",
+            str(directory / f"log_{trial}.log"), json.dumps(spec)]
+
+
+def open_files(pid: int) -> list[str]:
+    found = []
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.append(os.readlink(link))
+        except OSError:
+            continue
+    return found
+
+
+def test_the_worker_opens_mlflows_store_once_and_keeps_no_connection_across_forks(
+        tmp_path, sqlite_tracking, warm_worker):
+    """Jobs that log find MLflow's sqlite store opened in the worker (warm_sqlite_store):
+    their runs are in the store, the worker holds no connection to it while it forks (a
+    sqlite connection must not cross a fork), and the write-ahead log is back in mlflow.db
+    after each job, as when each job opened the store itself."""
+    from mlflow import MlflowClient
+
+    process, env = warm_worker
+    for trial in (0, 1):
+        logged = subprocess.run(log_job(tmp_path, trial), env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert logged.returncode == 0, (tmp_path / f"log_{trial}.log").read_text()
+        assert usage(tmp_path / f"log_{trial}.log")["mode"] == "warm"
+        assert not [path for path in open_files(process.pid) if "mlflow.db" in path]
+        assert not (tmp_path / "mlflow.db-wal").exists()
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert worker_log.count("MLflow's sqlite store opened for the jobs that log") == 1
+    client = MlflowClient(tracking_uri=sqlite_tracking)
+    experiment = client.get_experiment_by_name("worker").experiment_id
+    trials = client.search_runs([experiment], "tags.role = 'trial'")
+    assert sorted((r.data.tags["trial"], r.info.run_id) for r in trials) == sorted(
+        (str(t), read_json(tmp_path / f"logged_{t}.json")["run_id"]) for t in (0, 1))
+
+
+def test_warming_mlflows_store_leaves_a_missing_db_and_a_server_alone(tmp_path, monkeypatch):
+    """warm_sqlite_store opens only an embedded sqlite DB that exists: a missing one is
+    init_tracking's to create, and a server is never called from the worker. MLflow keeps
+    the store it opened, the same object for every later call in the process (what its
+    forked jobs rely on)."""
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    from hpstudy.tracking import runs
+    from hpstudy.tracking.client import release_sqlite, warm_sqlite_store
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    assert not warm_sqlite_store()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert not warm_sqlite_store()
+    assert not (tmp_path / "mlflow.db").exists()
+    runs.init_tracking("warm", str(tmp_path / "experiment.json"))
+    release_sqlite()
+    assert warm_sqlite_store()
+    assert _get_store() is _get_store()
+    assert not [path for path in open_files(os.getpid()) if "mlflow.db" in path]

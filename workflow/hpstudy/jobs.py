@@ -19,6 +19,7 @@ from hpstudy.seeds import derive_seed
 from hpstudy.space import SearchSpace
 
 log = logging.getLogger("hpstudy")
+JOB_LOG_LEVEL = logging.INFO  # what a job's log shows (setup_logging)
 
 
 def setup_logging(path: str | None) -> None:
@@ -26,8 +27,14 @@ def setup_logging(path: str | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if path:
         handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+    logging.basicConfig(handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Only when it changes: setting the root's level clears a cache in every logger (10 ms
+    # with MLflow's, SQLAlchemy's and TensorFlow's loaded; the warm worker sets it once for
+    # its jobs, worker.remember).
+    root = logging.getLogger()
+    if root.level != JOB_LOG_LEVEL:
+        root.setLevel(JOB_LOG_LEVEL)
 
     def log_failure(kind, error, trace):
         # The reason a job failed belongs in its log file, not only on Snakemake's console.

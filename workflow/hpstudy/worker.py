@@ -146,6 +146,7 @@ class Worker:
     def __init__(self, path: str):
         self.path = path
         self.jobs: dict[int, socket.socket] = {}  # pid -> its launcher's connection
+        self.tracking_warm = False
         self.selector = selectors.DefaultSelector()
         self.wakeup_read, wakeup_write = os.pipe()
         os.set_blocking(self.wakeup_read, False)
@@ -196,6 +197,7 @@ class Worker:
                 print(f"worker: refused a connection: {error}", file=sys.stderr, flush=True)
             connection.close()
             return
+        self._warm_tracking(request)
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
@@ -211,6 +213,29 @@ class Worker:
             os.close(fd)
         self.jobs[pid] = connection
         self.selector.register(connection, selectors.EVENT_READ, pid)
+
+    def _warm_tracking(self, request: dict) -> None:
+        """Once the run's sqlite DB exists, MLflow's store for it opened here, before forking
+        (tracking.client.warm_sqlite_store), for the jobs that log: only for a job of this
+        run's directory and tracking URI, which a forked job then finds cached."""
+        if self.tracking_warm or "mlflow" not in sys.modules:
+            return
+        uri = "MLFLOW_TRACKING_URI"
+        if request.get("cwd") != os.getcwd() or \
+                request.get("env", {}).get(uri) != os.environ.get(uri):
+            return
+        from hpstudy.tracking.client import warm_sqlite_store
+
+        try:
+            self.tracking_warm = warm_sqlite_store()
+            if self.tracking_warm:
+                print("worker: MLflow's sqlite store opened for the jobs that log",
+                      flush=True)
+        except Exception as error:  # the jobs open the store themselves and report it
+            self.tracking_warm = True  # not again for every job
+            with suppress(OSError):
+                print(f"worker: MLflow's store not warmed: {type(error).__name__}: {error}",
+                      flush=True)
 
     def _client_readable(self, connection: socket.socket, pid: int) -> None:
         """A job's launcher sends nothing after its request: readable means it is gone
@@ -281,11 +306,16 @@ def remember() -> None:
     package versions, read from their metadata: 0.04 CPU s per logging job, measured), a
     study's tables made once (records.warm_tables: pandas' first use), and
     the BLAS and OpenMP libraries a job's thread limit applies to (launch.threadpools: last,
-    after every import that loads one). 0.25 to 0.5 CPU s per job before (measured)."""
+    after every import that loads one), and the log level of its jobs (jobs.setup_logging).
+    0.25 to 0.5 CPU s per job before (measured)."""
+    import logging
+
+    from hpstudy.jobs import JOB_LOG_LEVEL
     from hpstudy.launch import threadpools
     from hpstudy.objectives import registry
 
     registry()
+    logging.getLogger().setLevel(JOB_LOG_LEVEL)
     if "pandas" in sys.modules:
         from hpstudy.records import warm_tables
 

@@ -45,6 +45,27 @@ def sql_store():
     return store if isinstance(store, SqlAlchemyStore) else None
 
 
+def run_ids_by_key(store, experiment_id: str, keys: Sequence[str],
+                   key_tag: str) -> dict[str, str]:
+    """{key: run id} of the runs of this experiment (deleted ones too, as
+    client.find_run finds them) whose `key_tag` is one of `keys`: one indexed query
+    (client.RUN_KEY_INDEX) instead of MLflow's search, which parses its filter and reads
+    each run it finds whole (0.03-0.05 CPU s of a job logging one trial, profiled)."""
+    from mlflow.store.tracking.dbmodels.models import SqlRun, SqlTag
+    from sqlalchemy import select
+
+    query = (select(SqlTag.value, SqlTag.run_uuid)
+             .join(SqlRun, SqlRun.run_uuid == SqlTag.run_uuid)
+             .where(SqlTag.key == key_tag, SqlTag.value.in_(list(keys)),
+                    SqlRun.experiment_id == int(experiment_id))
+             .order_by(SqlRun.start_time.desc(), SqlRun.run_uuid))  # as MLflow orders runs
+    found: dict[str, str] = {}
+    with store.ManagedSessionMaker() as session:
+        for key, run_id in session.execute(query):
+            found.setdefault(key, run_id)
+    return found
+
+
 def create_finished_runs(store, experiment_id: str, runs: Sequence[Mapping],
                          parent_id: str, key_tag: str) -> list[str]:
     """Create, in one transaction, a finished run per entry of `runs` ({"key", "name",
@@ -52,6 +73,7 @@ def create_finished_runs(store, experiment_id: str, runs: Sequence[Mapping],
     the run's key, name and start), each a child of `parent_id`; their run ids, in order."""
     from mlflow.entities import LifecycleStage, RunStatus, SourceType
     from mlflow.store.tracking.dbmodels.models import (
+        SqlExperiment,
         SqlLatestMetric,
         SqlMetric,
         SqlParam,
@@ -61,11 +83,19 @@ def create_finished_runs(store, experiment_id: str, runs: Sequence[Mapping],
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
     from mlflow.utils.time import get_current_time_millis
     from mlflow.utils.uri import append_to_uri_path
-    from sqlalchemy import insert
+    from sqlalchemy import insert, select
 
-    experiment = store.get_experiment(experiment_id)
-    if experiment.lifecycle_stage != LifecycleStage.ACTIVE:
-        raise ValueError(f"experiment {experiment_id} is {experiment.lifecycle_stage}")
+    # The two columns needed, not MLflow's get_experiment (its tags and workspace loaded
+    # with it: a third of this function's CPU for one trial, profiled).
+    with store.ManagedSessionMaker() as session:
+        found = session.execute(
+            select(SqlExperiment.artifact_location, SqlExperiment.lifecycle_stage)
+            .where(SqlExperiment.experiment_id == int(experiment_id))).first()
+    if found is None:
+        raise ValueError(f"no experiment {experiment_id} in MLflow's store")
+    artifact_location, stage = found
+    if stage != LifecycleStage.ACTIVE:
+        raise ValueError(f"experiment {experiment_id} is {stage}")
     # Rows as dicts of the models' attributes, inserted with SQLAlchemy's ORM bulk INSERT
     # (one executemany per table): the same rows as model instances, without building and
     # flushing ~50 ORM objects per trial (two thirds of this function's CPU when it did).
@@ -79,7 +109,7 @@ def create_finished_runs(store, experiment_id: str, runs: Sequence[Mapping],
                 MLFLOW_RUN_NAME: run["name"], **{t.key: t.value for t in run["tags"]}}
         rows[SqlRun].append(dict(
             name=run["name"], run_uuid=run_id, experiment_id=int(experiment_id),
-            artifact_uri=append_to_uri_path(experiment.artifact_location, run_id,
+            artifact_uri=append_to_uri_path(artifact_location, run_id,
                                             store.ARTIFACTS_FOLDER_NAME),
             source_type=SourceType.to_string(SourceType.UNKNOWN), source_name="",
             entry_point_name="", user_id="unknown",

@@ -119,17 +119,66 @@ def _check_sqlite_store() -> None:
     open ten times over about 100 s before it raises (mlflow.store.db.utils.
     create_sqlalchemy_engine_with_retry, not configurable), inside each attempt of `retry`;
     here it fails in a millisecond, and `retry` decides. A store not created yet is MLflow's
-    to create."""
+    to create. Once MLflow has made its engine for the DB in this process (in a job forked
+    from the warm worker: before the job started), it connects without those retries, and
+    the check (4 ms of CPU, three times per logging job) is skipped."""
     import sqlite3
 
     database = sqlite_database(tracking_uri())
-    if database is None or not database.exists():
+    if database is None or not database.exists() or _mlflow_engine_made(database):
         return
     connection = sqlite3.connect(database)
     try:
         connection.execute("PRAGMA schema_version").fetchone()
     finally:
         connection.close()
+
+
+def _mlflow_engine_made(database: Path) -> bool:
+    """Whether MLflow's SQL store has made its engine for this sqlite file in this process
+    (SqlAlchemyStore keeps one per DB URI; a version without that map: never)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    engines = getattr(SqlAlchemyStore, "_engine_map", None)
+    if not isinstance(engines, dict):
+        return False
+    made = [sqlite_database(uri) for uri in list(engines)]
+    target = database.resolve()
+    return any(path is not None and path.resolve() == target for path in made)
+
+
+def warm_sqlite_store() -> bool:
+    """Open MLflow's store for the embedded sqlite DB behind the current tracking URI, once,
+    in this process, then close its connections: the warm worker does it before it forks a
+    job, so that every job's MLflow finds the store it keeps per URI (its engine, checked
+    schema, default experiment, compiled statements, and MLflow's parser of search filters)
+    instead of building it again. No connection outlives it (a
+    sqlite connection must not cross a fork). Only a DB that exists (init_tracking creates
+    it: opening a missing one would create it here) and only sqlite (a server that does not
+    answer would stall the worker's fork of every job). Whether the store is warm; what
+    fails is left to the jobs, which open it again and say why."""
+    database = sqlite_database(tracking_uri())
+    if database is None or not database.exists():
+        return False
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    _tune_sqlite_connections()  # before the first connection, as in a job (_client)
+    _check_sqlite_store()
+    try:
+        store = _get_store()
+        if not isinstance(store, SqlAlchemyStore):
+            return False
+        from hpstudy.tracking.bulk import run_ids_by_key
+
+        # The searches the jobs make, in the default experiment, for a key no run has:
+        # SQLAlchemy caches each compiled statement on the store's engine, and MLflow's
+        # search parses its filter with sqlparse, whose lexer is built once per process.
+        run_ids_by_key(store, "0", ["hpstudy-warm-up"], KEY_TAG)
+        find_run(_client(), "0", "hpstudy-warm-up")
+        return True
+    finally:
+        release_sqlite()
 
 
 def local_artifact_location() -> str | None:

@@ -31,7 +31,6 @@ from hpstudy.tracking.client import (
     create_sqlite_atomically,
     ensure_run,
     find_or_create_run,
-    find_run,
     find_runs,
     index_run_keys,
     local_artifact_location,
@@ -168,8 +167,9 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     key, store, run_id = trial_key(tracking, study, score), bulk.sql_store(), None
     if store is not None and config_trial(score) == score["trial"]:
         what = f"logging of {study} trial {score['trial']}"  # as the client path says it
-        found = retry(lambda: find_run(_client(), tracking["experiment_id"], key), what)
-        if found is None:
+        found = retry(lambda: bulk.run_ids_by_key(store, tracking["experiment_id"], [key],
+                                                  KEY_TAG), what)
+        if not found:
             run_id = _create_runs(store, tracking, study, strategy,
                                   [[(round_index, (score, fold_records, fold_timings))]],
                                   [key], data_checksum, what)[key]
