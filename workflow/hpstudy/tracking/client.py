@@ -137,7 +137,10 @@ def _check_sqlite_store() -> None:
 def _mlflow_engine_made(database: Path) -> bool:
     """Whether MLflow's SQL store has made its engine for this sqlite file in this process
     (SqlAlchemyStore keeps one per DB URI; a version without that map: never)."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    except ImportError:
+        return False
 
     engines = getattr(SqlAlchemyStore, "_engine_map", None)
     if not isinstance(engines, dict):
@@ -152,11 +155,11 @@ def warm_sqlite_store() -> bool:
     in this process, then close its connections: the warm worker does it before it forks a
     job, so that every job's MLflow finds the store it keeps per URI (its engine, checked
     schema, default experiment, compiled statements, and MLflow's parser of search filters)
-    instead of building it again. No connection outlives it (a
-    sqlite connection must not cross a fork). Only a DB that exists (init_tracking creates
-    it: opening a missing one would create it here) and only sqlite (a server that does not
-    answer would stall the worker's fork of every job). Whether the store is warm; what
-    fails is left to the jobs, which open it again and say why."""
+    instead of building it again. No connection outlives it (a sqlite connection must not
+    cross a fork). Only a DB that exists (init_tracking creates it: opening a missing one
+    would create it here) and only sqlite (a server that does not answer would stall the
+    worker's fork of every job). Whether the store is warm; what fails is left to the jobs,
+    which open it again and say why."""
     database = sqlite_database(tracking_uri())
     if database is None or not database.exists():
         return False
