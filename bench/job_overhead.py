@@ -1,11 +1,13 @@
 """What a job costs besides its work, as a study grows (issue 30): Branin trials (their work is
 microseconds), random search, one seed per 100 trials, `execution.fold_jobs: per_trial` (a
-job trains a trial, a job logs it), `snakemake --cores 2` in an empty directory.
+job trains, scores and logs a trial; until 2026-12-05 a second job logged it),
+`snakemake --cores 2` in an empty directory.
 
 Per size: the jobs run, the CPU seconds of the whole run (Snakemake, the warm worker, every
-job, all that the run waited for) per job, Snakemake's own process per job, and how many
-scheduling passes it made. Target: <= 0.15 CPU s per job, flat within 1.5x from the smallest
-study to the largest. `--as-is` sizes also run with Snakemake's scheduler as released (without
+job, all that the run waited for) per job and per trial (the figure that compares across a
+change in jobs per trial), Snakemake's own process per job, and how many scheduling passes
+it made. Target: <= 0.15 CPU s per job, flat within 1.5x from the smallest study to the
+largest. `--as-is` sizes also run with Snakemake's scheduler as released (without
 hpstudy.snakemake_overhead's fix), for the before figures.
 
 --quick: 10 and 40 trials.
@@ -106,6 +108,8 @@ def main() -> int:
             common.row(f"{label}: exit status", run["returncode"], "", "==", 0),
             common.row(f"{label}: CPU s per job, everything (wall {run['wall_s']:.0f} s)",
                        per_job, "s", *(("<=", TARGET_CPU_PER_JOB) if not run["as_is"] else ())),
+            common.row(f"{label}: CPU s per trial, everything", run["cpu_s"] / run["trials"],
+                       "s"),
             common.row(f"{label}: Snakemake's own CPU s per job",
                        run["self_cpu_s"] / max(run["jobs"], 1), "s",
                        note=f"{run['passes']} scheduling passes"),

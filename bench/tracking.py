@@ -1,7 +1,7 @@
 """Tracking: what logging one trial to MLflow costs with 8 concurrent writers into sqlite.
 
-The pipeline logs each trial in a log_trial job as soon as it is scored, so with --cores 8
-up to 8 processes write into results/mlflow.db at once. Here 8 writer processes (one study
+The pipeline logs each trial as soon as it is scored, in the job that scores it, so with
+--cores 8 up to 8 processes write into results/mlflow.db at once. Here 8 writer processes (one study
 each, made as the pipeline makes them: init_tracking, then start_study per study) log N
 realistic trials each through hpstudy.tracking.runs.log_trial: 3 folds with 10 epochs of
 loss/accuracy/val_loss/val_accuracy history, the CNN's trial metrics and fold timings. The
@@ -35,7 +35,7 @@ FOLDS, EPOCHS = 3, 10
 
 
 def trial_records(trial: int) -> tuple[dict, list[dict], list[dict]]:
-    """A CNN trial as the pipeline hands it to log_trial: score, fold records, timings."""
+    """A CNN trial as the pipeline logs it (log_trial): score, fold records, timings."""
     folds, timings = [], []
     for fold in range(FOLDS):
         history = {key: [round(start + step * slope + 0.001 * fold, 4) for step in range(EPOCHS)]

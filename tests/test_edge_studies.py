@@ -132,7 +132,7 @@ def test_forced_rerun_of_a_cnn_trial_adds_no_epoch_history(cnn_tracked_study):
     output = run.snakemake("--cores", "2", "--forcerun", "results/random/trials/0/fold_0.json",
                            logged(0))
     log = output.stdout + output.stderr
-    for rule in ("train_fold", "score_trial", "log_trial"):  # retrained and logged again
+    for rule in ("train_fold", "score_trial"):  # retrained, scored and logged again
         assert f"rule {rule}:" in log, rule
     assert json.loads(fold.read_text()) == before  # the same fit, to the bit
     client, runs = trial_runs(run, 0)
@@ -151,7 +151,8 @@ def test_a_deleted_trial_run_is_restored_by_a_rerun(cnn_tracked_study):
     assert client.get_run(run_id).info.lifecycle_stage == "deleted"
     output = run.snakemake("--cores", "2", "--forcerun", logged(1), logged(1))
     log = output.stdout + output.stderr
-    assert "rule log_trial:" in log and "rule train_fold:" not in log  # logging only
+    # Scored and logged again (score_trial), not retrained.
+    assert "rule score_trial:" in log and "rule train_fold:" not in log
     client, runs = trial_runs(run, 1)
     assert [r.info.run_id for r in runs] == [run_id]
     restored = runs[0]

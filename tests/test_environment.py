@@ -98,16 +98,18 @@ HPSTUDY = REPO / "workflow" / "hpstudy"
 JOB_CODE = {
     "prepare_data": {"all": ["data.py", "fileio.py"]},
     "propose": {"all": ["strategies", "space.py", "fileio.py"]},
-    **{script: {"all": ["objectives", "outcome.py", "data.py", "fileio.py"],
+    **{script: {"all": ["objectives", "outcome.py", "data.py", "fileio.py",
+                        *(["tracking"] if script == "train_folds" else [])],
                 "top": ["records.py"]}
        for script in ("train_folds", "evaluate_round", "evaluate_test")},
     "evaluate_study": {"all": ["objectives", "outcome.py", "data.py", "fileio.py",
                                "strategies", "space.py", "records.py"]},
-    "score_trial": {"all": ["records.py", "outcome.py", "fileio.py"], "top": ["objectives"]},
+    "score_trial": {"all": ["records.py", "outcome.py", "fileio.py", "tracking"],
+                    "top": ["objectives"]},
     "summarize_study": {"all": ["records.py", "fileio.py"]},
     "report": {"all": ["report", "records.py", "fileio.py"], "top": ["space.py"]},
     **{script: {"all": ["tracking", "records.py", "fileio.py"]}
-       for script in ("init_tracking", "start_study", "log_trial", "log_round",
+       for script in ("init_tracking", "start_study", "log_round",
                       "log_studies", "finish_studies")},
 }
 

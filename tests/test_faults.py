@@ -210,16 +210,18 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(cnn_study, tmp_pat
     run.write_config(config)
     with _tmpfs(run.results, "64m"):
         # Before the fault: grid finished and logged to MLflow (sqlite, on the small disk);
-        # random proposed, its trial 0 trained and scored, its study run started, but the
-        # trial not logged yet (--omit-from stops just before).
+        # random proposed, its trial 0 trained, its study run started, but the trial not
+        # scored and logged yet (--omit-from stops just before score_trial, which does both).
         started = time.monotonic()
         run.snakemake("--cores", "2", "grid", "results/random/trials/0/mlflow.json",
-                      "--omit-from", "results/random/trials/0/mlflow.json")
+                      "results/tracking/random.json",
+                      "--omit-from", "results/random/trials/0/score.json")
         timings["before"] = time.monotonic() - started
         assert (run.results / "grid" / "trials.csv").exists()
         assert sorted(p.parent.name for p in run.results.glob("grid/trials/*/mlflow.json")) \
             == ["0", "1"]
-        assert (run.results / "random" / "trials" / "0" / "score.json").exists()
+        assert (run.results / "random" / "trials" / "0" / "fold_1.json").exists()
+        assert not (run.results / "random" / "trials" / "0" / "score.json").exists()
         assert not (run.results / "random" / "trials" / "0" / "mlflow.json").exists()
         assert not (run.results / "random" / "trials" / "1").exists()
         before = _checksums(run.results)
@@ -234,27 +236,19 @@ def test_full_disk_during_fold_jobs_loses_nothing_and_resumes(cnn_study, tmp_pat
         assert failed.returncode != 0, output[-4000:]
         # Exactly the jobs that write under results/ failed, each for a full disk: random's two
         # fold jobs (trained, then could not write), grid's held-out test, random trial 0's
-        # MLflow log (the sqlite DB lives on the full disk too).
+        # scoring (its score, before it would log the trial to MLflow).
         # Training jobs have Snakemake `retries` (workflow/rules/study.smk: an out-of-memory
         # trial gets more attempts before it is recorded failed): a full disk fails each of
         # them on every attempt.
         errors = _job_blocks(output, r"Error in rule (\w+):")
         assert Counter(rule for rule, _ in errors) == \
-            {"train_fold": 2 * TRAIN_ATTEMPTS, "evaluate_test": 1, "log_trial": 1}, errors
+            {"train_fold": 2 * TRAIN_ATTEMPTS, "evaluate_test": 1, "score_trial": 1}, errors
         failed_outputs = set().union(*map(_outputs, errors))
         assert {"results/random/trials/1/fold_0.json", "results/random/trials/1/fold_1.json",
-                "results/grid/test.json", "results/random/trials/0/mlflow.json"} <= \
-            failed_outputs, failed_outputs
+                "results/grid/test.json", "results/random/trials/0/score.json",
+                "results/random/trials/0/mlflow.json"} <= failed_outputs, failed_outputs
         assert output.count(f"job failed: OSError: [Errno 28] {ENOSPC}") == \
-            2 * TRAIN_ATTEMPTS + 1, output[-6000:]
-        assert "job failed: TrackingError: MLflow logging of random trial 0 failed after 2 " \
-            "attempts at sqlite:///results/mlflow.db" in output, output[-8000:]
-        # sqlite's words for a full disk: in write-ahead-log mode opening the DB already needs
-        # room (its -shm file), so the error can come before the first write.
-        logged = output.split("job failed: TrackingError: MLflow logging of random trial 0", 1)[1]
-        assert any(words in logged.splitlines()[0] for words in (
-            "database or disk is full", "disk I/O error", "unable to open database file")), \
-            logged.splitlines()[0]
+            2 * TRAIN_ATTEMPTS + 2, output[-6000:]
         # The fold jobs did train: the disk failed them, not the CNN.
         assert len(re.findall(r"trial 1 fold [01]: ok ", output)) == 2 * TRAIN_ATTEMPTS, \
             output[-6000:]
@@ -360,36 +354,44 @@ def test_mlflow_server_killed_mid_study_loses_no_trial(tmp_path):
         assert at_kill < total, "every trial was logged before the kill: not mid-study"
         assert code != 0, output[-4000:]
 
-        markers = {(p.parents[2].name, int(p.parent.name)): json.loads(p.read_text())
-                   for p in run.results.glob("*/trials/*/mlflow.json")}
-        missing = {(s, t) for s in plan.strategies for t in plan.trials(s)} - set(markers)
-        assert missing, "no trial failed to log after the kill"
-        # Every trial that could not be logged failed loudly, naming the redacted URI: its
-        # log job, or, when the kill came before its study's run was started (the scheduler
-        # may start one strategy's study run after another's first trial is logged), the
-        # study's start, after which none of its trials' log jobs can run.
+        # A study whose run the kill kept from starting (the scheduler may start one
+        # strategy's study run after another's first trial is logged) failed loudly, naming
+        # the redacted URI, and scored nothing: a trial's scoring job logs it into its
+        # study's run. Every trial of the other studies was scored and marked by its job,
+        # which never fails for MLflow: logged (before the kill), or pending, with MLflow's
+        # error naming the redacted URI.
         unstarted = {s for s in plan.strategies if not (run.results / "tracking" /
                                                           f"{s}.json").exists()}
+        started = [s for s in plan.strategies if s not in unstarted]
         for strategy in unstarted:
             log = (run.results / "logs" / strategy / "start_study.log").read_text()
             assert "failed after 2 attempts at " f"{url}:" in log, log[-3000:]
+        markers = {(p.parents[2].name, int(p.parent.name)): json.loads(p.read_text())
+                   for p in run.results.glob("*/trials/*/mlflow.json")}
+        assert set(markers) == {(s, t) for s in started for t in plan.trials(s)}
+        missing = {trial for trial, marker in markers.items() if "pending" in marker}
+        assert missing or unstarted, "no trial failed to log after the kill"
         for strategy, trial in sorted(missing):
-            if strategy in unstarted:
-                assert not (run.results / "logs" / strategy / f"log_trial_{trial}.log").exists()
-                continue
-            log = (run.results / "logs" / strategy / f"log_trial_{trial}.log").read_text()
+            why = markers[strategy, trial]["pending"]
+            assert why.startswith(f"MLflow logging of {strategy} trial {trial} failed after 2 "
+                                  f"attempts at {url}: "), why
+        # What failed: the study runs that could not start, or else the catch-up of the
+        # pending trials (finish_studies), naming the first of them and the URI.
+        failed = {b[0] for b in _job_blocks(output, r"Error in rule (\w+):")}
+        if unstarted:
+            assert failed == {"start_study"}, failed
+        else:
+            assert failed == {"finish_studies"}, failed
+            strategy, trial = min(missing, key=lambda m: (plan.strategies.index(m[0]), m[1]))
+            log = (run.results / "logs" / "finish_studies.log").read_text()
             assert f"MLflow logging of {strategy} trial {trial} failed after 2 attempts at " \
                 f"{url}:" in log, log[-3000:]
-        failed_logs = {_outputs(b).pop() for b in _job_blocks(output, r"Error in rule (\w+):")
-                       if b[0] == "log_trial"}
-        assert failed_logs == {f"results/{s}/trials/{t}/mlflow.json" for s, t in missing
-                               if s not in unstarted}
         for path in [console, *run.results.rglob("*"), *(run.path / ".snakemake").rglob("*")]:
             if path.is_file() and path.suffix in {".log", ".json", ".csv", ".out", ""}:
                 leaks = [line for line in path.read_bytes().splitlines() if b"s3cret" in line]
                 assert not leaks, f"credentials in {path}: {leaks[:2]}"
-        # Results on disk are complete: every strategy scored and summarised.
-        for strategy in plan.strategies:
+        # Results on disk are complete: every started study scored and summarised.
+        for strategy in started:
             table = (run.results / strategy / "trials.csv").read_text().splitlines()
             assert len(table) == 1 + plan.budget(strategy)
             assert not (run.results / strategy / "mlflow_study.json").exists()
@@ -399,6 +401,8 @@ def test_mlflow_server_killed_mid_study_loses_no_trial(tmp_path):
         client, runs = mlflow_runs(url, config["experiment"])
         by_id = {r.info.run_id: r for r in runs}
         for (strategy, trial), marker in markers.items():
+            if "pending" in marker:
+                continue
             logged = by_id[marker["run_id"]]
             assert (logged.data.tags["role"], logged.data.tags["strategy"],
                     logged.data.tags["trial"], logged.info.status) == \
@@ -410,10 +414,18 @@ def test_mlflow_server_killed_mid_study_loses_no_trial(tmp_path):
         resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
         timings["resume"] = time.monotonic() - started
         assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
-        logged_again = {b[1].get("wildcards") for b in
-                        _job_blocks(resumed.stdout + resumed.stderr, r"(?:local)?rule (\w+):")
-                        if b[0] == "log_trial"}
-        assert logged_again == {f"study={s}, trial={t}" for s, t in missing}
+        # No trial of a started study trained or scored twice; the catch-up logged exactly
+        # the pending trials.
+        rerun = _job_blocks(resumed.stdout + resumed.stderr, r"(?:local)?rule (\w+):")
+        again = {(rule, fields.get("wildcards")) for rule, fields in rerun
+                 if rule in {"train_fold", "score_trial"}
+                 and any(f"study={s}," in fields.get("wildcards", "") for s in started)}
+        assert again == set(), again
+        caught_up = (run.results / "logs" / "finish_studies.log").read_text().split(
+            "trials their scoring jobs had not: ")[-1].splitlines()[0].split(", ") \
+            if missing else []
+        assert sorted(caught_up) == sorted(f"results/{s}/trials/{t}/mlflow.json"
+                                           for s, t in missing)
         # No trial twice, none RUNNING, the whole tree, the report attached.
         assert check_run_tree(url, config, run.results) == \
             {"study": 2, "trial": total}

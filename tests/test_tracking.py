@@ -14,13 +14,14 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from hpstudy.tracking.bulk import create_finished_runs as CREATE_RUNS
 from hpstudy.tracking.bulk import sql_store as SQL_STORE
-from hpstudy.tracking.client import KEY_TAG, redact
+from hpstudy.tracking.client import KEY_TAG, TrackingError, redact
 from hpstudy.tracking.client import find_runs as FIND_RUNS
 from tests.helpers.network import free_port
 from tests.helpers.studies import copy_study
@@ -158,7 +159,7 @@ def test_forced_rerun_updates_instead_of_duplicating(tracked_study, config, tmp_
     trial_run = next(r for r in before if r.data.tags.get("role") == "trial")
     history_before = client.get_metric_history(trial_run.info.run_id, "fold_0/value")
     assert len(history_before) == 1
-    run.snakemake("--cores", "2", "--forcerun", "init_tracking", "start_study", "log_trial",
+    run.snakemake("--cores", "2", "--forcerun", "init_tracking", "start_study", "score_trial",
                   "finish_studies")
     client, after = mlflow_runs(_sqlite(run), config["experiment"])
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
@@ -172,11 +173,12 @@ def test_run_left_running_by_a_kill_is_finished_by_the_rerun(tracked_study, conf
     client, runs = mlflow_runs(_sqlite(run), config["experiment"])
     victim = next(r for r in runs if r.data.tags.get("role") == "trial"
                   and r.data.tags["strategy"] == "tpe" and r.data.tags["trial"] == "3")
-    # What a SIGKILL in the middle of log_trial leaves: the run RUNNING, no marker file.
+    # What a SIGKILL in the middle of the logging of score_trial (which scores and logs a
+    # trial) leaves: the run RUNNING, no marker file.
     client.update_run(victim.info.run_id, status="RUNNING")
     (run.results / "tpe" / "trials" / "3" / "mlflow.json").unlink()
     result = run.snakemake("--cores", "2")
-    assert "log_trial" in result.stdout + result.stderr
+    assert "rule score_trial:" in result.stdout + result.stderr
     assert client.get_run(victim.info.run_id).info.status == "FINISHED"
     check_run_tree(_sqlite(run), config, run.results)
 
@@ -216,17 +218,26 @@ def test_unreachable_server_fails_loudly_keeps_results_and_resumes(tmp_path):
     assert failed.returncode != 0
     assert f"MLflow experiment setup failed after 2 attempts at http://127.0.0.1:{port}" in \
         (run.results / "logs" / "init_tracking.log").read_text()
-    # Nothing finished is lost: every trial is scored and summarised on disk.
-    assert (run.results / "random" / "trials.csv").exists()
-    assert (run.results / "tpe" / "trials.csv").exists()
+    # It stopped before scoring: a trial's scoring job logs it, so it waits for its study's
+    # run. What ran is kept: round 0's folds are trained (per_fold), nothing is scored.
+    from hpstudy.plan import Plan
+
+    plan = Plan.from_config(config)
+    for strategy in plan.strategies:
+        first = plan.rounds(strategy)[0]
+        assert len(list((run.results / strategy / "trials").glob("*/fold_*_timing.json"))) \
+            == len(first) * plan.folds
+    assert not list(run.results.glob("*/trials/*/score.json"))
     # The credentials appear nowhere: not in Snakemake's output, logs or metadata.
     assert "s3cret-token" not in output
     for path in list(run.path.joinpath("results").rglob("*")) + \
             list(run.path.joinpath(".snakemake").rglob("*")):
         if path.is_file() and path.suffix in {".log", ".json", ".csv", ""}:
             assert b"s3cret-token" not in path.read_bytes(), path
-    # Back online (the sqlite default): the next run logs what is missing.
-    run.snakemake("--cores", "2")
+    # Back online (the sqlite default): the next run does what is missing, no fold again.
+    resumed = run.snakemake("--cores", "2")
+    assert (resumed.stdout + resumed.stderr).count("rule train_fold:") == \
+        sum(len(plan.trials(s)) - len(plan.rounds(s)[0]) for s in plan.strategies) * plan.folds
     check_run_tree(_sqlite(run), config, run.results)
 
 
@@ -497,11 +508,47 @@ def test_run_ids_by_key_finds_what_find_run_finds_with_one_query(tmp_path, monke
     assert run_ids_by_key(store, other, keys, KEY_TAG) == {}
 
 
+def _trial_requests(tmp_path, rounds) -> list[tuple[dict, str, list[str]]]:
+    """Each trial of these rounds written as its scoring job leaves it (score, fold
+    records, timings) and what that job logs it with: (trial_request, its marker's path,
+    the rung below's markers)."""
+    from hpstudy.tracking import runs
+
+    def write(path, record):  # as Python's json writes it: a NaN epoch stays NaN
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record), encoding="utf-8")
+
+    made, markers_of_round = [], {}
+    for index, results, timings, _ in rounds:
+        for score in results["scores"]:
+            trial = score["trial"]
+            directory = tmp_path / "trials" / str(trial)
+            files = {"score": directory / "score.json", "folds": [], "timings": []}
+            write(files["score"], score)
+            for record in (f for f in results["folds"] if f["trial"] == trial):
+                path = directory / f"fold_{record['fold']}.json"
+                write(path, record)
+                files["folds"].append(str(path))
+            for timing in (t for t in timings if t["trial"] == trial):
+                path = directory / f"fold_{timing['fold']}_timing.json"
+                write(path, timing)
+                files["timings"].append(str(path))
+            marker = str(directory / "mlflow.json")
+            markers_of_round.setdefault(index, []).append(marker)
+            # A promoted trial's rung below: the round before it in these brackets.
+            below = markers_of_round.get(index - 1, []) if "rung" in score and \
+                score["rung"] > 0 else []
+            made.append((runs.trial_request(str(tmp_path / "tpe.json"), "tpe", "tpe", index,
+                                            str(files["score"]), files["folds"],
+                                            files["timings"], None), marker, below))
+    return made
+
+
 def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = False,
                   study_rounds=_study_rounds) -> dict:
-    """A study's rounds (_study_rounds) logged by log_rounds (per_trial: by a log_trial per
-    trial) into a fresh store, with or without the bulk writer; every trial run as what
-    MLflow's client reads back of it."""
+    """A study's rounds (_study_rounds) logged by log_rounds (per_trial: each trial by the
+    job that scored it, log_trial_here) into a fresh store, with or without the bulk
+    writer; every trial run as what MLflow's client reads back of it."""
     from mlflow import MlflowClient
 
     from hpstudy.tracking import bulk, runs
@@ -518,14 +565,12 @@ def _logged_study(tmp_path, monkeypatch, bulk_writes: bool, per_trial: bool = Fa
                      str(tmp_path / "tpe.json"), seed=3, budget=4)
     rounds = study_rounds(tmp_path)
     if per_trial:
-        for index, results, timings, _ in rounds:
-            for score in results["scores"]:
-                trial = score["trial"]
-                runs.log_trial(str(tmp_path / "tpe.json"), "tpe", "tpe", index, score,
-                               [f for f in results["folds"] if f["trial"] == trial],
-                               [t for t in timings if t["trial"] == trial], None,
-                               str(tmp_path / f"trial_{trial}_mlflow.json"))
-        assert writes == ([1, 1, 1, 1] if bulk_writes else [])  # a transaction per trial
+        for request, marker, below in _trial_requests(tmp_path, rounds):
+            runs.log_trial_here(request, marker, below)
+            assert "run_id" in json.loads(Path(marker).read_text())
+        # A transaction per new run (a promoted trial logs onto its configuration's).
+        configs = {runs.config_trial(s) for _, r, _, _ in rounds for s in r["scores"]}
+        assert writes == ([1] * len(configs) if bulk_writes else [])
     else:
         runs.log_rounds(str(tmp_path / "tpe.json"), "tpe", "tpe", rounds, None)
         configs = {runs.trial_key({"study_hash": "hash1"}, "tpe", score)
@@ -572,7 +617,7 @@ def test_runs_written_in_one_transaction_read_back_as_the_clients_own(tmp_path, 
     losses = [value for _, _, value in by_bulk["0"]["history"]["fold_0/loss"]]
     assert losses == [1.0, "nan", 0.4]
     assert all(run["found_by"] for run in by_bulk.values())
-    # A job per trial (log_trial) writes its new run the same way.
+    # Each trial logged by the job that scored it writes its new run the same way.
     assert _logged_study(tmp_path / "trials", monkeypatch, bulk_writes=True,
                          per_trial=True) == by_client
 
@@ -589,6 +634,9 @@ def test_a_configurations_rungs_written_at_once_read_back_as_logged_one_by_one(t
     by_bulk = _logged_study(tmp_path / "bulk", monkeypatch, bulk_writes=True,
                             study_rounds=_multi_fidelity_rounds)
     assert sorted(by_bulk) == ["0", "1", "2"] and by_bulk == by_client
+    # Each rung logged by the job that scored it (per_trial, per_fold), in rung order.
+    assert _logged_study(tmp_path / "trials", monkeypatch, bulk_writes=True, per_trial=True,
+                         study_rounds=_multi_fidelity_rounds) == by_client
     config = by_bulk["2"]
     assert config["info"][1] == "FAILED" and config["tags"]["reason"] == "out of memory"
     assert [config["tags"][f"rung_{r}.trial"] for r in range(3)] == ["2", "4", "5"]
@@ -596,6 +644,128 @@ def test_a_configurations_rungs_written_at_once_read_back_as_logged_one_by_one(t
     assert [step for step, *_ in config["history"]["fold_0/loss"]] == list(range(9))
     assert [step for step, *_ in config["history"]["objective"]] == [1, 3]
     assert by_bulk["1"]["tags"]["rung"] == "0" and "rung_1.trial" not in by_bulk["1"]["tags"]
+
+
+def _started_study(tmp_path, monkeypatch) -> str:
+    """A fresh sqlite store with the tpe study's run started in it: its URI."""
+    from hpstudy.tracking import runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    runs.init_tracking("study", str(tmp_path / "experiment.json"))
+    runs.start_study(str(tmp_path / "experiment.json"), "tpe", "tpe", "hash1",
+                     str(tmp_path / "tpe.json"), seed=3, budget=4)
+    return uri
+
+
+def _trial_runs(uri: str) -> dict:
+    """{trial: (status, objective, fold_0/loss history)} of the store's trial runs."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("study").experiment_id
+    return {run.data.tags["trial"]: (
+        run.info.status, run.data.metrics.get("objective"),
+        [(m.step, "nan" if math.isnan(m.value) else m.value)  # NaN equals nothing
+         for m in client.get_metric_history(run.info.run_id, "fold_0/loss")])
+        for run in client.search_runs([experiment], "tags.role = 'trial'")}
+
+
+def test_a_trial_its_job_cannot_log_is_pending_and_finish_studies_logs_it(tmp_path,
+                                                                          monkeypatch):
+    """A scoring job whose MLflow does not answer marks its trial pending (why, and what to
+    log it from) and does not fail; the catch-up (finish_studies) logs every pending trial
+    once MLflow answers, in order, nothing twice when it runs again, and a trial logged
+    already is left alone."""
+    from hpstudy.tracking import runs
+
+    uri = _started_study(tmp_path, monkeypatch)
+    requests = _trial_requests(tmp_path, _study_rounds(tmp_path))
+    runs.log_trial_here(*requests[0])  # MLflow answers: logged now
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", dead)
+    for name, value in FAST_FAILURE.items():  # the catch-up's attempts too: 2
+        monkeypatch.setenv(name, value)
+    for request in requests[1:]:
+        runs.log_trial_here(*request)
+    markers = [json.loads(Path(marker).read_text()) for _, marker, _ in requests]
+    assert "run_id" in markers[0] and "pending" not in markers[0]
+    for trial, ((request, _, _), marker) in enumerate(zip(requests[1:], markers[1:],
+                                                           strict=True), 1):
+        assert marker["request"] == request
+        assert marker["pending"].startswith(
+            f"MLflow logging of tpe trial {trial} failed after {runs.INLINE_ATTEMPTS} "
+            f"attempts at {dead}: ")
+    # The catch-up with MLflow still away fails, naming the trial and the store.
+    with pytest.raises(TrackingError, match="MLflow logging of tpe trial 1 failed after "):
+        runs.catch_up_trials([marker for _, marker, _ in requests])
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    paths = [marker for _, marker, _ in requests]
+    assert runs.catch_up_trials(paths) == paths[1:]
+    logged = _trial_runs(uri)
+    assert sorted(logged) == ["0", "1", "2", "3"]
+    assert {trial: status for trial, (status, _, _) in logged.items()} == \
+        {"0": "FINISHED", "1": "FINISHED", "2": "FAILED", "3": "FINISHED"}
+    assert logged["3"][2] == [(0, 0.9), (1, 0.5), (2, 0.3)]
+    # Again: the markers still say pending (each is its job's output), nothing logged twice.
+    assert runs.catch_up_trials(paths) == paths[1:]
+    assert _trial_runs(uri) == logged
+    assert [json.loads(Path(p).read_text()) for p in paths] == markers
+
+
+def test_a_cluster_job_leaves_the_sqlite_db_to_the_login_node(tmp_path, monkeypatch):
+    """On a cluster node (CLUSTER_NODE_ENV, set by jobs.smk there) a scoring job does not
+    write the run's sqlite DB: its trial is pending at once, without a try; with a tracking
+    server it logs as anywhere."""
+    from hpstudy.launch import CLUSTER_NODE_ENV
+    from hpstudy.tracking import runs
+
+    uri = _started_study(tmp_path, monkeypatch)
+    monkeypatch.setenv(CLUSTER_NODE_ENV, "1")
+    request, marker, below = _trial_requests(tmp_path, _study_rounds(tmp_path))[0]
+    runs.log_trial_here(request, marker, below)
+    assert json.loads(Path(marker).read_text()) == {
+        "pending": "a cluster job does not write the run's sqlite DB", "request": request}
+    assert _trial_runs(uri) == {}
+    monkeypatch.delenv(CLUSTER_NODE_ENV)
+    assert runs.catch_up_trials([marker]) == [marker]
+    assert list(_trial_runs(uri)) == ["0"]
+
+
+def test_a_study_run_made_anew_gets_its_trials_again(tmp_path, monkeypatch):
+    """A trial logged into a study run that is no longer its study's (a new tracking URI:
+    init_tracking and start_study made anew) is logged again by the catch-up, into the new
+    store; a pending rung below holds its promoted trial back, so a configuration's rungs
+    go onto its run in order."""
+    from hpstudy.tracking import runs
+
+    _started_study(tmp_path / "first", monkeypatch)
+    rounds = _multi_fidelity_rounds(tmp_path)
+    requests = _trial_requests(tmp_path / "first", rounds)
+    for request in requests:
+        runs.log_trial_here(*request)
+    assert all("run_id" in json.loads(Path(m).read_text()) for _, m, _ in requests)
+
+    second = tmp_path / "second"
+    second.mkdir()
+    uri = f"sqlite:///{second / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    runs.init_tracking("study", str(second / "experiment.json"))
+    runs.start_study(str(second / "experiment.json"), "tpe", "tpe", "hash1",
+                     str(tmp_path / "first" / "tpe.json"), seed=3, budget=4)
+    paths = [marker for _, marker, _ in requests]
+    assert runs.catch_up_trials(paths) == paths
+    assert sorted(_trial_runs(uri)) == ["0", "1", "2"]
+
+    # A promoted trial whose rung below is pending waits for the catch-up too.
+    first_rung = json.loads(Path(paths[2]).read_text())
+    Path(paths[2]).write_text(json.dumps({"pending": "away", "request": first_rung["request"]}),
+                              encoding="utf-8")
+    promoted = requests[4]  # trial 4: configuration 2 at 3 epochs, above trial 2
+    runs.log_trial_here(*promoted)
+    assert json.loads(Path(promoted[1]).read_text())["pending"] == \
+        "the rung below is not logged yet"
 
 
 def test_a_store_that_cannot_be_opened_is_left_to_the_clients_retries(tmp_path, monkeypatch):

@@ -59,17 +59,27 @@ def test_job_object_offers_what_the_scripts_use():
 
 
 def score_job(directory: Path, trial: int) -> list[str]:
-    """The command line of a real scoring job (function objective) on two fold records."""
-    folds = []
+    """The command line of a real scoring job (function objective) on two fold records: it
+    scores the trial and logs it to MLflow (pending without its study's run:
+    results/tracking/random.json, which sqlite_tracking starts)."""
+    folds, timings = [], []
     for fold in range(2):
         path = directory / f"trials/{trial}/fold_{fold}.json"
         write_json(path, {"trial": trial, "fold": fold, "seed": fold, "trial_seed": 5,
                           "params": {"x": 1.0}, "status": "ok",
                           "metrics": {"value": 2.0 + fold}})
         folds.append(str(path))
-    spec = {"input": {"named": {"folds": folds}, "positional": folds},
-            "output": {"named": {}, "positional": [str(directory / f"score_{trial}.json")]},
-            "params": {"objective": "function", "settings": {"name": "branin"}},
+        timings.append(str(path.with_name(f"fold_{fold}_timing.json")))
+        write_json(timings[-1], {"trial": trial, "fold": fold, "fit_seconds": 0.1,
+                                 "fit_cpu_seconds": 0.1})
+    outputs = {"score": str(directory / f"score_{trial}.json"),
+               "logged": str(directory / f"logged_{trial}.json")}
+    tracking = "results/tracking/random.json"
+    spec = {"input": {"named": {"folds": folds, "timings": timings, "tracking": tracking},
+                      "positional": folds + timings + [tracking]},
+            "output": {"named": outputs, "positional": list(outputs.values())},
+            "params": {"objective": "function", "settings": {"name": "branin"},
+                       "strategy": "random", "round": 0},
             "wildcards": {"study": "random", "trial": str(trial)}}
     return [sys.executable, "-m", "hpstudy.launch", "score_trial", "1",
             str(directory / f"score_{trial}.log"), json.dumps(spec)]
@@ -368,30 +378,9 @@ def sqlite_tracking(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     runs.init_tracking("worker", str(tmp_path / "experiment.json"))
     runs.start_study(str(tmp_path / "experiment.json"), "random", "random", "h",
-                     str(tmp_path / "random.json"), seed=1, budget=1)
+                     str(tmp_path / "results" / "tracking" / "random.json"), seed=1, budget=1)
     release_sqlite()
     return uri
-
-
-def log_job(directory: Path, trial: int) -> list[str]:
-    """The command line of a real job logging a trial (log_trial) with one fold."""
-    files = {"tracking": str(directory / "random.json"),
-             "score": str(directory / f"score_{trial}.json"),
-             "folds": [str(directory / f"fold_{trial}.json")],
-             "timings": [str(directory / f"timing_{trial}.json")]}
-    write_json(files["score"], {"trial": trial, "seed": 5, "params": {"x": 1.0},
-                                "status": "ok", "objective": 2.0, "metrics": {"value": 2.0}})
-    write_json(files["folds"][0], {"trial": trial, "fold": 0, "seed": 0, "status": "ok",
-                                   "params": {"x": 1.0}, "metrics": {"value": 2.0}})
-    write_json(files["timings"][0], {"trial": trial, "fold": 0, "fit_seconds": 0.1,
-                                     "fit_cpu_seconds": 0.1})
-    spec = {"input": {"named": files, "positional": [files["tracking"], files["score"],
-                                                     *files["folds"], *files["timings"]]},
-            "output": {"named": {}, "positional": [str(directory / f"logged_{trial}.json")]},
-            "params": {"strategy": "random", "round": 0},
-            "wildcards": {"study": "random", "trial": str(trial)}}
-    return [sys.executable, "-m", "hpstudy.launch", "log_trial", "1",
-            str(directory / f"log_{trial}.log"), json.dumps(spec)]
 
 
 def open_files(pid: int) -> list[str]:
@@ -414,10 +403,10 @@ def test_the_worker_opens_mlflows_store_once_and_keeps_no_connection_across_fork
 
     process, env = warm_worker
     for trial in (0, 1):
-        logged = subprocess.run(log_job(tmp_path, trial), env=env, capture_output=True,
+        logged = subprocess.run(score_job(tmp_path, trial), env=env, capture_output=True,
                                 text=True, timeout=120)
-        assert logged.returncode == 0, (tmp_path / f"log_{trial}.log").read_text()
-        assert usage(tmp_path / f"log_{trial}.log")["mode"] == "warm"
+        assert logged.returncode == 0, (tmp_path / f"score_{trial}.log").read_text()
+        assert usage(tmp_path / f"score_{trial}.log")["mode"] == "warm"
         assert not [path for path in open_files(process.pid) if "mlflow.db" in path]
         assert not (tmp_path / "mlflow.db-wal").exists()
     worker_log = (tmp_path / "worker.log").read_text()

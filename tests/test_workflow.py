@@ -122,11 +122,11 @@ def test_default_config_strategy_target_plans_data_prep_and_that_strategy(workdi
     assert jobs == {
         "prepare_data": 1,
         "propose": sum(len(plan.rounds(s)) for s in seeds),
-        "train_trial": trials,  # config.yaml: execution.fold_jobs = per_trial, which scores
+        # config.yaml: execution.fold_jobs = per_trial, whose job scores and logs a trial
+        "train_trial": trials,
         "summarize_study": len(seeds),
         "init_tracking": 1,
         "start_study": len(seeds),
-        "log_trial": trials,
         "tpe": 1,
     }
 
@@ -157,7 +157,7 @@ def test_study_configs_plan_the_classic_study(workdir, name):
     result = workdir.snakemake("-n", "--configfile", str(REPO / "config" / f"{name}.yaml"))
     jobs = _planned_jobs(result.stdout)
     assert jobs["train_fold"] == 4 * 100 * 5, name  # classic configs: one job per fold
-    assert jobs["score_trial"] == 400 and jobs["log_trial"] == 400
+    assert jobs["score_trial"] == 400 and "log_trial" not in jobs  # it logs its trial
     assert jobs["propose"] == 1 + 1 + 25 + 25  # grid, random: 1 round; tpe, gp: 100 / 4
 
 
@@ -171,7 +171,7 @@ def test_multi_fidelity_config_plans_its_rungs(workdir):
                                "--replace-workflow-config")
     jobs = _planned_jobs(result.stdout)
     assert jobs["train_trial"] == 12 and jobs["train_rung_trial"] == 13 + 22 + 22
-    assert jobs["propose"] == 1 + 3 + 6 + 6 and jobs["log_trial"] == 12 + 57
+    assert jobs["propose"] == 1 + 3 + 6 + 6 and "log_trial" not in jobs
 
 
 def test_repeats_run_each_stochastic_strategy_with_several_seeds(workdir):
@@ -268,7 +268,7 @@ def test_warm_jobs_write_the_bytes_of_fresh_interpreters(cnn_study, tmp_path):
     # What each fresh interpreter imported, its conda env provides.
     short = {}
     recorded = [usage for usage in usage_lines(cold.results) if "imports" in usage]
-    assert len(recorded) >= 8 and {"propose", "train_folds", "report", "log_trial"} \
+    assert len(recorded) >= 8 and {"propose", "train_folds", "report", "finish_studies"} \
         <= {usage["script"] for usage in recorded}
     for usage in recorded:
         lacking = missing(rule_environments()[usage["script"]], usage["imports"])

@@ -30,6 +30,9 @@ import time
 
 WORKER_SOCKET_ENV = "HPSTUDY_WORKER"  # path of the warm worker's socket, set by common.smk
 WORKER_PID_ENV = "HPSTUDY_WORKER_PID"
+# Set in the jobs of a cluster executor, on their node (jobs.smk): such a job does not write
+# the run's sqlite DB (hpstudy.tracking.runs.log_trial_here).
+CLUSTER_NODE_ENV = "HPSTUDY_CLUSTER_NODE"
 RECORD_IMPORTS_ENV = "HPSTUDY_RECORD_IMPORTS"  # see record_imports
 SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "scripts")
 HEADER = struct.Struct("!Q")  # length of the JSON request that follows

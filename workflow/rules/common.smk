@@ -244,23 +244,41 @@ def summary_inputs(wildcards):
     }
 
 
-@known_signature
-def log_trial_inputs(wildcards):
+def trial_log_inputs(wildcards):
+    """What the job that scores a trial reads to log it to MLflow (runs.log_trial_here): its
+    study's run (start_study; ancient: a study run made anew, for a new tracking URI, reruns
+    no training, finish_studies logs the trials into it), the data's metadata (its checksum
+    is a tag) and, for a promoted multi-fidelity trial, the markers of the rung below
+    (logged before it: a configuration's rungs go onto its run in order; that job is
+    upstream already, through the round's proposals)."""
     study = wildcards.study
-    inputs = {
-        "tracking": study_tracking(study),
-        "score": score_file(study, wildcards.trial),
-        "folds": score_inputs(wildcards),
-        "timings": trial_timings(study, wildcards.trial),
-    }
-    # A promoted multi-fidelity trial logs onto its config's run: after the rung below is
-    # logged, so that two jobs never both create that run.
+    inputs = {"tracking": ancient(study_tracking(study))}
     continued = PLAN.continued_round(study, PLAN.round_of(study, int(wildcards.trial)))
     if continued is not None:
         inputs["rung_below"] = [logged_file(study, t) for t in PLAN.rounds(study)[continued]]
     if PLAN.needs_data:
         inputs["dataset"] = DATA["metadata"]
     return inputs
+
+
+@known_signature
+def train_trial_inputs(wildcards):
+    """execution.fold_jobs per_trial: a trial's training, scoring and logging in one job."""
+    return {**fold_inputs(wildcards), **trial_log_inputs(wildcards)}
+
+
+@known_signature
+def score_trial_inputs(wildcards):
+    """execution.fold_jobs per_fold: a trial's scoring and logging, once its folds are in."""
+    return {"folds": score_inputs(wildcards),
+            "timings": trial_timings(wildcards.study, wildcards.trial),
+            **trial_log_inputs(wildcards)}
+
+
+def trial_log_params():
+    """The params of the job that logs a trial: where it belongs (its strategy, its round)."""
+    return {"strategy": lambda w: PLAN.strategy_of(w.study),
+            "round": lambda w: PLAN.round_of(w.study, int(w.trial))}
 
 
 @known_signature

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV, JobSpec
+from hpstudy.launch import CLUSTER_NODE_ENV, WORKER_PID_ENV, WORKER_SOCKET_ENV, JobSpec
 
 # Jobs run their scripts in fresh interpreters: let them import hpstudy too. (Set, not
 # required, so no `envvars:`; a user's own PYTHONPATH is kept after ours.)
@@ -75,10 +75,13 @@ def launch(script):
 
 
 # A job of a cluster executor runs inside its own allocation: never in the worker of the
-# `snakemake` that submitted it (which it would reach on a one-node cluster).
+# `snakemake` that submitted it (which it would reach on a one-node cluster). It does not
+# write the run's sqlite DB either (a trial it scores is logged by finish_studies, on the
+# node Snakemake runs on: hpstudy.tracking.runs.log_trial_here).
 if workflow.remote_exec:
     for name in (WORKER_SOCKET_ENV, WORKER_PID_ENV):
         os.environ.pop(name, None)
+    os.environ[CLUSTER_NODE_ENV] = "1"
 
 
 def warm_start_possible():

@@ -6,10 +6,9 @@
 #
 #   fold_jobs           rule (a job per)         writes
 #   per_fold (default)  train_fold (trial, fold) trials/<t>/fold_<k>.json, fold_<k>_timing.json
-#                       score_trial (trial)      trials/<t>/score.json
-#                       log_trial (trial)        trials/<t>/mlflow.json
-#   per_trial           train_trial (trial)      trials/<t>/: every fold's two files, score.json
-#                       log_trial (trial)        trials/<t>/mlflow.json
+#                       score_trial (trial)      trials/<t>/score.json, mlflow.json (logged)
+#   per_trial           train_trial (trial)      trials/<t>/: every fold's two files,
+#                                                score.json, mlflow.json (logged)
 #   per_round           evaluate_round (round)   rounds/round_<r>_results.json (the round's
 #                                                fold records and scores), round_<r>_timings.json
 #                       log_round (round)        rounds/round_<r>_mlflow.json
@@ -22,8 +21,9 @@
 # A multi-fidelity strategy's studies (sha, hyperband, bohb) train with train_rung_fold or
 # train_rung_trial instead, which also write each fold's model, trials/<t>/fold_<k>.keras
 # (temporary), and continue a promoted trial from the rung below's; per_round and per_study
-# refuse them (pre-flight). Both training rules of a mode always exist, each matching only its studies;
-# log_trial and log_round both exist too, and the targets ask for one of them.
+# refuse them (pre-flight). Both training rules of a mode always exist, each matching only its
+# studies. per_fold and per_trial log a trial to MLflow in the job that scores it (its marker
+# says logged, or pending for finish_studies to log: hpstudy.tracking.runs.log_trial_here).
 # execution.group (cluster jobs only): none, every job its own and score_trial beside
 # Snakemake (localrules); trial, a trial's train_* and score_trial as one (per_round: no
 # groups); round, a round's propose with its trials' train_* and score_trial, or with its
@@ -169,17 +169,19 @@ elif PLAN.fold_jobs == "per_trial":
             wildcard_constraints:
                 study=studies_pattern(checkpoints),
             input:
-                unpack(fold_inputs),
+                unpack(train_trial_inputs),
             output:
                 folds=[fold_file("{study}", "{trial}", k) for k in range(PLAN.folds)],
                 timings=[timing_file("{study}", "{trial}", k) for k in range(PLAN.folds)],
                 score=score_file("{study}", "{trial}"),
+                logged=logged_file("{study}", "{trial}"),
                 **checkpoint_outputs(checkpoints, range(PLAN.folds)),
             params:
                 **job_params(
                     objective=PLAN.objective_name,
                     settings=PLAN.objective_settings,
                     folds=list(range(PLAN.folds)),
+                    **trial_log_params(),
                 ),
             threads: job_threads("train")
             retries: TRAIN_RETRIES
@@ -236,17 +238,22 @@ else:
 
     rule score_trial:
         input:
-            folds=score_inputs,
+            unpack(score_trial_inputs),
         output:
-            score_file("{study}", "{trial}"),
+            score=score_file("{study}", "{trial}"),
+            logged=logged_file("{study}", "{trial}"),
         params:
-            **job_params(objective=PLAN.objective_name, settings=PLAN.objective_settings),
+            **job_params(
+                objective=PLAN.objective_name,
+                settings=PLAN.objective_settings,
+                **trial_log_params(),
+            ),
         resources:
             **job_resources("light"),
         group:
             TRIAL_GROUP
         conda:
-            "../../envs/report.yaml"
+            "../../envs/tracking.yaml"
         log:
             "results/logs/{study}/score_trial_{trial}.log",
         shell:

@@ -1,8 +1,10 @@
 # MLflow: the DB is created once (init_tracking) before anything is logged; each study's
 # parent run is made by its own job (start_study; per_study: by its strategy's
 # log_studies_<strategy>);
-# each trial is logged as soon as it is scored; a study's parent run is closed once the
-# report exists (finish_studies, one job for all).
+# each trial is logged as soon as it is scored, by the job that scores it (per_fold,
+# per_trial: study.smk; a trial it could not log, finish_studies logs) or by its round's
+# job (log_round, log_studies_<strategy>); a study's parent run is closed once the report
+# exists (finish_studies, one job for all).
 #
 # On a cluster these jobs run where Snakemake runs (the login node), not as cluster jobs:
 # they are seconds each, that node reaches the team's tracking server, and the default
@@ -13,13 +15,19 @@ from hpstudy.tracking.notes import experiment_setup
 
 localrules:
     init_tracking,
-    log_trial,
     finish_studies,
+
+
+# init_tracking and start_study as soon as they can run: a trial's scoring job waits for its
+# study's run (it logs the trial into it). Snakemake runs the ready job of highest priority
+# first.
+TRACKING_PRIORITY = 1
 
 
 rule init_tracking:
     output:
         TRACKING,
+    priority: TRACKING_PRIORITY
     params:
         **job_params(
             experiment=PLAN.config["experiment"],
@@ -46,6 +54,7 @@ if not PER_STUDY:
             experiment=TRACKING,
         output:
             study_tracking("{study}"),
+        priority: TRACKING_PRIORITY
         params:
             **job_params(
                 strategy=lambda w: PLAN.strategy_of(w.study),
@@ -62,25 +71,6 @@ if not PER_STUDY:
             "results/logs/{study}/start_study.log",
         shell:
             launch("start_study")
-
-
-rule log_trial:
-    input:
-        unpack(log_trial_inputs),
-    output:
-        logged_file("{study}", "{trial}"),
-    params:
-        **job_params(
-            strategy=lambda w: PLAN.strategy_of(w.study),
-            round=lambda w: PLAN.round_of(w.study, int(w.trial)),
-            tracking_uri=TRACKING_URI_REDACTED,
-        ),
-    conda:
-        "../../envs/tracking.yaml"
-    log:
-        "results/logs/{study}/log_trial_{trial}.log",
-    shell:
-        launch("log_trial")
 
 
 # execution.fold_jobs: per_round: a round's trials, logged by one job as its results come.

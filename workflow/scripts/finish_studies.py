@@ -21,4 +21,5 @@ finish_studies(
     ],
     verdict=params.verdict,
     setup=params.setup,
+    markers=inputs.logged,
 )

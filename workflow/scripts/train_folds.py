@@ -1,4 +1,5 @@
 from hpstudy.jobs import job_attempt, score_trial, setup_logging, train_folds
+from hpstudy.tracking.runs import log_trial_here, trial_request
 
 setup_logging(snakemake.log[0])
 inputs, params, output = snakemake.input, snakemake.params, snakemake.output
@@ -16,6 +17,16 @@ train_folds(
     checkpoint_outputs=list(output.get("checkpoints", [])),
     attempt=job_attempt(),
 )
-# One job per trial (execution.fold_jobs: per_trial) also scores it: no job of its own.
+# One job per trial (execution.fold_jobs: per_trial) also scores and logs it: no jobs of
+# their own.
 if "score" in output.keys():
     score_trial(params.objective, params.settings, list(output.folds), output.score)
+    log_trial_here(
+        trial_request(
+            inputs.tracking, snakemake.wildcards.study,
+            params.strategy, params.round, output.score, output.folds, output.timings,
+            inputs.get("dataset"),
+        ),
+        output.logged,
+        rung_below=list(inputs.get("rung_below", [])),
+    )

@@ -20,13 +20,16 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hpstudy import fileio, provenance
+from hpstudy.launch import CLUSTER_NODE_ENV
 from hpstudy.tracking import bulk, notes
 from hpstudy.tracking.client import (
     KEY_TAG,
+    TrackingError,
     _client,
     create_sqlite_atomically,
     ensure_run,
@@ -38,6 +41,7 @@ from hpstudy.tracking.client import (
     redact,
     releases_sqlite,
     retry,
+    sqlite_database,
     tracking_uri,
 )
 
@@ -157,9 +161,11 @@ def fold_metrics(record: Mapping, timing: Mapping, base: int, final_step: int = 
 @releases_sqlite
 def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, score: Mapping,
               fold_records: Sequence[Mapping], fold_timings: Sequence[Mapping],
-              data_checksum: str | None, output: str) -> None:
+              data_checksum: str | None, output: str | None = None,
+              attempts: int | None = None) -> str:
     """Log one finished trial (a child of its study's run, its folds' metrics on it), then
-    mark it. fold_timings: each fold's measured fit_seconds and fit_cpu_seconds, in order.
+    mark it (output: {"run_id"}); its run's id. fold_timings: each fold's measured
+    fit_seconds and fit_cpu_seconds, in order. attempts: of each MLflow call (retry).
     A new run in a SQL store is written in one transaction (hpstudy.tracking.bulk: one
     search and one commit instead of MLflow's four); an existing one (a rerun, a promoted
     multi-fidelity trial's config) is updated through the client."""
@@ -168,15 +174,136 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
     if store is not None and config_trial(score) == score["trial"]:
         what = f"logging of {study} trial {score['trial']}"  # as the client path says it
         found = retry(lambda: bulk.run_ids_by_key(store, tracking["experiment_id"], [key],
-                                                  KEY_TAG), what)
+                                                  KEY_TAG), what, attempts)
         if not found:
             run_id = _create_runs(store, tracking, study, strategy,
                                   [[(round_index, (score, fold_records, fold_timings))]],
-                                  [key], data_checksum, what)[key]
+                                  [key], data_checksum, what, attempts)[key]
     if run_id is None:
         run_id = _log_trial_run(tracking, study, strategy, round_index, score, fold_records,
-                                fold_timings, data_checksum)
-    fileio.write_json(output, {"run_id": run_id})
+                                fold_timings, data_checksum, attempts=attempts)
+    if output is not None:
+        fileio.write_json(output, {"run_id": run_id})
+    return run_id
+
+
+# A trial is logged by the job that scores it (execution.fold_jobs per_trial: its training
+# job; per_fold: score_trial), not by a job of its own: a job per trial cost ~0.1 CPU s of
+# start-up and Snakemake besides its logging, half a study's jobs. That job must not fail
+# for MLflow (Snakemake would delete its outputs, the training with them): a trial it cannot
+# log is marked pending, and finish_studies logs it (catch_up_trials), failing loudly then.
+# Its marker (trials/<t>/mlflow.json) says what was logged where: {"run_id", "study_run"}
+# or {"pending": why}, and "request" (TrialRequest: the files to log it from).
+INLINE_ATTEMPTS = 2  # of each MLflow call in the scoring job: a catch-up follows
+# ... and each HTTP request to a tracking server tried once, for 30 s at most, unless the user
+# set these: MLflow's defaults (7 retries with backoff, 120 s) would hold a training job's
+# cores for minutes per trial while a server is down.
+INLINE_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+def trial_request(tracking: str, study: str, strategy: str, round_index: int, score: str,
+                  folds: Sequence[str], timings: Sequence[str],
+                  dataset: str | None) -> dict:
+    """What logging a trial reads: its study run's file (start_study), its score, its fold
+    records and timings, the data's metadata (None: no data), and where it belongs."""
+    return {"tracking": tracking, "study": study, "strategy": strategy, "round": round_index,
+            "score": score, "folds": list(folds), "timings": list(timings),
+            "dataset": dataset}
+
+
+def _log_request(request: Mapping, attempts: int | None = None) -> str:
+    """Log the trial a trial_request names: its run's id."""
+    dataset = request["dataset"]
+    return log_trial(
+        request["tracking"], request["study"], request["strategy"], request["round"],
+        fileio.read_json(request["score"]),
+        sorted((fileio.read_json(p) for p in request["folds"]), key=lambda r: r["fold"]),
+        [fileio.read_json(p) for p in request["timings"]],
+        fileio.read_json(dataset)["sha256"]["x"] if dataset else None, attempts=attempts)
+
+
+def _study_run(tracking_path: str, runs: dict | None = None) -> str:
+    if runs is None or tracking_path not in runs:
+        run_id = fileio.read_json(tracking_path)["run_id"]
+        if runs is None:
+            return run_id
+        runs[tracking_path] = run_id
+    return runs[tracking_path]
+
+
+def _needs_logging(marker: Mapping, study_runs: dict | None = None) -> bool:
+    """A trial's marker left for the catch-up: pending, or logged into a study run that is no
+    longer its study's (the store or the study run made anew: a new tracking URI)."""
+    request = marker.get("request")
+    if request is None:  # marked by a logging job of its own (per_round, per_study)
+        return False
+    return "pending" in marker or \
+        marker.get("study_run") != _study_run(request["tracking"], study_runs)
+
+
+@releases_sqlite
+def log_trial_here(request: Mapping, output: str, rung_below: Sequence[str] = ()) -> None:
+    """Log a trial from the job that scored it (the request: trial_request), and mark it.
+    Pending instead when MLflow does not answer after INLINE_ATTEMPTS, when the job runs on
+    a cluster node and the store is the run's sqlite DB (its locks are not safe over a
+    network file system: the login node writes it), or when a multi-fidelity trial's rung
+    below (its markers: rung_below) is pending: a configuration's rungs are logged in order.
+    The job never fails for MLflow here."""
+    why = None
+    if os.environ.get(CLUSTER_NODE_ENV) and sqlite_database(tracking_uri()) is not None:
+        why = "a cluster job does not write the run's sqlite DB"
+    elif not os.path.exists(request["tracking"]):  # an input: only if deleted since
+        why = "its study's MLflow run is not started"
+    elif any(_needs_logging(fileio.read_json(path)) for path in rung_below):
+        why = "the rung below is not logged yet"
+    else:
+        why = _log_now(request, output)
+    if why is not None:
+        log.warning("%s trial %s: not logged to MLflow now (%s); finish_studies logs it",
+                    request["study"], fileio.read_json(request["score"])["trial"], why)
+        fileio.write_json(output, {"pending": why, "request": dict(request)})
+
+
+def _log_now(request: Mapping, output: str) -> str | None:
+    """log_trial_here's try, with INLINE_ATTEMPTS and INLINE_HTTP: None when logged and
+    marked, else why not (TrackingError's message)."""
+    import time
+
+    started = time.process_time()
+    unset = [name for name in INLINE_HTTP if name not in os.environ]
+    os.environ.update({name: INLINE_HTTP[name] for name in unset})
+    try:
+        run_id = _log_request(request, INLINE_ATTEMPTS)
+    except TrackingError as error:
+        return str(error)
+    finally:
+        for name in unset:
+            os.environ.pop(name, None)
+    # The bench (bench/quickstart.py) counts this CPU as MLflow's.
+    log.info("%s trial %s logged to MLflow in %.3f CPU s", request["study"],
+             fileio.read_json(request["score"])["trial"], time.process_time() - started)
+    fileio.write_json(output, {"run_id": run_id, "study_run": _study_run(request["tracking"]),
+                               "request": dict(request)})
+    return None
+
+
+def catch_up_trials(markers: Sequence[str]) -> list[str]:
+    """Log, in the order given (a study's trials in order: a configuration's rungs in
+    order), every trial whose marker needs it (_needs_logging), with MLflow's full retries:
+    a store still unreachable fails the job, naming it. The markers stay as they are (each is
+    its scoring job's output); a later catch-up logs nothing twice (runs are found by key).
+    The markers of the trials logged."""
+    study_runs: dict = {}
+    caught_up = []
+    for path in markers:
+        marker = fileio.read_json(path)
+        if _needs_logging(marker, study_runs):
+            _log_request(marker["request"])
+            caught_up.append(path)
+    if caught_up:
+        log.info("logged %d trials their scoring jobs had not: %s", len(caught_up),
+                 ", ".join(caught_up))
+    return caught_up
 
 
 def log_round(tracking_path: str, study: str, strategy: str, round_index: int,
@@ -264,7 +391,8 @@ def log_rounds(tracking_path: str, study: str, strategy: str,
 
 def _create_runs(store, tracking: Mapping, study: str, strategy: str,
                  rungs: Sequence[Sequence[tuple[int, tuple]]], keys: Sequence[str],
-                 data_checksum: str | None, what: str | None = None) -> dict[str, str]:
+                 data_checksum: str | None, what: str | None = None,
+                 attempts: int | None = None) -> dict[str, str]:
     """New trial runs in one transaction: {key: run id}. Each run's `rungs`: its trials,
     each (round index, (score, folds, fold timings)), one unless a multi-fidelity
     configuration's promotions follow its first trial. A retry after a failed attempt first
@@ -294,7 +422,7 @@ def _create_runs(store, tracking: Mapping, study: str, strategy: str,
                                         tracking["run_id"], KEY_TAG)
         return {**found, **dict(zip([key for _, key in pending], ids, strict=True))}
 
-    created = retry(create, what or f"logging of the {study} study's trials")
+    created = retry(create, what or f"logging of the {study} study's trials", attempts)
     log.info("logged %s trials %s as %d new runs in one transaction", study,
              [score["trial"] for trials in rungs for _, (score, _, _) in trials], len(keys))
     return created
@@ -382,10 +510,10 @@ def trial_content(tracking: Mapping, study: str, strategy: str, round_index: int
 def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: int,
                    score: Mapping, fold_records: Sequence[Mapping],
                    fold_timings: Sequence[Mapping], data_checksum: str | None,
-                   known: dict | None = None) -> str:
+                   known: dict | None = None, attempts: int | None = None) -> str:
     """Log one trial through MLflow's client: its run found or created, then its content.
     known: the study's trial runs by key (find_runs), when searched for already; a run this
-    creates is added to it."""
+    creates is added to it. attempts: retry's."""
     trial, key = score["trial"], trial_key(tracking, study, score)
     name = f"{study} trial {config_trial(score)}"
 
@@ -402,7 +530,7 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
         client.set_terminated(run.info.run_id, content["status"])
         return run.info.run_id
 
-    run_id = retry(log_all, f"logging of {study} trial {trial}")
+    run_id = retry(log_all, f"logging of {study} trial {trial}", attempts)
     log.info("logged %s trial %d as run %s (%d folds)", study, trial, run_id,
              len(fold_records))
     return run_id
@@ -410,10 +538,13 @@ def _log_trial_run(tracking: Mapping, study: str, strategy: str, round_index: in
 
 @releases_sqlite
 def finish_studies(studies: Sequence[tuple[str, str, str, Sequence[str], str]],
-                   verdict: str | None = None, setup: Mapping | None = None) -> None:
+                   verdict: str | None = None, setup: Mapping | None = None,
+                   markers: Sequence[str] = ()) -> None:
     """Close every study's parent run (_finish_study), each (study, tracking_path,
-    trials_csv, artifacts, output), in one process: one MLflow store for all. The
-    experiment's description (`setup`) is written once."""
+    trials_csv, artifacts, output), in one process: one MLflow store for all, after
+    logging the trials their scoring jobs left pending (catch_up_trials; `markers`: every
+    trial's, or round's, marker). The experiment's description (`setup`) is written once."""
+    catch_up_trials(markers)
     for index, (study, tracking_path, trials_csv, artifacts, output) in enumerate(studies):
         _finish_study(tracking_path, study, trials_csv, artifacts, output, verdict,
                       setup if index == 0 else None)
