@@ -163,6 +163,15 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
               fold_records: Sequence[Mapping], fold_timings: Sequence[Mapping],
               data_checksum: str | None, output: str | None = None,
               attempts: int | None = None) -> str:
+    """_log_trial, its sqlite connections closed after."""
+    return _log_trial(tracking_path, study, strategy, round_index, score, fold_records,
+                      fold_timings, data_checksum, output, attempts)
+
+
+def _log_trial(tracking_path: str, study: str, strategy: str, round_index: int,
+               score: Mapping, fold_records: Sequence[Mapping],
+               fold_timings: Sequence[Mapping], data_checksum: str | None,
+               output: str | None = None, attempts: int | None = None) -> str:
     """Log one finished trial (a child of its study's run, its folds' metrics on it), then
     mark it (output: {"run_id"}); its run's id. fold_timings: each fold's measured
     fit_seconds and fit_cpu_seconds, in order. attempts: of each MLflow call (retry).
@@ -193,7 +202,7 @@ def log_trial(tracking_path: str, study: str, strategy: str, round_index: int, s
 # for MLflow (Snakemake would delete its outputs, the training with them): a trial it cannot
 # log is marked pending, and finish_studies logs it (catch_up_trials), failing loudly then.
 # Its marker (trials/<t>/mlflow.json) says what was logged where: {"run_id", "study_run"}
-# or {"pending": why}, and "request" (TrialRequest: the files to log it from).
+# or {"pending": why}, and "request" (trial_request: the files to log it from).
 INLINE_ATTEMPTS = 2  # of each MLflow call in the scoring job: a catch-up follows
 # ... and each HTTP request to a tracking server tried once, for 30 s at most, unless the user
 # set these: MLflow's defaults (7 retries with backoff, 120 s) would hold a training job's
@@ -214,7 +223,7 @@ def trial_request(tracking: str, study: str, strategy: str, round_index: int, sc
 def _log_request(request: Mapping, attempts: int | None = None) -> str:
     """Log the trial a trial_request names: its run's id."""
     dataset = request["dataset"]
-    return log_trial(
+    return _log_trial(
         request["tracking"], request["study"], request["strategy"], request["round"],
         fileio.read_json(request["score"]),
         sorted((fileio.read_json(p) for p in request["folds"]), key=lambda r: r["fold"]),
@@ -287,6 +296,7 @@ def _log_now(request: Mapping, output: str) -> str | None:
     return None
 
 
+@releases_sqlite
 def catch_up_trials(markers: Sequence[str]) -> list[str]:
     """Log, in the order given (a study's trials in order: a configuration's rungs in
     order), every trial whose marker needs it (_needs_logging), with MLflow's full retries:
