@@ -4,8 +4,9 @@ The same trials (params, folds, epochs, seeds) of a 28x28 workload (a stratified
 Fashion-MNIST subset from the local IDX files, the default config's CNN, random search) run
 (a) by the pipeline: `snakemake --cores 8 results/random/trials.csv` in a fresh directory:
     data prep, the proposal, one job per trial (1 TensorFlow thread each, as config.yaml),
-    scores and the study table; MLflow, held-out test and report are not asked for, since
-    the loop does none of them (bench/tracking.py measures MLflow);
+    scores and the study table; the held-out test and the report are not asked for, since
+    the loop does neither; MLflow is (since 2026-12-05 the job that scores a trial logs it,
+    into the run's sqlite DB), which the loop does not do (bench/tracking.py measures it);
 (b) by a serial loop in one fresh Python process, as the classic hyperopt script trains:
     TensorFlow imported once with its default threading (all cores), the same data prep
     (hpstudy.data.prepare, checked against the pipeline's checksums), then every fold of
