@@ -422,7 +422,7 @@ def test_mlflow_server_killed_mid_study_loses_no_trial(tmp_path):
                  and any(f"study={s}," in fields.get("wildcards", "") for s in started)}
         assert again == set(), again
         caught_up = (run.results / "logs" / "finish_studies.log").read_text().split(
-            "trials their scoring jobs had not: ")[-1].splitlines()[0].split(", ") \
+            "trials pending or in an earlier study run: ")[-1].splitlines()[0].split(", ") \
             if missing else []
         assert sorted(caught_up) == sorted(f"results/{s}/trials/{t}/mlflow.json"
                                            for s, t in missing)

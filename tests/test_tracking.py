@@ -168,6 +168,23 @@ def test_forced_rerun_updates_instead_of_duplicating(tracked_study, config, tmp_
 
 
 @pytest.mark.e2e
+def test_a_fresh_store_gets_every_trial_again_without_training(tracked_study, config,
+                                                               tmp_path):
+    """docs/mlflow.md: a deleted mlflow.db and `--forcerun init_tracking`: the experiment
+    and study runs are made anew and finish_studies logs every trial into them (their
+    markers name the old study runs); no trial is trained or scored again."""
+    run = copy_study(tracked_study, tmp_path / "copy")
+    for path in run.results.glob("mlflow.db*"):
+        path.unlink()
+    result = run.snakemake("--cores", "2", "--forcerun", "init_tracking")
+    output = result.stdout + result.stderr
+    assert "rule score_trial:" not in output and "rule train_fold:" not in output
+    logged = (run.results / "logs" / "finish_studies.log").read_text()
+    assert "logged 7 trials pending or in an earlier study run: " in logged
+    assert check_run_tree(_sqlite(run), config, run.results) == {"study": 2, "trial": 7}
+
+
+@pytest.mark.e2e
 def test_run_left_running_by_a_kill_is_finished_by_the_rerun(tracked_study, config, tmp_path):
     run = copy_study(tracked_study, tmp_path / "copy")
     client, runs = mlflow_runs(_sqlite(run), config["experiment"])

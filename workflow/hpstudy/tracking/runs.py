@@ -311,7 +311,7 @@ def catch_up_trials(markers: Sequence[str]) -> list[str]:
             _log_request(marker["request"])
             caught_up.append(path)
     if caught_up:
-        log.info("logged %d trials their scoring jobs had not: %s", len(caught_up),
+        log.info("logged %d trials pending or in an earlier study run: %s", len(caught_up),
                  ", ".join(caught_up))
     return caught_up
 
