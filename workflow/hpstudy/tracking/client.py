@@ -361,7 +361,7 @@ def create_sqlite_atomically(uri: str) -> None:
     that the resumed run could not open ("table ... already exists").
 
     The new DB is switched to write-ahead logging (persistent in the file): readers no longer
-    block the writer, so concurrent log_trial jobs wait less for each other's locks (8
+    block the writer, so concurrent logging jobs wait less for each other's locks (8
     writers on 2 cores: 0.49 -> 0.38 s per trial here)."""
     database = sqlite_database(uri)
     if database is None or database.exists():
