@@ -50,25 +50,24 @@ def quick_config(config: dict) -> dict:
     return config
 
 
+def logged_cpu_s(logs, pattern: str) -> float:
+    """The sum of the CPU seconds (group 1 of `pattern`) these logs report."""
+    return sum(float(found.group(1)) for log in logs
+               for found in re.finditer(pattern, log.read_text(errors="replace")))
+
+
 def inline_logging_cpu_s(results: Path) -> float:
     """The CPU seconds the trials' own jobs spent logging them to MLflow (per_trial and
     per_fold log a trial in the job that scores it: hpstudy.tracking.runs.log_trial_here
     writes this line to the job's log)."""
-    total = 0.0
-    for log in (results / "logs").rglob("*.log"):
-        for found in re.finditer(r"logged to MLflow in ([\d.]+) CPU s",
-                                 log.read_text(errors="replace")):
-            total += float(found.group(1))
-    return total
+    return logged_cpu_s((results / "logs").rglob("*.log"),
+                        r"logged to MLflow in ([\d.]+) CPU s")
 
 
 def worker_import_cpu_s(results: Path) -> float:
     """The CPU seconds the run's warm worker spent importing (its log's first line)."""
-    total = 0.0
-    for log in (results / "logs" / "worker").glob("*.log"):
-        found = re.search(r"\(([\d.]+) CPU s\); serving", log.read_text(errors="replace"))
-        total += float(found.group(1)) if found else 0.0
-    return total
+    return logged_cpu_s((results / "logs" / "worker").glob("*.log"),
+                        r"\(([\d.]+) CPU s\); serving")
 
 
 def main() -> int:

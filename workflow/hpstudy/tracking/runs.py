@@ -231,23 +231,23 @@ def _log_request(request: Mapping, attempts: int | None = None) -> str:
         fileio.read_json(dataset)["sha256"]["x"] if dataset else None, attempts=attempts)
 
 
-def _study_run(tracking_path: str, runs: dict | None = None) -> str:
-    if runs is None or tracking_path not in runs:
-        run_id = fileio.read_json(tracking_path)["run_id"]
-        if runs is None:
-            return run_id
-        runs[tracking_path] = run_id
-    return runs[tracking_path]
+def _study_run(tracking_path: str) -> str:
+    return fileio.read_json(tracking_path)["run_id"]
 
 
-def _needs_logging(marker: Mapping, study_runs: dict | None = None) -> bool:
+def _needs_logging(marker: Mapping, study_runs: dict[str, str]) -> bool:
     """A trial's marker left for the catch-up: pending, or logged into a study run that is no
-    longer its study's (the store or the study run made anew: a new tracking URI)."""
+    longer its study's (the store or the study run made anew: a new tracking URI).
+    study_runs: {study run file: its run id}, filled as they are read."""
     request = marker.get("request")
     if request is None:  # marked by a logging job of its own (per_round, per_study)
         return False
-    return "pending" in marker or \
-        marker.get("study_run") != _study_run(request["tracking"], study_runs)
+    if "pending" in marker:
+        return True
+    tracking = request["tracking"]
+    if tracking not in study_runs:
+        study_runs[tracking] = _study_run(tracking)
+    return marker.get("study_run") != study_runs[tracking]
 
 
 @releases_sqlite
@@ -263,7 +263,7 @@ def log_trial_here(request: Mapping, output: str, rung_below: Sequence[str] = ()
         why = "a cluster job does not write the run's sqlite DB"
     elif not os.path.exists(request["tracking"]):  # an input: only if deleted since
         why = "its study's MLflow run is not started"
-    elif any(_needs_logging(fileio.read_json(path)) for path in rung_below):
+    elif any(_needs_logging(fileio.read_json(path), {}) for path in rung_below):
         why = "the rung below is not logged yet"
     else:
         why = _log_now(request, output)
