@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hpstudy import worker
+from hpstudy import launch, worker
 from hpstudy.fileio import read_json, write_json
 from hpstudy.launch import WORKER_PID_ENV, WORKER_SOCKET_ENV, Job
 from hpstudy.noise import is_noise
@@ -187,6 +187,35 @@ def test_killing_a_job_kills_its_forked_child(tmp_path, warm_worker):
         assert time.monotonic() < deadline, f"the job's child {alive} outlived its launcher"
         time.sleep(0.05)
     assert process.poll() is None  # the worker serves on
+
+
+OPENBLAS_TIMEOUT_PROBE = """
+import ctypes, sys
+from hpstudy import launch, worker
+worker._prepare_imports("cpu") if sys.argv[1] == "worker" else launch.quiet_idle_blas_threads()
+import numpy
+from threadpoolctl import threadpool_info
+print([ctypes.CDLL(info["filepath"]).openblas_thread_timeout()
+       for info in threadpool_info() if info["internal_api"] == "openblas"])
+"""
+
+
+@pytest.mark.parametrize("starts", ["worker", "cold job"])
+@pytest.mark.parametrize("users_value", [None, "25"])
+def test_openblas_loads_with_a_short_idle_spin_unless_the_user_chose_one(starts, users_value):
+    """The warm worker (before its imports) and a cold job's launcher (before its script)
+    set OPENBLAS_THREAD_TIMEOUT, which OpenBLAS reads when it loads: its default, 2**28
+    cycles of spinning each time a job's thread limit starts its pool, cost every job 0.1
+    CPU s. Asked of the OpenBLAS numpy loaded, through its own openblas_thread_timeout()."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    env["PYTHONPATH"] = str(REPO / "workflow")
+    if users_value:
+        env["OPENBLAS_THREAD_TIMEOUT"] = users_value
+    probe = subprocess.run([sys.executable, "-c", OPENBLAS_TIMEOUT_PROBE, starts], env=env,
+                           capture_output=True, text=True, timeout=120, check=True)
+    timeouts = json.loads(probe.stdout)
+    assert timeouts, "numpy loaded no OpenBLAS"
+    assert timeouts == [int(users_value or launch.BLAS_IDLE_SPIN[1])] * len(timeouts)
 
 
 def test_without_a_running_worker_jobs_start_cold(tmp_path, monkeypatch):

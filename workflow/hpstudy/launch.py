@@ -40,6 +40,23 @@ HEADER = struct.Struct("!Q")  # length of the JSON request that follows
 STARTUP_WAIT_S = float(os.environ.get("HPSTUDY_WORKER_STARTUP_WAIT", "600"))
 
 
+# OpenBLAS's idle threads spin for 2**28 CPU cycles before they sleep (its default
+# OPENBLAS_THREAD_TIMEOUT, 28) each time its pool starts and after each threaded call. Every
+# job starts the pool: a fresh interpreter when numpy loads, a forked one when its thread limit
+# is applied (run_script). Spinning cost every job 0.1 CPU s for nothing, a quarter of a Branin
+# study's CPU (perf, 2026-12-05). 2**20 cycles (~0.3 ms) still keeps them waiting between
+# back-to-back calls: a loop of 120x120 matrix products at 2 threads took no longer (measured).
+# OpenBLAS reads it when it loads, so it is set before any import of numpy; a user's value
+# stands.
+BLAS_IDLE_SPIN = ("OPENBLAS_THREAD_TIMEOUT", "20")
+
+
+def quiet_idle_blas_threads() -> None:
+    """The environment's BLAS_IDLE_SPIN unless the user set one: for the libraries this
+    process and its children load from now on."""
+    os.environ.setdefault(*BLAS_IDLE_SPIN)
+
+
 # A job's spec travels in its shell command, which Snakemake runs as `bash -c <command>`, and
 # Linux refuses any one argument over 128 KiB (MAX_ARG_STRLEN: "Argument list too long").
 # A job that reads every trial's file (finish_studies, a large study's summary) passes that
@@ -266,6 +283,7 @@ def record_usage(log: str, usage: dict) -> None:
 
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
+    quiet_idle_blas_threads()  # a cold job's numpy; the warm worker set it before its imports
     script, threads, log, spec_argument = argv
     spec = read_spec(spec_argument)
     threads = int(threads)

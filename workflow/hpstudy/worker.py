@@ -38,7 +38,13 @@ from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 
-from hpstudy.launch import HEADER, WORKER_PID_ENV, WORKER_SOCKET_ENV, run_script
+from hpstudy.launch import (
+    HEADER,
+    WORKER_PID_ENV,
+    WORKER_SOCKET_ENV,
+    quiet_idle_blas_threads,
+    run_script,
+)
 
 SOCKET_DIR = ".snakemake/hpstudy-worker"
 PR_SET_PDEATHSIG = 1
@@ -83,6 +89,7 @@ def _prepare_imports(device: str) -> None:
     """The environment a job's fresh interpreter would import with."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    quiet_idle_blas_threads()  # every forked job's thread limit restarts OpenBLAS's pool
     if device == "cpu":
         # As hpstudy.objectives.keras_classifier sets it: no CUDA driver probe on CPU studies.
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
