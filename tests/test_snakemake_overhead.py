@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from snakemake.common import get_function_params, get_input_function_aux_params
 from snakemake.scheduling.job_scheduler import JobScheduler
 
@@ -251,3 +252,183 @@ def test_pausing_the_collector_applies_once_and_never_overrides_a_choice_to_keep
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+class ReadyJob:
+    """What Snakemake's ILP scheduler reads of a ready job (its JobSchedulerInterface): the
+    priority, the scheduler's resources, and input files as Snakemake's annotated strings."""
+
+    def __init__(self, name: str, priority: int = 0, cores: int = 1, mem_mb: int = 0,
+                 temp_input: bool = False):
+        from snakemake.io import AnnotatedString, temp
+
+        self.name, self.priority = name, priority
+        self.scheduler_resources = {"_cores": cores, "_nodes": 1, "mem_mb": mem_mb}
+        self.input = [temp(f"{name}.tmp") if temp_input else AnnotatedString(f"{name}.in")]
+
+    def __repr__(self):
+        return self.name
+
+
+def _ilp_schedulers():
+    """Snakemake's ILP scheduler as released, and a subclass with solve_only_real_choices;
+    each counts the integer programs it hands to the solver."""
+    import logging
+
+    from snakemake.scheduling.milp import Scheduler, SchedulerSettings
+
+    from hpstudy.snakemake_overhead import solve_only_real_choices
+
+    class Counted(Scheduler):
+        solved = 0
+
+        def _solve_ilp(self, prob, *args, **kwargs):
+            type(self).solved += 1
+            return super()._solve_ilp(prob, *args, **kwargs)
+
+    released = type("Released", (Counted,), {"solved": 0})
+    spared = type("Spared", (Counted,), {"solved": 0})
+    assert solve_only_real_choices(spared)
+    assert not solve_only_real_choices(spared), "applied twice"
+    assert not getattr(released.select_jobs, "solves_only_real_choices", False)
+    make = lambda cls: cls(None, SchedulerSettings(), logging.getLogger("test"))  # noqa: E731
+    return make(released), make(spared)
+
+
+def _select(scheduler, jobs, available):
+    sizes = {path: 10**8 for job in jobs for path in job.input}
+    return scheduler.select_jobs(jobs, jobs, dict(available), sizes)
+
+
+def _value(selected) -> tuple[int, int]:
+    """The ILP's objective without temp files, in the order of its weights: the selected
+    jobs' priorities, then their cores (at least 1 each)."""
+    return (sum(job.priority for job in selected),
+            sum(max(job.scheduler_resources["_cores"], 1) for job in selected))
+
+
+def _fits(selected, available) -> bool:
+    return all(sum(job.scheduler_resources.get(name, 0) for job in selected) <= limit
+               for name, limit in available.items())
+
+
+PULP_DEPRECATIONS = pytest.mark.filterwarnings("ignore:.*PuLP 4.0:DeprecationWarning")
+
+
+@PULP_DEPRECATIONS
+def test_equal_ready_jobs_that_cannot_all_run_need_no_integer_program():
+    """1,600 ready Branin trials on 2 cores: any two of them. The released scheduler solves
+    an integer program over all 1,600; the spared one picks two without the solver."""
+    released, spared = _ilp_schedulers()
+    jobs = [ReadyJob(f"trial_{i}") for i in range(1600)]
+    available = {"_cores": 2, "_nodes": 9, "mem_mb": 10**6}
+    chosen = _select(spared, jobs, available)
+    assert len(chosen) == 2 and set(chosen) <= set(jobs)
+    assert type(spared).solved == 0
+    assert len(_select(released, jobs, available)) == 2
+    assert type(released).solved == 1
+
+
+@PULP_DEPRECATIONS
+def test_where_there_is_a_choice_the_solver_makes_it_and_its_optimum_is_kept():
+    """Random mixes of priorities, cores, memory and temp inputs: the spared scheduler's
+    selection fits and scores the same in the ILP's objective as the released one's (both
+    solved by CBC; among equal jobs either may pick others)."""
+    import random
+
+    released, spared = _ilp_schedulers()
+    rng = random.Random(5)
+    for case in range(25):
+        jobs = [ReadyJob(f"j{case}_{i}", priority=rng.choice([0, 0, 1, 5]),
+                         cores=rng.choice([1, 1, 2, 3]), mem_mb=rng.choice([0, 500, 1500]),
+                         temp_input=rng.random() < 0.15)
+                for i in range(rng.randint(1, 40))]
+        available = {"_cores": rng.randint(1, 6), "_nodes": 100, "mem_mb": 2000}
+        before, after = _select(released, jobs, available), _select(spared, jobs, available)
+        assert _fits(after, available), case
+        assert _value(after) == _value(before), case
+    assert 0 < type(spared).solved < type(released).solved
+
+
+@PULP_DEPRECATIONS
+def test_jobs_of_negative_priority_go_to_the_solver_even_when_they_fit():
+    """A negative priority lowers the objective: the solver may leave such a job out though
+    it fits, so the spared scheduler asks it, and answers as the released one does."""
+    released, spared = _ilp_schedulers()
+    jobs = [ReadyJob("low", priority=-3), ReadyJob("normal")]
+    available = {"_cores": 4, "_nodes": 9, "mem_mb": 10**6}
+    assert _select(spared, jobs, available) == _select(released, jobs, available)
+    assert type(spared).solved == 1
+
+
+def test_a_resource_that_is_no_number_leaves_the_jobs_to_the_solver_as_released():
+    from hpstudy.snakemake_overhead import jobs_that_could_run
+
+    jobs = [ReadyJob(f"j{i}") for i in range(5)]
+    assert jobs_that_could_run(jobs, {"_cores": 2, "tmpdir": "/scratch"}) is None
+    assert len(jobs_that_could_run(jobs, {"_cores": 2})) == 2
+    with_temp = [*jobs, ReadyJob("t1", temp_input=True), ReadyJob("t2", temp_input=True)]
+    kept = jobs_that_could_run(with_temp, {"_cores": 2})
+    assert {"t1", "t2"} <= {job.name for job in kept} and len(kept) == 4
+
+
+SOLVED_SNAKEFILE = '''
+import sys
+sys.path.insert(0, {workflow!r})
+from snakemake.scheduling.milp import Scheduler
+if config.get("fix"):
+    from hpstudy.snakemake_overhead import fix_snakemake_scheduler
+    fix_snakemake_scheduler()
+solve = Scheduler._solve_ilp
+
+
+def noted(self, *args, **kwargs):
+    with open("solved.txt", "a") as notes:
+        notes.write("solved\\n")
+    return solve(self, *args, **kwargs)
+
+
+Scheduler._solve_ilp = noted
+
+
+rule all:
+    input: expand("trial_{{i}}.txt", i=range(12)), expand("rung_{{i}}.txt", i=range(3))
+
+
+rule trial:
+    output: "trial_{{i}}.txt"
+    shell: "echo {{wildcards.i}} > {{output}}"
+
+
+rule checkpoint:
+    output: temp("checkpoint_{{i}}.txt")
+    shell: "echo {{wildcards.i}} > {{output}}"
+
+
+rule rung:
+    input: "checkpoint_{{i}}.txt"
+    output: "rung_{{i}}.txt"
+    threads: 2
+    shell: "cat {{input}} > {{output}}"
+'''
+
+
+def test_a_real_run_asks_the_solver_only_about_temp_files_and_makes_the_same_files(tmp_path):
+    """Snakemake's ILP scheduler in real runs at --cores 2, as released and spared: 12 equal
+    trials need no integer program; the rungs read temp checkpoints, which go to the solver
+    as released. Both runs make the same files and delete every checkpoint."""
+    outputs, solved = {}, {}
+    for fix in (False, True):
+        directory = tmp_path / f"fix{int(fix)}"
+        directory.mkdir()
+        (directory / "Snakefile").write_text(SOLVED_SNAKEFILE.format(workflow=str(WORKFLOW)))
+        result = subprocess.run([SNAKEMAKE, "--cores", "2", "--config", f"fix={int(fix)}"],
+                                cwd=directory, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        outputs[fix] = {p.name: p.read_text() for p in directory.glob("*.txt")
+                        if p.name != "solved.txt"}
+        notes = directory / "solved.txt"
+        solved[fix] = len(notes.read_text().split()) if notes.exists() else 0
+    assert outputs[True] == outputs[False]
+    assert len(outputs[True]) == 15 and not any(n.startswith("checkpoint") for n in outputs[True])
+    assert 0 < solved[True] < solved[False]

@@ -15,9 +15,9 @@ sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
 # process, with one fix (its own CPU grew with the square of a run's length), jobs described
 # only when the log keeps the description (`--quiet rules` drops it), Python's garbage
 # collector off from here until the DAG is built (then its objects frozen out of later
-# collections), and the input, params and resources functions of the rules with their
-# signatures worked out once (known_signature: Snakemake otherwise inspects them at every
-# call).
+# collections), its ILP scheduler asked only when there is a choice to make, and the input,
+# params and resources functions of the rules with their signatures worked out once
+# (known_signature: Snakemake otherwise inspects them at every call).
 from hpstudy.snakemake_overhead import fix_snakemake_scheduler, known_signature
 
 fix_snakemake_scheduler()
