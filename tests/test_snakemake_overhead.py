@@ -291,8 +291,8 @@ def _ilp_schedulers():
     assert solve_only_real_choices(spared)
     assert not solve_only_real_choices(spared), "applied twice"
     assert not getattr(released.select_jobs, "solves_only_real_choices", False)
-    make = lambda cls: cls(None, SchedulerSettings(), logging.getLogger("test"))  # noqa: E731
-    return make(released), make(spared)
+    logger = logging.getLogger("test")
+    return released(None, SchedulerSettings(), logger), spared(None, SchedulerSettings(), logger)
 
 
 def _select(scheduler, jobs, available):
@@ -392,7 +392,8 @@ Scheduler._solve_ilp = noted
 
 
 rule all:
-    input: expand("trial_{{i}}.txt", i=range(12)), expand("rung_{{i}}.txt", i=range(3))
+    input: expand("{{kind}}_{{i}}.txt", kind=["trial", "resumed"], i=range(6)),
+           expand("rung_{{i}}.txt", i=range(3))
 
 
 rule trial:
@@ -405,18 +406,25 @@ rule checkpoint:
     shell: "echo {{wildcards.i}} > {{output}}"
 
 
-rule rung:
+rule resumed:
     input: "checkpoint_{{i}}.txt"
+    output: "resumed_{{i}}.txt"
+    shell: "cat {{input}} > {{output}}"
+
+
+rule rung:
     output: "rung_{{i}}.txt"
     threads: 2
-    shell: "cat {{input}} > {{output}}"
+    shell: "echo {{wildcards.i}} > {{output}}"
 '''
 
 
-def test_a_real_run_asks_the_solver_only_about_temp_files_and_makes_the_same_files(tmp_path):
-    """Snakemake's ILP scheduler in real runs at --cores 2, as released and spared: 12 equal
-    trials need no integer program; the rungs read temp checkpoints, which go to the solver
-    as released. Both runs make the same files and delete every checkpoint."""
+def test_a_real_run_asks_the_solver_only_when_there_is_a_choice_and_makes_the_same_files(
+        tmp_path):
+    """Snakemake's ILP scheduler in real runs at --cores 2, as released and spared: the
+    first pass has one-core jobs (trials, checkpoints) and two-core rungs ready, a choice
+    for the solver; a pass with one core free has none (no rung fits). Both runs make the
+    same files and delete every temp checkpoint."""
     outputs, solved = {}, {}
     for fix in (False, True):
         directory = tmp_path / f"fix{int(fix)}"
@@ -431,4 +439,5 @@ def test_a_real_run_asks_the_solver_only_about_temp_files_and_makes_the_same_fil
         solved[fix] = len(notes.read_text().split()) if notes.exists() else 0
     assert outputs[True] == outputs[False]
     assert len(outputs[True]) == 15 and not any(n.startswith("checkpoint") for n in outputs[True])
+    assert outputs[True]["resumed_5.txt"] == "5\n"
     assert 0 < solved[True] < solved[False]
