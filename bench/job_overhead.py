@@ -117,9 +117,9 @@ def main() -> int:
                        note=f"{run['passes']} scheduling passes"),
         ]
     sized = [r for r in runs if not r["as_is"]]
-    per_job = [r["cpu_s"] / max(r["jobs"], 1) for r in sized]
-    rows.append(common.row("CPU per job, largest study over smallest", per_job[-1] / per_job[0],
-                           "x", "<=", FLAT_WITHIN))
+    per_job_by_size = [r["cpu_s"] / max(r["jobs"], 1) for r in sized]
+    rows.append(common.row("CPU per job, largest study over smallest",
+                           per_job_by_size[-1] / per_job_by_size[0], "x", "<=", FLAT_WITHIN))
     if len(sized) > 1:
         # What one more job costs: the run's fixed costs (the worker's imports, the MLflow
         # DB's creation, the report's figures) cancel out between the sizes.
