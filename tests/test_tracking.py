@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -899,3 +900,99 @@ def test_init_tracking_indexes_the_runs_keys_of_a_new_and_an_older_store(tmp_pat
             runs.init_tracking(name, f"{name}.json")
         names, plan = indexes(db)
         assert RUN_KEY_INDEX in names and RUN_KEY_INDEX in plan, plan
+
+
+# Holds the DB's write lock (as another job's open transaction would) until told to let go.
+HOLD_WRITE_LOCK = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+connection.execute("ROLLBACK")
+"""
+
+
+def _finished_run(key: str) -> dict:
+    """A run as runs._create_runs hands it to bulk.create_finished_runs."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    return {"key": key, "name": f"run {key}", "start_time": 1000, "status": "FINISHED",
+            "metrics": [Metric("objective", 0.5, 1000, 0)], "params": [Param("x", "1.0")],
+            "tags": [RunTag("role", "trial")]}
+
+
+def test_a_locked_store_fails_the_whole_transaction_and_the_next_try_writes_it_once(
+        tmp_path, monkeypatch):
+    """bulk writes on a sqlite3 connection of its own: while another process holds the
+    DB's write lock, a transaction waits BUSY_TIMEOUT_S, fails with sqlite's "database is
+    locked" (client.retry's to retry) and writes nothing, nor does one that fails after its
+    first rows; once the lock is gone the next try writes the run once, and release_sqlite
+    closes the connection (the write-ahead log back in mlflow.db)."""
+    from hpstudy.tracking import bulk
+    from hpstudy.tracking.client import release_sqlite
+
+    _started_study(tmp_path, monkeypatch)
+    tracking = json.loads((tmp_path / "tpe.json").read_text(encoding="utf-8"))
+    experiment, parent = tracking["experiment_id"], tracking["run_id"]
+    store = SQL_STORE()
+    monkeypatch.setattr(bulk, "BUSY_TIMEOUT_S", 0.2)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK,
+                               str(tmp_path / "mlflow.db")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            bulk.create_finished_runs(store, experiment, [_finished_run("h/tpe/trial-0")],
+                                      parent, KEY_TAG)
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert bulk.run_ids_by_key(store, experiment, ["h/tpe/trial-0"], KEY_TAG) == {}
+    # A failure after the run's row went in (a param twice: its table's key) takes that
+    # row back out with the rest.
+    twice = _finished_run("h/tpe/trial-0")
+    twice["params"] *= 2
+    with pytest.raises(sqlite3.IntegrityError):
+        bulk.create_finished_runs(store, experiment, [twice], parent, KEY_TAG)
+    assert bulk.run_ids_by_key(store, experiment, ["h/tpe/trial-0"], KEY_TAG) == {}
+    [run_id] = bulk.create_finished_runs(store, experiment, [_finished_run("h/tpe/trial-0")],
+                                         parent, KEY_TAG)
+    assert bulk.run_ids_by_key(store, experiment, ["h/tpe/trial-0"], KEY_TAG) == \
+        {"h/tpe/trial-0": run_id}
+    assert (tmp_path / "mlflow.db-wal").exists()  # the connection is open: its log too
+    release_sqlite()
+    assert not (tmp_path / "mlflow.db-wal").exists()
+    with sqlite3.connect(tmp_path / "mlflow.db") as reader:
+        assert reader.execute("SELECT count(*) FROM runs WHERE name = 'run h/tpe/trial-0'"
+                              ).fetchone() == (1,)
+
+
+def test_a_connection_made_before_a_fork_is_left_to_its_process(tmp_path, monkeypatch):
+    """A forked process (a job of the warm worker) opens its own connection rather than use
+    one its parent made (a sqlite connection must not cross a fork), and the parent's goes
+    on working after the child has written and closed its own."""
+    from hpstudy.tracking import bulk
+    from hpstudy.tracking.client import release_sqlite
+
+    _started_study(tmp_path, monkeypatch)
+    tracking = json.loads((tmp_path / "tpe.json").read_text(encoding="utf-8"))
+    experiment, parent = tracking["experiment_id"], tracking["run_id"]
+    store = SQL_STORE()
+    assert bulk.run_ids_by_key(store, experiment, ["h/tpe/trial-0"], KEY_TAG) == {}
+    made_before = bulk._connection(store)
+    child = os.fork()
+    if child == 0:  # pragma: no cover (runs in the forked process)
+        code = 1
+        try:
+            code = 0 if bulk._connection(store) is not made_before else 2
+            bulk.create_finished_runs(store, experiment, [_finished_run("h/tpe/trial-0")],
+                                      parent, KEY_TAG)
+            release_sqlite()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert bulk._connection(store) is made_before
+    assert list(bulk.run_ids_by_key(store, experiment, ["h/tpe/trial-0"], KEY_TAG)) == \
+        ["h/tpe/trial-0"]
+    release_sqlite()

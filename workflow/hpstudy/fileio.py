@@ -19,8 +19,13 @@ def _file_mode() -> int:
 
 def _atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                            suffix=".tmp")
+    except FileNotFoundError:  # a new folder (a job's are made by Snakemake: the usual case)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                            suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as tmp:
             os.fchmod(tmp.fileno(), _file_mode())

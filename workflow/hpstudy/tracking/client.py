@@ -154,7 +154,8 @@ def warm_sqlite_store() -> bool:
     """Open MLflow's store for the embedded sqlite DB behind the current tracking URI, once,
     in this process, then close its connections: the warm worker does it before it forks a
     job, so that every job's MLflow finds the store it keeps per URI (its engine, checked
-    schema, default experiment, compiled statements, and MLflow's parser of search filters)
+    schema, default experiment, and MLflow's parser of search filters) and hpstudy's
+    compiled statements
     instead of building it again. No connection outlives it (a sqlite connection must not
     cross a fork). Only a DB that exists (init_tracking creates it: opening a missing one
     would create it here) and only sqlite (a server that does not answer would stall the
@@ -172,11 +173,13 @@ def warm_sqlite_store() -> bool:
         store = _get_store()
         if not isinstance(store, SqlAlchemyStore):
             return False
-        from hpstudy.tracking.bulk import run_ids_by_key
+        from hpstudy.tracking.bulk import compiled_statements, run_ids_by_key
 
-        # The searches the jobs make, in the default experiment, for a key no run has:
-        # SQLAlchemy caches each compiled statement on the store's engine, and MLflow's
-        # search parses its filter with sqlparse, whose lexer is built once per process.
+        # The statements a trial's logging runs, compiled once (bulk.compiled_statements),
+        # and the searches the jobs make, in the default experiment, for a key no run has:
+        # MLflow's search parses its filter with sqlparse, whose lexer is built once per
+        # process.
+        compiled_statements()
         run_ids_by_key(store, "0", ["hpstudy-warm-up"], KEY_TAG)
         find_run(_client(), "0", "hpstudy-warm-up")
         return True
@@ -225,6 +228,9 @@ def release_sqlite() -> None:
     connection to a write-ahead-logged DB to close writes the log back into mlflow.db and
     removes mlflow.db-wal and -shm, which a process that just exits (a forked job leaves by
     os._exit) would leave behind, with the latest commits in them rather than in mlflow.db."""
+    from hpstudy.tracking.bulk import close_connections
+
+    close_connections()
     while _SQLITE_ENGINES:
         engine = _SQLITE_ENGINES.pop()
         try:
