@@ -99,7 +99,8 @@ def write_item(item: str, rows: list[dict], quick: bool) -> Path:
     write_csv(path, [{**r, "measured_at": stamp, "load_average": load} for r in rows], FIELDS)
     for r in rows:
         target = f"  (target {r['target']}: {r['met']})" if r["target"] else ""
-        print(f"  {r['measure']}: {r['value']} {r['unit']}{target}", flush=True)
+        note = f"  [{r['note']}]" if r["note"] else ""
+        print(f"  {r['measure']}: {r['value']} {r['unit']}{target}{note}", flush=True)
     print(f"wrote {path.relative_to(REPO)}", flush=True)
     return path
 
