@@ -154,13 +154,12 @@ def warm_sqlite_store() -> bool:
     """Open MLflow's store for the embedded sqlite DB behind the current tracking URI, once,
     in this process, then close its connections: the warm worker does it before it forks a
     job, so that every job's MLflow finds the store it keeps per URI (its engine, checked
-    schema, default experiment, and MLflow's parser of search filters) and hpstudy's
-    compiled statements
-    instead of building it again. No connection outlives it (a sqlite connection must not
-    cross a fork). Only a DB that exists (init_tracking creates it: opening a missing one
-    would create it here) and only sqlite (a server that does not answer would stall the
-    worker's fork of every job). Whether the store is warm; what fails is left to the jobs,
-    which open it again and say why."""
+    schema, default experiment, and MLflow's parser of search filters), and hpstudy's
+    statements compiled, instead of building them again. No connection outlives it (a
+    sqlite connection must not cross a fork). Only a DB that exists (init_tracking creates
+    it: opening a missing one would create it here) and only sqlite (a server that does not
+    answer would stall the worker's fork of every job). Whether the store is warm; what
+    fails is left to the jobs, which open it again and say why."""
     database = sqlite_database(tracking_uri())
     if database is None or not database.exists():
         return False

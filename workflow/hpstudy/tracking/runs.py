@@ -175,9 +175,10 @@ def _log_trial(tracking_path: str, study: str, strategy: str, round_index: int,
     """Log one finished trial (a child of its study's run, its folds' metrics on it), then
     mark it (output: {"run_id"}); its run's id. fold_timings: each fold's measured
     fit_seconds and fit_cpu_seconds, in order. attempts: of each MLflow call (retry).
-    A new run in a SQL store is written in one transaction (hpstudy.tracking.bulk: one
-    search and one commit instead of MLflow's four); an existing one (a rerun, a promoted
-    multi-fidelity trial's config) is updated through the client."""
+    A new run in the embedded sqlite store is written in one transaction
+    (hpstudy.tracking.bulk: one search and one commit instead of MLflow's four); an
+    existing one (a rerun, a promoted multi-fidelity trial's config) is updated through the
+    client."""
     tracking = fileio.read_json(tracking_path)
     key, store, run_id = trial_key(tracking, study, score), bulk.sql_store(), None
     if store is not None and config_trial(score) == score["trial"]:
@@ -362,7 +363,7 @@ def log_rounds(tracking_path: str, study: str, strategy: str,
     job) has none, and skips that search: a scan of every run's key in the store, 0.25 CPU
     s per study at the end of the benchmark suite's 1.3 GB DB.
 
-    With a SQL store (sqlite, PostgreSQL) the runs not in MLflow yet are written in one
+    With the embedded sqlite store the runs not in MLflow yet are written in one
     transaction (hpstudy.tracking.bulk), a multi-fidelity configuration's run with every
     rung of it these rounds hold (merged_content); else, and for the runs that exist,
     through MLflow's client one by one."""
