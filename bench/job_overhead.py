@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import sys
 from pathlib import Path
 
@@ -93,7 +92,7 @@ def measure(trials: int, as_is: bool, keep: bool) -> dict:
 def median_row(runs: list[dict], measure: str, value, unit: str, *target) -> dict:
     """A figure (value: of one run) as the median of these runs, each run's in the note."""
     values = [value(run) for run in runs]
-    return common.row(measure, statistics.median(values), unit, *target,
+    return common.row(measure, common.median(values), unit, *target,
                       note=", ".join(f"{v:.4g}" for v in values) if len(values) > 1 else "")
 
 
@@ -141,7 +140,7 @@ def main() -> int:
                        ""),
         ]
     sized = [runs[(n, False)] for n in sizes]
-    per_job_by_size = [statistics.median(r["cpu_s"] / max(r["jobs"], 1) for r in measured)
+    per_job_by_size = [common.median(r["cpu_s"] / max(r["jobs"], 1) for r in measured)
                        for measured in sized]
     rows.append(common.row("CPU per job, largest study over smallest (medians)",
                            per_job_by_size[-1] / per_job_by_size[0], "x", "<=", FLAT_WITHIN))

@@ -80,7 +80,7 @@ def _connection(store) -> sqlite3.Connection:
     database = store.engine.url.database
     pid, connection = _CONNECTIONS.get(database, (None, None))
     if connection is not None and pid != os.getpid():
-        _INHERITED.append(connection)  # never used, nor closed (below), here
+        _close(database)  # made before a fork: never used here
         connection = None
     if connection is None:
         connection = sqlite3.connect(database, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -91,25 +91,23 @@ def _connection(store) -> sqlite3.Connection:
 
 
 def close_connections() -> None:
-    """Close this process's connections (those of another process, before a fork, are left:
-    closing them here could release that process's locks)."""
-    while _CONNECTIONS:
-        database, (pid, connection) = _CONNECTIONS.popitem()
-        if pid != os.getpid():
-            _INHERITED.append(connection)
-            continue
-        try:
-            connection.close()
-        except sqlite3.Error as error:  # the job's own outcome is what counts
-            log.warning("could not close the sqlite connection to %s: %s", database, error)
+    """Close this process's connections."""
+    for database in list(_CONNECTIONS):
+        _close(database)
 
 
-def _drop_connection(store) -> None:
-    """After a failed transaction: the next try opens a connection afresh."""
-    pid, connection = _CONNECTIONS.pop(store.engine.url.database, (None, None))
-    if connection is not None and pid == os.getpid():
-        with suppress(sqlite3.Error):
-            connection.close()
+def _close(database: str) -> None:
+    """Forget the connection to this DB file and close it; one made by another process
+    (before a fork) is kept referenced and left open: closing it here could release that
+    process's locks."""
+    pid, connection = _CONNECTIONS.pop(database)
+    if pid != os.getpid():
+        _INHERITED.append(connection)
+        return
+    try:
+        connection.close()
+    except sqlite3.Error as error:  # the job's own outcome is what counts
+        log.warning("could not close the sqlite connection to %s: %s", database, error)
 
 
 @contextmanager
@@ -126,7 +124,7 @@ def _transaction(store, write: bool) -> Iterator[sqlite3.Connection]:
         if connection.in_transaction:
             with suppress(sqlite3.Error):  # the error that stopped it is the one to see
                 connection.execute("ROLLBACK")
-        _drop_connection(store)
+        _close(store.engine.url.database)  # the next try connects afresh
         raise
 
 
